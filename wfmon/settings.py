@@ -1,0 +1,102 @@
+"""wfmon configuration: one typed settings object read from ``WFMON_*`` variables.
+
+Every service URL is optional. When a URL is unset, wfmon uses the matching embedded
+service started by ``wfmon services up`` (state under ``WFMON_STATE_DIR``, default
+``.wfmon``). A value that does not parse raises :class:`SettingsError` naming the variable.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "WFMON_"
+
+
+class SettingsError(ValueError):
+    """A ``WFMON_*`` variable holds a value wfmon cannot use; the message names it."""
+
+
+def _check_url(value: str | None, schemes: tuple[str, ...], what: str) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ValueError(f"is not a valid {what} URL ({exc})") from None
+    if parts.scheme not in schemes:
+        raise ValueError(f"must be a {what} URL starting with {' or '.join(s + '://' for s in schemes)}")
+    if not parts.hostname:
+        raise ValueError(f"must name a host ({what} URL)")
+    return value
+
+
+class Settings(BaseSettings):
+    """Effective configuration. Secrets are :class:`SecretStr` so they never print."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    database_url: SecretStr | None = Field(
+        default=None, description="PostgreSQL URL the application connects with."
+    )
+    temporal_address: str | None = Field(default=None, description="host:port of Temporal.")
+    temporal_namespace: str = Field(default="default", min_length=1)
+    temporal_tls: bool = Field(default=False, description="Use TLS to reach Temporal.")
+    temporal_tls_cert: Path | None = Field(default=None, description="Client certificate (mTLS).")
+    temporal_tls_key: Path | None = Field(default=None, description="Client private key (mTLS).")
+    temporal_api_key: SecretStr | None = Field(default=None, description="Temporal Cloud API key.")
+    redis_url: SecretStr | None = Field(default=None, description="Redis URL for wfmon itself.")
+    secret_key: SecretStr | None = Field(
+        default=None, description="Key(s) that encrypt project connection URLs at rest."
+    )
+    jwt_secret: SecretStr | None = Field(default=None, description="HMAC secret for API tokens.")
+    state_dir: Path = Field(default=Path(".wfmon"), description="Embedded services' state.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            _check_url(v.get_secret_value(), ("postgresql", "postgres"), "PostgreSQL")
+        return v if v and v.get_secret_value() else None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            _check_url(v.get_secret_value(), ("redis", "rediss", "unix"), "Redis")
+        return v if v and v.get_secret_value() else None
+
+    @field_validator("temporal_address")
+    @classmethod
+    def _temporal_address(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, e.g. localhost:7233")
+        return v
+
+    @cached_property
+    def state_path(self) -> Path:
+        return self.state_dir.resolve()
+
+
+def load_settings() -> Settings:
+    """Read settings from the process environment.
+
+    Raises :class:`SettingsError` whose message names every bad variable.
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(f"{ENV_PREFIX}{field.upper()} {msg}")
+        raise SettingsError("; ".join(problems)) from None
