@@ -7,6 +7,7 @@ service started by ``wfmon services up`` (state under ``WFMON_STATE_DIR``, defau
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -100,3 +101,32 @@ def load_settings() -> Settings:
             msg = str(err["msg"]).removeprefix("Value error, ")
             problems.append(f"{ENV_PREFIX}{field.upper()} {msg}")
         raise SettingsError("; ".join(problems)) from None
+
+
+def resolve_endpoints(settings: Settings) -> ResolvedEndpoints:
+    """The URLs wfmon uses: each ``WFMON_*`` value, or the embedded service's when unset."""
+    from wfmon.dev.services import EmbeddedServices
+
+    embedded = None
+    if not (settings.database_url and settings.temporal_address and settings.redis_url):
+        embedded = EmbeddedServices(settings.state_path).endpoints()
+    return ResolvedEndpoints(
+        database_url=(
+            settings.database_url.get_secret_value()
+            if settings.database_url
+            else embedded.database_url  # type: ignore[union-attr]
+        ),
+        temporal_address=settings.temporal_address or embedded.temporal_address,  # type: ignore[union-attr]
+        redis_url=(
+            settings.redis_url.get_secret_value() if settings.redis_url else embedded.redis_url  # type: ignore[union-attr]
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ResolvedEndpoints:
+    """Effective service URLs. They may carry credentials: never log them raw."""
+
+    database_url: str
+    temporal_address: str
+    redis_url: str
