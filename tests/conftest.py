@@ -27,7 +27,7 @@ def make_state_dir(prefix: str = "wfmon-test-") -> Path:
 @pytest.fixture(scope="session")
 def embedded_services() -> Iterator[EmbeddedServices]:
     state = make_state_dir()
-    services = EmbeddedServices(state, temporal_ui=False)
+    services = EmbeddedServices(state, temporal_ui=False, durable=False)
     try:
         services.up()
         yield services

@@ -50,7 +50,9 @@ def cmd_services(args: argparse.Namespace, settings: Settings) -> int:
         for st in services.status():
             state = "healthy" if st.healthy else ("running, unhealthy" if st.running else "stopped")
             unhealthy += not st.healthy
-            print(f"{st.service.value:<10} {state:<20} pid={st.pid or '-':<8} port={st.port or '-'}")
+            print(
+                f"{st.service.value:<10} {state:<20} pid={st.pid or '-':<8} port={st.port or '-'}"
+            )
         return 1 if unhealthy else 0
     return 0
 
@@ -67,6 +69,12 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from wfmon.dev.demo import DemoOptions, run_demo
+
+    return run_demo(settings, DemoOptions(exit_after=args.exit_after))
+
+
 # -- parser -----------------------------------------------------------------------------
 
 
@@ -81,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("migrate", help="apply database migrations (safe to run twice)")
     p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("demo", help="bring the whole platform up on embedded services")
+    p.add_argument("--exit-after", type=float, default=None, help="stop after N seconds")
+    p.set_defaults(func=cmd_demo)
 
     return parser
 

@@ -31,7 +31,9 @@ def _check_url(value: str | None, schemes: tuple[str, ...], what: str) -> str | 
     except ValueError as exc:
         raise ValueError(f"is not a valid {what} URL ({exc})") from None
     if parts.scheme not in schemes:
-        raise ValueError(f"must be a {what} URL starting with {' or '.join(s + '://' for s in schemes)}")
+        raise ValueError(
+            f"must be a {what} URL starting with {' or '.join(s + '://' for s in schemes)}"
+        )
     if not parts.hostname:
         raise ValueError(f"must name a host ({what} URL)")
     return value

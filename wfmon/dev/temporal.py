@@ -51,13 +51,21 @@ def start(root: Path, ports: TemporalPorts, timeout: float = 60.0) -> int:
     """Start the dev server; wait until its frontend answers. Returns the PID."""
     root.mkdir(parents=True, exist_ok=True)
     argv = [
-        temporal_cli(), "server", "start-dev",
-        "--ip", "127.0.0.1",
-        "--port", str(ports.grpc),
-        "--http-port", str(ports.http),
-        "--metrics-port", str(ports.metrics),
-        "--db-filename", str(root / "temporal.db"),
-        "--log-level", "warn",
+        temporal_cli(),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(ports.grpc),
+        "--http-port",
+        str(ports.http),
+        "--metrics-port",
+        str(ports.metrics),
+        "--db-filename",
+        str(root / "temporal.db"),
+        "--log-level",
+        "warn",
     ]
     if ports.ui is None:
         argv.append("--headless")
@@ -83,7 +91,7 @@ def is_healthy(port: int) -> bool:
 
     try:
         return asyncio.run(asyncio.wait_for(probe(), 5))
-    except Exception:  # noqa: BLE001 - not up yet
+    except Exception:
         return False
 
 
