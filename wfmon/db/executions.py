@@ -1,0 +1,290 @@
+"""Writing and reading executions: what sync, the worker and the history pages need.
+
+Writers run as the system (``Database.as_system``); readers run as the user, whose
+row-level security limits them to their own executions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final, Literal
+from uuid import UUID
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from wfmon.db.bulk import column_list, recordset, rows_param
+from wfmon.db.database import DbConnection
+from wfmon.db.rows import (
+    AttemptRow,
+    ComponentExecutionRow,
+    ExecutionPage,
+    ExecutionRow,
+    ExecutionStatus,
+    ExecutionSummary,
+)
+
+# -- workflow_executions ------------------------------------------------------------------
+
+_UPSERT_EXECUTION: Final = """
+INSERT INTO workflow_executions (
+    temporal_namespace, temporal_workflow_id, temporal_run_id, first_run_id, workflow_type,
+    task_queue, status, started_at, closed_at, duration_ms, created_by, project_id,
+    workflow_id, workflow_version, input, output, error_message)
+VALUES (
+    %(temporal_namespace)s, %(temporal_workflow_id)s, %(temporal_run_id)s, %(first_run_id)s,
+    %(workflow_type)s, %(task_queue)s, %(status)s, %(started_at)s, %(closed_at)s,
+    %(duration_ms)s, %(created_by)s, %(project_id)s, %(workflow_id)s, %(workflow_version)s,
+    %(input)s, %(output)s, %(error_message)s)
+ON CONFLICT (temporal_namespace, temporal_workflow_id, temporal_run_id) DO UPDATE SET
+    -- What Temporal says about the run. Ownership (created_by, project, workflow) is kept:
+    -- a row recorded by the user who started the run stays theirs.
+    first_run_id = coalesce(EXCLUDED.first_run_id, workflow_executions.first_run_id),
+    workflow_type = EXCLUDED.workflow_type,
+    task_queue = EXCLUDED.task_queue,
+    status = EXCLUDED.status,
+    started_at = EXCLUDED.started_at,
+    closed_at = EXCLUDED.closed_at,
+    duration_ms = EXCLUDED.duration_ms,
+    input = coalesce(EXCLUDED.input, workflow_executions.input),
+    output = coalesce(EXCLUDED.output, workflow_executions.output),
+    error_message = EXCLUDED.error_message,
+    updated_at = now()
+RETURNING id
+"""
+
+
+def upsert_execution(conn: DbConnection, row: ExecutionRow) -> UUID:
+    """Insert or update the execution identified by its Temporal ids; return its id.
+
+    Running it twice with the same row changes nothing the second time (besides
+    ``updated_at``), so sync retries are safe.
+    """
+    params = {
+        **row.__dict__,
+        "input": None if row.input is None else Jsonb(row.input),
+        "output": None if row.output is None else Jsonb(row.output),
+    }
+    result = conn.execute(_UPSERT_EXECUTION, params).fetchone()
+    assert result is not None  # INSERT ... ON CONFLICT DO UPDATE ... RETURNING: one row
+    execution_id: UUID = result["id"]
+    return execution_id
+
+
+def mark_history_synced(
+    conn: DbConnection,
+    execution_id: UUID,
+    *,
+    history_json: object | None,
+    event_count: int,
+    history_bytes: int,
+) -> None:
+    """Record a successful history sync (and clear any earlier sync error)."""
+    conn.execute(
+        """
+        UPDATE workflow_executions
+        SET temporal_history_json = %s, history_event_count = %s, history_bytes = %s,
+            history_sync_status = 'synced', history_synced_at = now(),
+            history_sync_error = NULL, updated_at = now()
+        WHERE id = %s
+        """,
+        (
+            None if history_json is None else Jsonb(history_json),
+            event_count,
+            history_bytes,
+            execution_id,
+        ),
+    )
+
+
+def mark_history_sync_failed(conn: DbConnection, execution_id: UUID, error: str) -> None:
+    """Record that syncing this execution failed, with a message saying why."""
+    conn.execute(
+        """
+        UPDATE workflow_executions
+        SET history_sync_status = 'failed', history_sync_error = %s, updated_at = now()
+        WHERE id = %s
+        """,
+        (error, execution_id),
+    )
+
+
+# -- component_executions -----------------------------------------------------------------
+
+#: component_executions columns a ComponentExecutionRow carries, with their SQL types.
+_COMPONENT_COLUMNS: Final = {
+    "node_id": "text",
+    "scheduled_event_id": "bigint",
+    "status": "text",
+    "kind": "text",
+    "component_id": "uuid",
+    "component_name": "text",
+    "activity_type": "text",
+    "started_at": "timestamptz",
+    "completed_at": "timestamptz",
+    "duration_ms": "bigint",
+    "input_data": "jsonb",
+    "output_data": "jsonb",
+    "error_message": "text",
+    "error_type": "text",
+    "retry_count": "integer",
+    "is_expected_retry": "boolean",
+    "temporal_activity_id": "text",
+    "temporal_attempt": "integer",
+    "child_workflow_execution_id": "uuid",
+    "retry_policy": "jsonb",
+    "retry_state": "text",
+    "next_retry_at": "timestamptz",
+}
+
+_INSERT_COMPONENTS: Final = sql.SQL(
+    "INSERT INTO component_executions (workflow_execution_id, {cols}) "
+    "SELECT %s, {r_cols} FROM {recordset}"
+).format(
+    cols=column_list(_COMPONENT_COLUMNS),
+    r_cols=column_list(_COMPONENT_COLUMNS, "r"),
+    recordset=recordset(_COMPONENT_COLUMNS),
+)
+
+
+def replace_component_executions(
+    conn: DbConnection, execution_id: UUID, rows: Sequence[ComponentExecutionRow]
+) -> int:
+    """Make ``rows`` the execution's complete set of component rows; return how many.
+
+    All or nothing: the delete and the single multi-row insert run in a savepoint, so if
+    anything fails the previous rows are still there (even if the caller carries on with
+    its transaction), and running it again with the same rows never duplicates them.
+    """
+    with conn.transaction():
+        conn.execute(
+            "DELETE FROM component_executions WHERE workflow_execution_id = %s", (execution_id,)
+        )
+        if rows:
+            conn.execute(_INSERT_COMPONENTS, (execution_id, rows_param(rows)))
+    return len(rows)
+
+
+# -- component_execution_attempts -------------------------------------------------------
+
+_ATTEMPT_COLUMNS: Final = {
+    "temporal_namespace": "text",
+    "temporal_workflow_id": "text",
+    "temporal_run_id": "text",
+    "activity_id": "text",
+    "attempt": "integer",
+    "activity_type": "text",
+    "started_at": "timestamptz",
+    "ended_at": "timestamptz",
+    "outcome": "text",
+    "failure_type": "text",
+    "failure_message": "text",
+    "failure_stack": "text",
+    "worker_identity": "text",
+}
+
+_UPSERT_ATTEMPTS: Final = sql.SQL(
+    """
+    INSERT INTO component_execution_attempts AS a ({cols})
+    SELECT {r_cols} FROM {recordset}
+    ON CONFLICT (temporal_namespace, temporal_workflow_id, temporal_run_id, activity_id, attempt)
+    DO UPDATE SET
+        activity_type = coalesce(EXCLUDED.activity_type, a.activity_type),
+        started_at = least(a.started_at, EXCLUDED.started_at),
+        ended_at = coalesce(EXCLUDED.ended_at, a.ended_at),
+        -- A late 'running' write (start recorded after the end) never undoes an outcome.
+        outcome = CASE WHEN EXCLUDED.outcome = 'running' THEN a.outcome
+                       ELSE EXCLUDED.outcome END,
+        failure_type = coalesce(EXCLUDED.failure_type, a.failure_type),
+        failure_message = coalesce(EXCLUDED.failure_message, a.failure_message),
+        failure_stack = coalesce(EXCLUDED.failure_stack, a.failure_stack),
+        worker_identity = coalesce(EXCLUDED.worker_identity, a.worker_identity),
+        updated_at = now()
+    """
+).format(
+    cols=column_list(_ATTEMPT_COLUMNS),
+    r_cols=column_list(_ATTEMPT_COLUMNS, "r"),
+    recordset=recordset(_ATTEMPT_COLUMNS),
+)
+
+
+def insert_attempts(conn: DbConnection, attempts: Sequence[AttemptRow]) -> None:
+    """Record attempts in one statement; an attempt seen before is updated, never duplicated.
+
+    When the same attempt appears twice in ``attempts`` the later entry wins (PostgreSQL
+    refuses to update one row twice in a statement, so duplicates are merged here first).
+    """
+    latest: dict[tuple[str, str, str, str, int], AttemptRow] = {}
+    for a in attempts:
+        key = (
+            a.temporal_namespace,
+            a.temporal_workflow_id,
+            a.temporal_run_id,
+            a.activity_id,
+            a.attempt,
+        )
+        latest[key] = a
+    if latest:
+        conn.execute(_UPSERT_ATTEMPTS, (rows_param(list(latest.values())),))
+
+
+# -- reading ------------------------------------------------------------------------------
+
+ExecutionSort = Literal["started_at_desc", "started_at_asc", "closed_at_desc", "duration_desc"]
+
+#: Each sort ends with id so that pages are stable when times tie.
+_SORTS: Final[dict[str, sql.SQL]] = {
+    "started_at_desc": sql.SQL("started_at DESC, id DESC"),
+    "started_at_asc": sql.SQL("started_at ASC, id ASC"),
+    "closed_at_desc": sql.SQL("closed_at DESC NULLS FIRST, id DESC"),
+    "duration_desc": sql.SQL("duration_ms DESC NULLS LAST, id DESC"),
+}
+
+MAX_PAGE_SIZE: Final = 500
+
+
+def page_executions(
+    conn: DbConnection,
+    workflow_id: UUID,
+    *,
+    status: ExecutionStatus | None = None,
+    page: int = 1,
+    page_size: int = 20,
+    sort: ExecutionSort = "started_at_desc",
+) -> ExecutionPage:
+    """One page (1-based) of a workflow's executions the caller may see, plus the total."""
+    if page < 1:
+        raise ValueError(f"page must be 1 or more (got {page})")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE} (got {page_size})")
+    if sort not in _SORTS:
+        raise ValueError(f"sort must be one of {', '.join(_SORTS)} (got {sort!r})")
+    where = sql.SQL(
+        "workflow_id = %(workflow)s AND (%(status)s::text IS NULL OR status = %(status)s)"
+    )
+    params = {
+        "workflow": workflow_id,
+        "status": status,
+        "limit": page_size,
+        "offset": (page - 1) * page_size,
+    }
+    count = conn.execute(
+        sql.SQL("SELECT count(*) AS n FROM workflow_executions WHERE {}").format(where), params
+    ).fetchone()
+    rows = conn.execute(
+        sql.SQL(
+            """
+            SELECT id, temporal_workflow_id, temporal_run_id, workflow_type, status, started_at,
+                   closed_at, duration_ms, workflow_version, history_sync_status, error_message
+            FROM workflow_executions WHERE {where}
+            ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s
+            """
+        ).format(where=where, order=_SORTS[sort]),
+        params,
+    ).fetchall()
+    return ExecutionPage(
+        items=[ExecutionSummary(**r) for r in rows],
+        total=count["n"] if count else 0,
+        page=page,
+        page_size=page_size,
+    )
