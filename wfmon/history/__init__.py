@@ -1,0 +1,39 @@
+"""Temporal history -> execution summary + component executions (pure, no I/O)."""
+
+from wfmon.history.payloads import DEFAULT_PAYLOAD_LIMIT, MARKER_KEY, PayloadDecoder
+from wfmon.history.reader import (
+    HistoryFormatError,
+    HistoryReader,
+    ReadOptions,
+    events_from_json,
+    read_history,
+    read_history_json,
+)
+from wfmon.history.records import (
+    ComponentExecution,
+    ComponentKind,
+    ComponentStatus,
+    ErrorType,
+    ExecutionStatus,
+    ExecutionSummary,
+    HistoryReport,
+)
+
+__all__ = [
+    "DEFAULT_PAYLOAD_LIMIT",
+    "MARKER_KEY",
+    "ComponentExecution",
+    "ComponentKind",
+    "ComponentStatus",
+    "ErrorType",
+    "ExecutionStatus",
+    "ExecutionSummary",
+    "HistoryFormatError",
+    "HistoryReader",
+    "HistoryReport",
+    "PayloadDecoder",
+    "ReadOptions",
+    "events_from_json",
+    "read_history",
+    "read_history_json",
+]
