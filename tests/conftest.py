@@ -41,3 +41,23 @@ def embedded_services() -> Iterator[EmbeddedServices]:
 def endpoints(embedded_services: EmbeddedServices) -> Endpoints:
     """URLs of the session's PostgreSQL (app role), Temporal and Redis."""
     return embedded_services.endpoints()
+
+
+# -- database (appended: wfmon/db, migrations) --------------------------------------------
+
+from wfmon.db import Database  # noqa: E402
+from wfmon.migrate import apply_migrations  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def database_url(endpoints: Endpoints) -> str:
+    """The session database (login role ``wfmon``) with every migration applied."""
+    apply_migrations(endpoints.database_url)
+    return endpoints.database_url
+
+
+@pytest.fixture(scope="session")
+def db(database_url: str) -> Iterator[Database]:
+    """A ``wfmon.db.Database`` over the migrated session database (RLS applies to it)."""
+    with Database(database_url) as database:
+        yield database

@@ -1,0 +1,261 @@
+"""Row-level security, cell by cell: who may select, insert, update, delete what.
+
+Every cell runs in the actor's own unit of work (``as_user`` for users A and B,
+``as_system``, ``as_anonymous``) and is rolled back afterwards, so cells are independent.
+An expected set lists exactly the rows (by label, see ``World``) the actor sees / updates /
+deletes; ``DENIED`` means PostgreSQL refuses (no grant, or a WITH CHECK violation); ``OK``
+means the insert went through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+
+from wfmon.db import Database, DbConnection
+
+from .conftest import ACTORS, Actor, World, unit_of_work
+
+DENIED = "DENIED"
+OK = "OK"
+
+Insert = Callable[[DbConnection, World, Actor], object]
+
+
+@dataclass(frozen=True)
+class Table:
+    label: str  # SQL expression that names a row (ids are mapped back via World.names)
+    touch: str  # a SET clause that changes nothing, for the update column
+    insert: Insert  # inserts one row "owned" by the actor
+
+
+def _sql(
+    statement: str, params: Callable[[World, Actor], tuple[Any, ...]] = lambda w, a: ()
+) -> Insert:
+    return lambda conn, w, actor: conn.execute(statement, params(w, actor))
+
+
+TABLES: dict[str, Table] = {
+    "user_roles": Table("name", "description = description",
+                        _sql("INSERT INTO user_roles (name) VALUES ('admin')")),
+    "component_visibility": Table(
+        "name", "name = name", _sql("INSERT INTO component_visibility (name) VALUES ('public')")),
+    "users": Table("id::text", "display_name = display_name", _sql(
+        "INSERT INTO users (auth_user_id, email, role_id) "
+        "SELECT gen_random_uuid(), 'new@test', id FROM user_roles WHERE name = 'member'")),
+    "projects": Table("coalesce(nullif(name, 'Discovered'), 'disc')", "description = description",
+                      _sql("INSERT INTO projects (name, created_by) VALUES ('new', %s)",
+                           lambda w, a: (w.user_id(a),))),
+    "workflows": Table("name", "description = description", _sql(
+        "INSERT INTO workflows (project_id, created_by, name, visibility_id) "
+        "SELECT %s, %s, 'new', id FROM component_visibility WHERE name = 'private'",
+        lambda w, a: (w.project(a), w.user_id(a)))),
+    "workflow_versions": Table("definition->>'label'", "definition = definition", _sql(
+        "INSERT INTO workflow_versions (workflow_id, version, definition, created_by) "
+        "VALUES (%s, 99, '{}', %s)", lambda w, a: (w.workflow(a), w.user_id(a)))),
+    "components": Table("name", "description = description", _sql(
+        "INSERT INTO components (name, created_by, visibility_id) "
+        "SELECT 'new', %s, id FROM component_visibility WHERE name = 'private'",
+        lambda w, a: (w.user_id(a),))),
+    "task_queues": Table("name", "name = name",
+                         _sql("INSERT INTO task_queues (name) VALUES ('new')")),
+    "workflow_executions": Table("temporal_workflow_id", "error_message = error_message", _sql(
+        "INSERT INTO workflow_executions (temporal_namespace, temporal_workflow_id,"
+        " temporal_run_id, workflow_type, task_queue, status, started_at, created_by, project_id)"
+        " VALUES ('default', 'new', 'r', 't', 'tq', 'running', now(), %s, %s)",
+        lambda w, a: (w.user_id(a), w.project(a)))),
+    "component_executions": Table("node_id", "error_message = error_message", _sql(
+        "INSERT INTO component_executions (workflow_execution_id, node_id, scheduled_event_id,"
+        " status) VALUES (%s, 'new', 99, 'completed')",
+        lambda w, a: (w.ids[f"exec_{w.execution(a)}"],))),
+    "component_execution_attempts": Table("activity_id", "failure_message = failure_message", _sql(
+        "INSERT INTO component_execution_attempts (temporal_namespace, temporal_workflow_id,"
+        " temporal_run_id, activity_id, attempt, started_at)"
+        " VALUES ('default', %s, %s, 'new', 1, now())",
+        lambda w, a: (w.execution(a), f"run-{w.execution(a)}"))),
+    "project_connections": Table("name", "config = config", _sql(
+        "INSERT INTO project_connections (project_id, connection_type, name,"
+        " connection_url_encrypted, encryption_key_id, masked_url, created_by)"
+        " VALUES (%s, 'redis', 'new', '\\x00', 'k1', 'redis://***', %s)",
+        lambda w, a: (w.project(a), w.user_id(a)))),
+    "workflow_statistics": Table("workflow_id::text", "updated_at = updated_at", _sql(
+        "INSERT INTO workflow_statistics (workflow_id, total_runs) VALUES (%s, 2)"
+        " ON CONFLICT (workflow_id) DO UPDATE SET total_runs = EXCLUDED.total_runs",
+        lambda w, a: (w.workflow(a),))),
+    "project_statistics": Table("project_id::text", "updated_at = updated_at", _sql(
+        "INSERT INTO project_statistics (project_id, total_executions) VALUES (%s, 2)"
+        " ON CONFLICT (project_id) DO UPDATE SET total_executions = EXCLUDED.total_executions",
+        lambda w, a: (w.project(a),))),
+}  # fmt: skip
+
+D = DENIED
+ROLES = {"admin", "member", "system"}
+VIS = {"private", "public"}
+NONE: set[str] = set()
+
+EXECS = {"ea", "eb", "es"}
+WORKFLOWS = {"wa", "wa_pub", "wb"}
+PROJECTS = {"pa", "pb", "disc"}
+USERS = {"system", "A", "B"}
+
+# fmt: off
+MATRIX: dict[str, dict[Actor, tuple[object, object, object, object]]] = {
+    "user_roles": {
+        # actor    select                   insert  update                  delete
+        "A":       (ROLES,                  D,      D,                      D),
+        "B":       (ROLES,                  D,      D,                      D),
+        "system":  (ROLES,                  D,      D,                      D),
+        "anon":    (ROLES,                  D,      D,                      D),
+    },
+    "component_visibility": {
+        # actor    select                   insert  update                  delete
+        "A":       (VIS,                    D,      D,                      D),
+        "B":       (VIS,                    D,      D,                      D),
+        "system":  (VIS,                    D,      D,                      D),
+        "anon":    (VIS,                    D,      D,                      D),
+    },
+    "users": {
+        # actor    select                   insert  update                  delete
+        "A":       ({"A"},                  D,      {"A"},                  D),
+        "B":       ({"B"},                  D,      {"B"},                  D),
+        "system":  (USERS,                  OK,     USERS,                  D),
+        "anon":    (NONE,                   D,      NONE,                   D),
+    },
+    "projects": {
+        # actor    select                   insert  update                  delete
+        "A":       ({"pa"},                 OK,     {"pa"},                 {"pa"}),
+        "B":       ({"pb"},                 OK,     {"pb"},                 {"pb"}),
+        "system":  (PROJECTS,               D,      D,                      D),
+        "anon":    (NONE,                   D,      NONE,                   NONE),
+    },
+    "workflows": {
+        # actor    select                   insert  update                  delete
+        "A":       ({"wa", "wa_pub"},       OK,     {"wa", "wa_pub"},       {"wa", "wa_pub"}),
+        "B":       ({"wb", "wa_pub"},       OK,     {"wb"},                 {"wb"}),
+        "system":  (WORKFLOWS,              D,      D,                      D),
+        "anon":    (NONE,                   D,      NONE,                   NONE),
+    },
+    "workflow_versions": {
+        # actor    select                   insert  update                  delete
+        "A":       ({"wa", "wa_pub"},       OK,     D,                      D),
+        "B":       ({"wb", "wa_pub"},       OK,     D,                      D),
+        "system":  (WORKFLOWS,              D,      D,                      D),
+        "anon":    (NONE,                   D,      D,                      D),
+    },
+    "components": {
+        # actor    select                   insert  update                  delete
+        "A":       ({"ca", "cb_pub"},       OK,     {"ca"},                 {"ca"}),
+        "B":       ({"cb_pub"},             OK,     {"cb_pub"},             {"cb_pub"}),
+        "system":  ({"ca", "cb_pub"},       D,      D,                      D),
+        "anon":    (NONE,                   D,      NONE,                   NONE),
+    },
+    "task_queues": {
+        # actor    select                   insert  update                  delete
+        "A":       ({"tq"},                 D,      D,                      D),
+        "B":       ({"tq"},                 D,      D,                      D),
+        "system":  ({"tq"},                 OK,     {"tq"},                 D),
+        "anon":    ({"tq"},                 D,      D,                      D),
+    },
+    "workflow_executions": {
+        # actor    select                   insert  update                  delete
+        "A":       ({"ea"},                 OK,     D,                      {"ea"}),
+        "B":       ({"eb"},                 OK,     D,                      {"eb"}),
+        "system":  (EXECS,                  OK,     EXECS,                  EXECS),
+        "anon":    (NONE,                   D,      D,                      NONE),
+    },
+    "component_executions": {
+        # actor    select                   insert  update                  delete
+        "A":       ({"ea"},                 D,      D,                      D),
+        "B":       ({"eb"},                 D,      D,                      D),
+        "system":  (EXECS,                  OK,     EXECS,                  EXECS),
+        "anon":    (NONE,                   D,      D,                      D),
+    },
+    "component_execution_attempts": {
+        # actor    select                   insert  update                  delete
+        "A":       ({"ea"},                 D,      D,                      D),
+        "B":       ({"eb"},                 D,      D,                      D),
+        "system":  (EXECS,                  OK,     EXECS,                  EXECS),
+        "anon":    (NONE,                   D,      D,                      D),
+    },
+    "project_connections": {
+        # actor    select                   insert  update                  delete
+        "A":       ({"conn_a"},             OK,     {"conn_a"},             {"conn_a"}),
+        "B":       ({"conn_b"},             OK,     {"conn_b"},             {"conn_b"}),
+        "system":  ({"conn_a", "conn_b"},   D,      D,                      D),
+        "anon":    (NONE,                   D,      NONE,                   NONE),
+    },
+    "workflow_statistics": {
+        # actor    select                   insert  update                  delete
+        "A":       ({"wa", "wa_pub"},       D,      D,                      D),
+        "B":       ({"wb", "wa_pub"},       D,      D,                      D),
+        "system":  (WORKFLOWS,              OK,     WORKFLOWS,              WORKFLOWS),
+        "anon":    (NONE,                   D,      D,                      D),
+    },
+    "project_statistics": {
+        # actor    select                   insert  update                  delete
+        "A":       ({"pa"},                 D,      D,                      D),
+        "B":       ({"pb"},                 D,      D,                      D),
+        "system":  (PROJECTS,               OK,     PROJECTS,               PROJECTS),
+        "anon":    (NONE,                   D,      D,                      D),
+    },
+}
+# fmt: on
+
+OPERATIONS = ("select", "insert", "update", "delete")
+CELLS = [
+    pytest.param(table, actor, op, expected, id=f"{table}-{actor}-{op}")
+    for table, by_actor in MATRIX.items()
+    for actor, outcomes in by_actor.items()
+    for op, expected in zip(OPERATIONS, outcomes, strict=True)
+]
+
+
+class _RollBack(Exception):
+    """Raised at the end of a cell so its unit of work rolls back."""
+
+
+def run_cell(db: Database, world: World, actor: Actor, table: str, op: str) -> object:
+    """What ``actor`` gets for ``op`` on ``table``: a set of row labels, OK, or DENIED."""
+    spec = TABLES[table]
+    result: object = None
+    try:
+        with unit_of_work(db, world, actor) as conn:
+            if op == "insert":
+                spec.insert(conn, world, actor)
+                result = OK
+            else:
+                statement = {
+                    "select": f"SELECT {spec.label} AS label FROM {table}",
+                    "update": f"UPDATE {table} SET {spec.touch} RETURNING {spec.label} AS label",
+                    "delete": f"DELETE FROM {table} RETURNING {spec.label} AS label",
+                }[op]
+                result = {world.label(r["label"]) for r in conn.execute(statement)}
+            raise _RollBack
+    except _RollBack:
+        return result
+    except psycopg.errors.InsufficientPrivilege:
+        return DENIED
+
+
+def test_matrix_covers_every_table_and_actor(fresh_db: Database) -> None:
+    with fresh_db.as_system() as conn:
+        tables = {
+            r["tablename"]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
+    tables.discard("_yoyo_migration")
+    tables -= {t for t in tables if t.startswith("_yoyo") or t.startswith("yoyo")}
+    assert tables == set(TABLES)
+    assert set(MATRIX) == set(TABLES)
+    assert all(set(by_actor) == set(ACTORS) for by_actor in MATRIX.values())
+
+
+@pytest.mark.parametrize(("table", "actor", "op", "expected"), CELLS)
+def test_cell(
+    fresh_db: Database, world: World, table: str, actor: Actor, op: str, expected: object
+) -> None:
+    assert run_cell(fresh_db, world, actor, table, op) == expected
