@@ -75,6 +75,79 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, DemoOptions(exit_after=args.exit_after))
 
 
+# -- worker and runs -------------------------------------------------------------------
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from wfmon.runtime.attempts import AttemptRecorder, InMemoryAttemptSink
+    from wfmon.runtime.worker import build_worker, run_worker_until_signalled
+    from wfmon.temporal_client import connect
+
+    async def run() -> None:
+        client = await connect(settings)
+        # Attempt rows go to PostgreSQL once the database sink is wired in; until then
+        # they are kept in memory (bounded) so the worker runs without a database.
+        recorder = AttemptRecorder(InMemoryAttemptSink())
+        worker = build_worker(client, task_queue=args.task_queue, recorder=recorder)
+        print(f"wfmon worker on task queue {args.task_queue!r}; Ctrl-C to stop", flush=True)
+        await run_worker_until_signalled(worker, recorder)
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    import json
+    from pathlib import Path
+
+    from pydantic import ValidationError
+
+    from wfmon.model import WorkflowDefinition
+    from wfmon.runtime import RunContext, builtin_registry, start_builder_run
+    from wfmon.temporal_client import connect
+
+    try:
+        definition = WorkflowDefinition.model_validate_json(Path(args.definition).read_text())
+        workflow_input = json.loads(args.input) if args.input is not None else None
+    except OSError as exc:
+        print(f"wfmon: cannot read {args.definition}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        print(f"wfmon: {args.definition} is not a valid workflow definition:\n{exc}",
+              file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"wfmon: --input is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    unknown = sorted({n.component for n in definition.nodes} - set(builtin_registry()))
+    if unknown:
+        print(f"wfmon: unknown component(s) {', '.join(unknown)}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        client = await connect(settings)
+        context = RunContext(project_id=args.project_id, user_id=args.user_id)
+        handle = await start_builder_run(client, definition, workflow_input, context=context,
+                                         task_queue=args.task_queue)
+        print(f"workflow id  {handle.id}")
+        print(f"run id       {handle.result_run_id}")
+        if not args.wait:
+            return 0
+        try:
+            result = await handle.result()
+        except Exception as exc:
+            cause = getattr(exc, "cause", None)
+            print(f"failed       {exc}{f': {cause}' if cause else ''}")
+            return 1
+        print("result       " + json.dumps(result.outputs, default=str))
+        return 0
+
+    return asyncio.run(run())
+
+
 # -- parser -----------------------------------------------------------------------------
 
 
@@ -93,6 +166,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="bring the whole platform up on embedded services")
     p.add_argument("--exit-after", type=float, default=None, help="stop after N seconds")
     p.set_defaults(func=cmd_demo)
+
+    from wfmon.runtime.workflow import BUILDER_TASK_QUEUE
+
+    p = sub.add_parser("worker", help="run the builder worker until SIGINT/SIGTERM")
+    p.add_argument("--task-queue", default=BUILDER_TASK_QUEUE)
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("run", help="start an execution of a workflow definition (JSON file)")
+    p.add_argument("definition", help="path of a WorkflowDefinition JSON file")
+    p.add_argument("--input", help="execution input, as JSON")
+    p.add_argument("--wait", action="store_true", help="wait for and print the result")
+    p.add_argument("--project-id")
+    p.add_argument("--user-id")
+    p.add_argument("--task-queue", default=BUILDER_TASK_QUEUE)
+    p.set_defaults(func=cmd_run)
 
     return parser
 

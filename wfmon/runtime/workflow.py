@@ -9,7 +9,9 @@ Guarantees, for every definition:
   the definition (determinism on replay);
 - a node's input is :class:`NodeInput`: its config, the execution input, and
   ``upstream`` = ``{upstream node id: its output}``;
-- the first node that fails fails the execution with a ``NodeFailed`` error naming it.
+- the first node that fails fails the execution with a ``NodeFailed`` error naming it;
+- cancelling the execution cancels running nodes and waits until they report cancelled,
+  so their histories end in ActivityTaskCanceled and the execution ends canceled.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import asyncio
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from wfmon.model import Node, WorkflowDefinition
@@ -79,8 +81,11 @@ class BuilderWorkflow:
                 schedule_to_close_timeout=node.timeouts.schedule_to_close,
                 heartbeat_timeout=node.timeouts.heartbeat,
                 retry_policy=node.temporal_retry_policy(),
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
         except ActivityError as exc:
+            if is_cancelled_exception(exc):
+                raise  # the SDK turns this into a canceled (not failed) execution
             raise ApplicationError(
                 f"node {node.id!r} ({node.component}) failed", type="NodeFailed",
                 non_retryable=True,
