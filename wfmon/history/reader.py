@@ -55,6 +55,9 @@ LOCAL_ACTIVITY_MARKERS = frozenset({"core_local_activity", "LocalActivity"})
 #: not imported so the reader does not depend on the runtime).
 BUILDER_WORKFLOW_TYPE = "WfmonBuilderWorkflow"
 
+#: Warnings kept per report; further ones are counted in a last line.
+MAX_WARNINGS = 100
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _OPEN = (ComponentStatus.PENDING, ComponentStatus.RUNNING, ComponentStatus.RETRYING)
 
@@ -170,6 +173,7 @@ class HistoryReader:
         )
         self._last_event_id = 0
         self._count = 0
+        self._suppressed = 0
         self._handlers = {
             EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: self._workflow_started,
             EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: self._workflow_completed,
@@ -208,7 +212,7 @@ class HistoryReader:
                 )
             self._count += 1
             if event.event_id <= self._last_event_id:
-                self.warnings.append(
+                self._warn(
                     f"event {event.event_id} arrived after event {self._last_event_id}"
                 )
             self._last_event_id = max(self._last_event_id, event.event_id)
@@ -218,16 +222,26 @@ class HistoryReader:
             elif event.event_type == EventType.EVENT_TYPE_UNSPECIFIED or (
                 event.event_type not in self._known
             ):
-                self.warnings.append(
+                self._warn(
                     f"event {event.event_id}: unknown event type {event.event_type} "
                     "(kept in the raw history, not interpreted)"
                 )
+
+    def _warn(self, message: str) -> None:
+        # Bounded: a pathological history must not turn warnings into a memory leak.
+        if len(self.warnings) < MAX_WARNINGS:
+            self.warnings.append(message)
+        else:
+            self._suppressed += 1
 
     def finish(self, pending_activities: Sequence[PendingActivityInfo] = ()) -> HistoryReport:
         """The report. Applies pending-activity info, then closes what the run left open."""
         if self._count == 0:
             raise HistoryFormatError("history has no events")
         summary = self._summary
+        if self._suppressed:
+            self.warnings.append(f"... and {self._suppressed} more warning(s)")
+            self._suppressed = 0
         if summary.workflow_id is None:
             summary.workflow_id = self.workflow_id
         for info in pending_activities:
@@ -287,7 +301,7 @@ class HistoryReader:
         try:
             return WorkflowDefinition.model_validate(args[0]["definition"])
         except (IndexError, KeyError, TypeError, ValueError) as exc:
-            self.warnings.append(f"builder workflow input holds no valid definition: {exc}")
+            self._warn(f"builder workflow input holds no valid definition: {exc}")
             return None
 
     def _workflow_completed(self, ev: HistoryEvent) -> None:
@@ -561,7 +575,7 @@ class HistoryReader:
             None,
         )
         if comp is None:
-            self.warnings.append(
+            self._warn(
                 f"pending activity {info.activity_id!r} has no open ActivityTaskScheduled"
             )
             return
@@ -593,7 +607,7 @@ class HistoryReader:
             return activity_type
         node = self.definition.node(activity_id)
         if node is None:
-            self.warnings.append(
+            self._warn(
                 f"activity {activity_id!r} is not a node of definition "
                 f"{self.definition.id!r} v{self.definition.version}"
             )
@@ -603,7 +617,7 @@ class HistoryReader:
     def _find(self, scheduled_event_id: int, ev: HistoryEvent) -> ComponentExecution | None:
         comp = self._components.get(scheduled_event_id)
         if comp is None:
-            self.warnings.append(
+            self._warn(
                 f"event {ev.event_id} ({_enum_name(ev.event_type)}) refers to event "
                 f"{scheduled_event_id}, which is not in the history read"
             )

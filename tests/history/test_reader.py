@@ -1,0 +1,188 @@
+"""The reader's contract on inputs no scenario produces: bad JSON, unknown events, every
+payload encoding, size caps, streaming pages, and what a definition changes."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.api.common.v1 import Payload, WorkflowExecution
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHistory
+from temporalio.converter import BinaryProtoPayloadConverter, DataConverter
+
+from wfmon.history import (
+    HistoryFormatError,
+    HistoryReader,
+    PayloadDecoder,
+    ReadOptions,
+    events_from_json,
+    read_history,
+    read_history_json,
+)
+from wfmon.model import WorkflowDefinition
+
+HISTORIES = Path(__file__).resolve().parents[1] / "fixtures" / "histories"
+
+
+def fixture_json(name: str) -> dict[str, object]:
+    data: dict[str, object] = json.loads((HISTORIES / f"{name}.json").read_text())
+    return data
+
+
+# -- malformed input ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("{not json", "history is not valid JSON"),
+        ("[1, 2]", "must be an object with an 'events' list, not list"),
+        ('{"history": []}', "has no 'events' list"),
+        ('{"events": [42]}', "events[0] is int, not an object"),
+        ('{"events": []}', "history has no events"),
+    ],
+)
+def test_malformed_json_names_the_problem(text: str, says: str) -> None:
+    with pytest.raises(HistoryFormatError, match=None) as info:
+        read_history_json(text)
+    assert says in str(info.value)
+
+
+def test_malformed_event_is_located() -> None:
+    data = fixture_json("success")
+    events = data["events"]
+    assert isinstance(events, list)
+    events[3]["eventTime"] = "yesterday-ish"
+    with pytest.raises(HistoryFormatError) as info:
+        events_from_json(data)
+    assert "events[3] (eventId 4) is malformed" in str(info.value)
+
+
+def test_unknown_event_type_is_a_warning_not_a_crash() -> None:
+    data = fixture_json("success")
+    events = data["events"]
+    assert isinstance(events, list)
+    events.insert(5, {"eventId": "999", "eventTime": events[4]["eventTime"],
+                      "eventType": "EVENT_TYPE_FROM_THE_FUTURE",
+                      "futureEventAttributes": {"x": 1}})
+    report = read_history_json(data)
+    assert [c.node_id for c in report.components] == ["greet", "count", "combine"]
+    assert any("unknown event type" in w and "999" in w for w in report.warnings)
+
+
+def test_reader_rejects_non_events() -> None:
+    with pytest.raises(HistoryFormatError, match=r"expected temporalio\.api\.history\.v1"):
+        read_history([{"eventId": 1}])  # type: ignore[list-item]
+
+
+def test_activity_events_without_their_scheduled_event_warn() -> None:
+    history = WorkflowHistory.from_json("x", fixture_json("success"))
+    scheduled = {e.event_id for e in history.events if e.HasField(
+        "activity_task_scheduled_event_attributes")}
+    report = read_history(e for e in history.events if e.event_id not in scheduled)
+    assert report.components == []
+    assert len(report.warnings) == 6  # started + completed of three activities
+    assert "which is not in the history read" in report.warnings[0]
+
+
+# -- payloads ----------------------------------------------------------------------------
+
+
+def payload_of(value: object) -> Payload:
+    return DataConverter.default.payload_converter.to_payloads([value])[0]
+
+
+def test_payload_encodings() -> None:
+    decoder = PayloadDecoder()
+    assert decoder.decode(payload_of(None)) is None  # binary/null
+    assert decoder.decode(payload_of({"a": [1, 2]})) == {"a": [1, 2]}
+    proto = WorkflowExecution(workflow_id="w", run_id="r")
+    assert decoder.decode(payload_of(proto)) == {"workflowId": "w", "runId": "r"}
+    binary = BinaryProtoPayloadConverter().to_payload(proto)
+    assert binary is not None
+    assert decoder.decode(binary) == {"workflowId": "w", "runId": "r"}
+    raw = decoder.decode(payload_of(b"\x00\xffbytes"))
+    assert raw == {"_wfmon": "bytes", "encoding": "binary/plain", "size_bytes": 7,
+                   "base64": "AP9ieXRlcw=="}
+
+
+def test_payloads_that_lie_about_their_encoding_are_shown_not_fatal() -> None:
+    decoder = PayloadDecoder()
+    bad_json = Payload(metadata={"encoding": b"json/plain"}, data=b"\xff{not json")
+    assert decoder.decode(bad_json)["_wfmon"] == "undecodable"
+    unknown_proto = Payload(
+        metadata={"encoding": b"json/protobuf", "messageType": b"nobody.Knows"},
+        data=b'{"a": 1}',
+    )
+    assert decoder.decode(unknown_proto) == {"a": 1}
+    odd = Payload(metadata={"encoding": b"x/custom"}, data=b"abc")
+    assert decoder.decode(odd)["_wfmon"] == "bytes"
+
+
+def test_payload_cap_is_configurable_and_marked() -> None:
+    decoder = PayloadDecoder(limit_bytes=10)
+    out = decoder.decode(payload_of("x" * 100))
+    assert out == {"_wfmon": "truncated", "encoding": "json/plain", "size_bytes": 102,
+                   "preview": '"xxxxxxxxx'}
+    report = read_history_json(fixture_json("success"),
+                               options=ReadOptions(payload_limit_bytes=50))
+    assert report.component("combine").input_data[0]["_wfmon"] == "truncated"  # type: ignore[index]
+    assert report.component("count").output_data == {"n": 3}  # small enough to keep
+
+
+# -- streaming and definitions -----------------------------------------------------------
+
+
+def test_pages_give_the_same_report_as_the_whole_history() -> None:
+    history = WorkflowHistory.from_json("x", fixture_json("retry_then_success"))
+    whole = read_history(history)
+    reader = HistoryReader()
+    reader.workflow_id = "x"
+    events = history.events
+    for start in range(0, len(events), 4):
+        reader.feed(events[start:start + 4])
+    assert reader.finish() == whole
+
+
+def test_memory_stays_flat_when_streaming() -> None:
+    """20,000 more events streamed from a generator leave nothing behind: the reader keeps
+    one record per component, never the events."""
+    history = WorkflowHistory.from_json("x", fixture_json("success"))
+    body = history.events[:-1]  # everything but the close event
+    task_events = [e for e in body if e.HasField("workflow_task_completed_event_attributes")]
+
+    def stream(count: int) -> Iterator[HistoryEvent]:
+        next_id = body[-1].event_id
+        for i in range(count):
+            event = HistoryEvent()
+            event.CopyFrom(task_events[i % len(task_events)])
+            next_id += 1
+            event.event_id = next_id
+            yield event
+
+    reader = HistoryReader()
+    reader.feed(body)
+    tracemalloc.start()
+    reader.feed(stream(20_000))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 256 * 1024
+    assert reader.finish().warnings == []
+
+
+def test_definition_maps_nodes_and_flags_strangers() -> None:
+    data = fixture_json("success")
+    definition = WorkflowDefinition.model_validate({
+        "id": "other", "name": "other", "version": 9,
+        "nodes": [{"id": "greet", "component": "greeter"}, {"id": "count", "component": "x"}],
+    })
+    report = read_history_json(data, definition=definition)
+    assert report.component("greet").component_name == "greeter"
+    assert report.component("combine").component_name == "transform"
+    assert report.warnings == ["activity 'combine' is not a node of definition 'other' v9"]
+    # The version recorded at start wins over the definition passed in.
+    assert report.execution.definition_version == 2
