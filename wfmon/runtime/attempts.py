@@ -310,7 +310,7 @@ def _attempt_record(
         outcome=AttemptOutcome.COMPLETED,
     )
     if exc is None:
-        return rec
+        return _past_deadline(info, rec) or rec
     if isinstance(exc, asyncio.CancelledError | CancelledError):
         # The SDK cancels an attempt for several reasons; a timeout is not a user's cancel.
         details = activity.cancellation_details()
@@ -322,9 +322,43 @@ def _attempt_record(
             failure_message=str(exc) or ("timed out" if timed_out else "canceled"),
         )
     stack = "".join(traceback.format_exception(exc))[-MAX_STACK_CHARS:]
+    late = _past_deadline(info, rec)
+    if late is not None:
+        return replace(late, failure_stack=stack)
     if isinstance(exc, ApplicationError):
         return replace(rec, outcome=AttemptOutcome.FAILED,
                        failure_type=exc.type or type(exc).__name__, failure_message=exc.message,
                        failure_stack=stack, non_retryable=exc.non_retryable)
     return replace(rec, outcome=AttemptOutcome.FAILED, failure_type=type(exc).__name__,
                    failure_message=str(exc), failure_stack=stack, non_retryable=False)
+
+
+def _past_deadline(info: activity.Info, rec: AttemptRecord) -> AttemptRecord | None:
+    """A TIMED_OUT record when the attempt ended after Temporal's deadline for it.
+
+    Temporal times an attempt out on the server; a worker that does not heartbeat often
+    only learns of it when its late result is rejected. What Temporal decided is what
+    counts, so such an attempt is recorded as timed out. (Compares the worker's clock
+    with the server's start time: skew of a few ms can matter only at the boundary.)
+    """
+    if info.is_local:
+        return None  # local activities are timed out by the worker itself
+    deadlines: list[tuple[datetime, str]] = []
+    if info.start_to_close_timeout:
+        deadlines.append((info.started_time + info.start_to_close_timeout, "start_to_close"))
+    if info.schedule_to_close_timeout:
+        deadlines.append(
+            (info.scheduled_time + info.schedule_to_close_timeout, "schedule_to_close")
+        )
+    for deadline, kind in sorted(deadlines):
+        if rec.ended_at > deadline:
+            return replace(
+                rec,
+                outcome=AttemptOutcome.TIMED_OUT,
+                failure_type="TimeoutError",
+                failure_message=(
+                    f"{kind} timeout: the attempt ended after Temporal's deadline "
+                    f"({deadline.isoformat()}); its {rec.outcome.value} result was discarded"
+                ),
+            )
+    return None
