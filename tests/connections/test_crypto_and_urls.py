@@ -111,7 +111,7 @@ def test_options_validated_with_defaults() -> None:
     with pytest.raises(InvalidConnection, match=r"config.bogus: Extra inputs"):
         validate_options(REDIS, {"bogus": 1})
     with pytest.raises(InvalidConnection, match="JSON object"):
-        validate_options(REDIS, [1])  # type: ignore[arg-type]
+        validate_options(REDIS, [1])
 
 
 @pytest.mark.parametrize(
