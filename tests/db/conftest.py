@@ -76,11 +76,16 @@ def new_database(admin_url: str, endpoints: Endpoints) -> Iterator[Callable[[], 
 
 
 @pytest.fixture(scope="module")
-def fresh_db(new_database: Callable[[], str]) -> Iterator[Database]:
-    """A freshly migrated database of this module's own."""
+def fresh_url(new_database: Callable[[], str]) -> str:
+    """App-role URL of a freshly migrated database of this module's own."""
     url = new_database()
     apply_migrations(url)
-    with Database(url, max_size=4) as database:
+    return url
+
+
+@pytest.fixture(scope="module")
+def fresh_db(fresh_url: str) -> Iterator[Database]:
+    with Database(fresh_url, max_size=4) as database:
         yield database
 
 
@@ -144,8 +149,22 @@ def execution_row(label: str, **overrides: object) -> ExecutionRow:
     return ExecutionRow(**values)  # type: ignore[arg-type]
 
 
-def build_world(db: Database) -> World:
+def build_world(db: Database, admin_url: str) -> World:
+    """Users A and B with a project each, workflows (one public), components (one public),
+    connections, one execution each plus a system one, with component rows, attempts and
+    statistics. ``admin_url`` (superuser, this database) only adds a built-in component:
+    migrations seed those, and no role that RLS applies to may create one.
+    """
     w = World()
+    with psycopg.connect(admin_url) as admin:
+        admin.execute(
+            """
+            INSERT INTO components (name, created_by, visibility_id)
+            SELECT 'builtin-test', %s, id FROM component_visibility WHERE name = 'public'
+            ON CONFLICT (name) DO NOTHING
+            """,
+            (SYSTEM_USER_ID,),
+        )
     w.add("system", SYSTEM_USER_ID)
     w.add("disc", DISCOVERED_PROJECT_ID)
     with db.as_system() as conn:
@@ -246,5 +265,5 @@ def build_world(db: Database) -> World:
 
 
 @pytest.fixture(scope="module")
-def world(fresh_db: Database) -> World:
-    return build_world(fresh_db)
+def world(fresh_db: Database, fresh_url: str, admin_url: str) -> World:
+    return build_world(fresh_db, _with_database(admin_url, urlsplit(fresh_url).path[1:]))

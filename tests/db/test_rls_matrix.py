@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from wfmon.db import Database, DbConnection
+from wfmon.db.rows import SYSTEM_USER_ID
 
 from .conftest import ACTORS, Actor, World, unit_of_work
 
@@ -57,7 +58,10 @@ TABLES: dict[str, Table] = {
     "workflow_versions": Table("definition->>'label'", "definition = definition", _sql(
         "INSERT INTO workflow_versions (workflow_id, version, definition, created_by) "
         "VALUES (%s, 99, '{}', %s)", lambda w, a: (w.workflow(a), w.user_id(a)))),
-    "components": Table("name", "description = description", _sql(
+    # Built-in components (seeded by migrations, owned by the system user) are all "builtin".
+    "components": Table(
+        f"CASE WHEN created_by = '{SYSTEM_USER_ID}' THEN 'builtin' ELSE name END",
+        "description = description", _sql(
         "INSERT INTO components (name, created_by, visibility_id) "
         "SELECT 'new', %s, id FROM component_visibility WHERE name = 'private'",
         lambda w, a: (w.user_id(a),))),
@@ -101,6 +105,7 @@ EXECS = {"ea", "eb", "es"}
 WORKFLOWS = {"wa", "wa_pub", "wb"}
 PROJECTS = {"pa", "pb", "disc"}
 USERS = {"system", "A", "B"}
+BI = "builtin"  # the built-in components: public, owned by the system user
 
 # fmt: off
 MATRIX: dict[str, dict[Actor, tuple[object, object, object, object]]] = {
@@ -148,9 +153,9 @@ MATRIX: dict[str, dict[Actor, tuple[object, object, object, object]]] = {
     },
     "components": {
         # actor    select                   insert  update                  delete
-        "A":       ({"ca", "cb_pub"},       OK,     {"ca"},                 {"ca"}),
-        "B":       ({"cb_pub"},             OK,     {"cb_pub"},             {"cb_pub"}),
-        "system":  ({"ca", "cb_pub"},       D,      D,                      D),
+        "A":       ({"ca", "cb_pub", BI},   OK,     {"ca"},                 {"ca"}),
+        "B":       ({"cb_pub", BI},         OK,     {"cb_pub"},             {"cb_pub"}),
+        "system":  ({"ca", "cb_pub", BI},   D,      D,                      D),
         "anon":    (NONE,                   D,      NONE,                   NONE),
     },
     "task_queues": {
