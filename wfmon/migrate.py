@@ -70,15 +70,18 @@ def apply_migrations(database_url: str, migrations_dir: Path = MIGRATIONS_DIR) -
     if not migrations_dir.is_dir():
         raise MigrationError(f"migrations directory {migrations_dir} does not exist")
     migrations = read_migrations(str(migrations_dir))
-    with advisory_lock(database_url):
-        backend = get_backend(yoyo_url(database_url))
-        try:
-            with backend.lock():
-                pending = backend.to_apply(migrations)
-                try:
+    try:
+        with advisory_lock(database_url):
+            backend = get_backend(yoyo_url(database_url))
+            try:
+                with backend.lock():
+                    pending = backend.to_apply(migrations)
                     backend.apply_migrations(pending)
-                except psycopg.Error as exc:
-                    raise MigrationError(f"migration failed: {exc}") from exc
-                return [m.id for m in pending]
-        finally:
-            backend.connection.close()
+                    return [m.id for m in pending]
+            finally:
+                backend.connection.close()
+    except psycopg.OperationalError as exc:
+        raise MigrationError(f"cannot migrate the database: {exc}") from exc
+    except psycopg.Error as exc:
+        # yoyo has rolled the failing migration back; its id is in the log, the cause here.
+        raise MigrationError(f"migration failed: {exc}") from exc
