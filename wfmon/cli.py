@@ -81,20 +81,37 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
-    from wfmon.runtime.attempts import AttemptRecorder, InMemoryAttemptSink
+    from wfmon.runtime.attempts import AttemptRecorder, AttemptSink, InMemoryAttemptSink
     from wfmon.runtime.worker import build_worker, run_worker_until_signalled
+    from wfmon.settings import resolve_endpoints
     from wfmon.temporal_client import connect
+
+    sink: AttemptSink
+    try:
+        from wfmon.db import Database
+        from wfmon.runtime.postgres_sink import PostgresAttemptSink
+
+        sink = PostgresAttemptSink(Database(resolve_endpoints(settings).database_url))
+        where = "PostgreSQL"
+    except ServiceError as exc:
+        # No database configured: the worker still runs; attempts stay in memory (bounded).
+        print(f"wfmon: attempt rows are not stored ({exc})", file=sys.stderr)
+        sink, where = InMemoryAttemptSink(), "memory"
 
     async def run() -> None:
         client = await connect(settings)
-        # Attempt rows go to PostgreSQL once the database sink is wired in; until then
-        # they are kept in memory (bounded) so the worker runs without a database.
-        recorder = AttemptRecorder(InMemoryAttemptSink())
+        recorder = AttemptRecorder(sink)
         worker = build_worker(client, task_queue=args.task_queue, recorder=recorder)
-        print(f"wfmon worker on task queue {args.task_queue!r}; Ctrl-C to stop", flush=True)
+        print(f"wfmon worker on task queue {args.task_queue!r}, attempts to {where}; "
+              "Ctrl-C to stop", flush=True)
         await run_worker_until_signalled(worker, recorder)
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    finally:
+        close = getattr(sink, "close", None)
+        if close is not None:
+            close()
     return 0
 
 
@@ -139,8 +156,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         try:
             result = await handle.result()
         except Exception as exc:
-            cause = getattr(exc, "cause", None)
-            print(f"failed       {exc}{f': {cause}' if cause else ''}")
+            # Temporal wraps the node's error (workflow -> NodeFailed -> activity -> cause):
+            # print the whole chain so the root cause is on screen.
+            chain: list[str] = []
+            err: BaseException | None = exc
+            while err is not None:
+                chain.append(str(err))
+                err = getattr(err, "cause", None)
+            print("failed       " + "\n  caused by  ".join(chain))
             return 1
         print("result       " + json.dumps(result.outputs, default=str))
         return 0
