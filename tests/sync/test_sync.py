@@ -1,0 +1,188 @@
+"""Sync end to end: builder executions on the real dev server, synced into real Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+
+from tests.sync.conftest import Owner, SyncHarness
+from wfmon.db import Database
+from wfmon.history import read_history
+from wfmon.model import WorkflowDefinition
+from wfmon.runtime import start_builder_run
+from wfmon.runtime.client import RunContext
+from wfmon.sync.messages import ExecutionRef, SyncOutcome, SyncResult
+from wfmon.sync.worker import sync_now
+
+FAST = {"interval": "100ms"}
+
+
+def definition(kind: str) -> WorkflowDefinition:
+    nodes: list[dict[str, Any]]
+    if kind == "success":
+        nodes = [
+            {"id": "a", "component": "transform", "config": {"set": {"x": 1}}},
+            {"id": "b", "component": "transform", "config": {"pick": {"x": "upstream.a.x"}}},
+        ]
+        edges = [{"source": "a", "target": "b"}]
+    elif kind == "retry":
+        nodes = [
+            {
+                "id": "flaky",
+                "component": "flaky",
+                "config": {"fail_times": 1},
+                "retry_policy": {"strategy": "fail_after_attempts", "max_attempts": 3, **FAST},
+            },
+        ]
+        edges = []
+    else:
+        nodes = [{"id": "boom", "component": "always-fail"}]
+        edges = []
+    return WorkflowDefinition.model_validate(
+        {"id": f"wf-{kind}", "name": kind, "version": 1, "nodes": nodes, "edges": edges}
+    )
+
+
+async def run_builder(h: SyncHarness, owner: Owner | None, kind: str) -> WorkflowHandle[Any, Any]:
+    ctx = (
+        RunContext(
+            workflow_id=str(owner.workflow.id),
+            project_id=str(owner.project.id),
+            user_id=str(owner.user.id),
+        )
+        if owner
+        else None
+    )
+    handle = await start_builder_run(
+        h.client, definition(kind), {"n": 1}, context=ctx, task_queue=h.builder_queue
+    )
+    try:
+        await handle.result()
+    except WorkflowFailureError:
+        pass
+    return handle
+
+
+def ref_of(h: SyncHarness, handle: WorkflowHandle[Any, Any]) -> ExecutionRef:
+    assert handle.result_run_id is not None
+    return ExecutionRef(h.client.namespace, handle.id, handle.result_run_id)
+
+
+def db_components(
+    db: Database, owner: Owner, ref: ExecutionRef
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    assert owner.user.auth_user_id is not None
+    with db.as_user(owner.user.auth_user_id) as conn:
+        execution = conn.execute(
+            "SELECT * FROM workflow_executions WHERE temporal_workflow_id = %s AND temporal_run_id = %s",
+            (ref.workflow_id, ref.run_id),
+        ).fetchone()
+        assert execution is not None, "the owner sees the synced execution"
+        rows = conn.execute(
+            "SELECT * FROM component_executions WHERE workflow_execution_id = %s ORDER BY scheduled_event_id",
+            (execution["id"],),
+        ).fetchall()
+    return execution, rows
+
+
+def test_sync_matches_a_direct_history_read(
+    sync_harness: SyncHarness, db: Database, alice: Owner
+) -> None:
+    h = sync_harness
+
+    async def scenario() -> list[tuple[ExecutionRef, SyncResult]]:
+        handles = await asyncio.gather(
+            *(
+                run_builder(h, alice, kind)
+                for kind in ["success"] * 6 + ["retry"] * 2 + ["fail"] * 2
+            )
+        )
+        refs = [ref_of(h, handle) for handle in handles]
+        results = await asyncio.gather(*(sync_now(h.client, ref) for ref in refs))
+        return list(zip(refs, results, strict=True))
+
+    for ref, result in h.run(scenario()):
+        assert result.outcome is SyncOutcome.SYNCED, result.error
+        history = h.run(
+            h.client.get_workflow_handle(ref.workflow_id, run_id=ref.run_id).fetch_history()
+        )
+        direct = read_history(history)
+        execution, rows = db_components(db, alice, ref)
+        assert execution["status"] == direct.execution.status.value
+        assert execution["history_sync_status"] == "synced"
+        assert execution["sync_lease_owner"] is None
+        assert execution["project_id"] == alice.project.id
+        assert execution["workflow_id"] == alice.workflow.id
+        assert execution["workflow_version"] == 1
+        assert execution["history_event_count"] == len(history.events)
+        assert execution["temporal_history_json"]["events"][0]["eventId"] == "1"
+        expected = [
+            (
+                c.node_id,
+                c.status.value,
+                c.retry_count,
+                c.is_expected_retry,
+                c.error_type,
+                c.temporal_attempt,
+                c.output_data,
+            )
+            for c in direct.components
+        ]
+        got = [
+            (
+                r["node_id"],
+                r["status"],
+                r["retry_count"],
+                r["is_expected_retry"],
+                r["error_type"],
+                r["temporal_attempt"],
+                r["output_data"],
+            )
+            for r in rows
+        ]
+        assert got == expected
+        assert result.component_count == len(rows)
+
+
+def test_second_sync_rewrites_without_duplicates(
+    sync_harness: SyncHarness, db: Database, alice: Owner
+) -> None:
+    h = sync_harness
+    handle = h.run(run_builder(h, alice, "retry"))
+    ref = ref_of(h, handle)
+    first = h.run(sync_now(h.client, ref))
+    _, rows_first = db_components(db, alice, ref)
+    second = h.run(sync_now(h.client, ref))
+    _, rows_second = db_components(db, alice, ref)
+    assert first.outcome is second.outcome is SyncOutcome.SYNCED
+    assert len(rows_first) == len(rows_second) == 1
+    assert rows_first[0]["retry_count"] == 1 and rows_first[0]["is_expected_retry"] is True
+
+
+def test_foreign_workflow_goes_to_the_discovered_project(
+    sync_harness: SyncHarness, db: Database
+) -> None:
+    h = sync_harness
+    handle = h.run(run_builder(h, None, "success"))
+    ref = ref_of(h, handle)
+    assert h.run(sync_now(h.client, ref)).outcome is SyncOutcome.SYNCED
+    with db.as_system() as conn:
+        row = conn.execute(
+            "SELECT e.project_id, w.name FROM workflow_executions e JOIN workflows w ON w.id = e.workflow_id "
+            "WHERE e.temporal_workflow_id = %s",
+            (ref.workflow_id,),
+        ).fetchone()
+    assert row is not None
+    assert str(row["project_id"]) == "00000000-0000-0000-0000-000000000002"
+    assert row["name"].endswith("/WfmonBuilderWorkflow")
+
+
+def test_unknown_execution_is_reported_not_found(sync_harness: SyncHarness) -> None:
+    h = sync_harness
+    ref = ExecutionRef(h.client.namespace, f"missing-{uuid.uuid4()}", str(uuid.uuid4()))
+    result = h.run(sync_now(h.client, ref))
+    assert result.outcome is SyncOutcome.NOT_FOUND
+    assert "does not exist" in (result.error or "")

@@ -1,0 +1,105 @@
+"""Discovery: list executions through Temporal's visibility API.
+
+The dev server rejects ``ORDER BY`` in visibility queries, so listings are filtered by
+time window in the query and sorted here. Windows are half-open ``(after, until]`` on
+close time (or start time for running executions), which is what a cursor needs: an
+execution closing exactly at the cursor was in the previous window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
+
+from wfmon.sync.messages import ExecutionRef
+
+#: Temporal's execution status -> wfmon's ``workflow_executions.status``.
+EXECUTION_STATUS = {
+    WorkflowExecutionStatus.RUNNING: "running",
+    WorkflowExecutionStatus.COMPLETED: "completed",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.CANCELED: "canceled",
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: "continued_as_new",
+    WorkflowExecutionStatus.TIMED_OUT: "timed_out",
+}
+
+
+@dataclass(frozen=True)
+class DiscoveredExecution:
+    """One execution as visibility lists it (no history read)."""
+
+    ref: ExecutionRef
+    workflow_type: str
+    task_queue: str
+    status: str
+    started_at: datetime
+    closed_at: datetime | None
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def visibility_query(
+    *,
+    closed_after: datetime | None = None,
+    closed_until: datetime | None = None,
+    running: bool = False,
+    workflow_types: Sequence[str] = (),
+) -> str:
+    """The visibility query for one discovery window (parameters are quoted, not pasted)."""
+    clauses = []
+    if running:
+        clauses.append("ExecutionStatus = 'Running'")
+    if closed_after is not None:
+        clauses.append(f"CloseTime > '{_iso(closed_after)}'")
+    if closed_until is not None:
+        clauses.append(f"CloseTime <= '{_iso(closed_until)}'")
+    if workflow_types:
+        quoted = ", ".join("'" + t.replace("'", "") + "'" for t in workflow_types)
+        clauses.append(f"WorkflowType IN ({quoted})")
+    return " AND ".join(clauses)
+
+
+async def discover(
+    client: Client,
+    *,
+    closed_after: datetime | None = None,
+    closed_until: datetime | None = None,
+    running: bool = False,
+    workflow_types: Sequence[str] = (),
+    exclude_task_queues: Sequence[str] = (),
+    limit: int | None = None,
+) -> list[DiscoveredExecution]:
+    """Executions in the window, oldest close (or start, for running ones) first.
+
+    ``exclude_task_queues`` leaves out wfmon's own system workflows (the sync queue).
+    """
+    query = visibility_query(
+        closed_after=closed_after,
+        closed_until=closed_until,
+        running=running,
+        workflow_types=workflow_types,
+    )
+    found: list[DiscoveredExecution] = []
+    async for wf in client.list_workflows(query or None, page_size=1000, limit=limit):
+        if wf.task_queue in exclude_task_queues:
+            continue
+        found.append(_discovered(client.namespace, wf))
+    found.sort(key=lambda d: (d.closed_at or d.started_at, d.ref.workflow_id, d.ref.run_id))
+    return found
+
+
+def _discovered(namespace: str, wf: WorkflowExecution) -> DiscoveredExecution:
+    return DiscoveredExecution(
+        ref=ExecutionRef(namespace=namespace, workflow_id=wf.id, run_id=wf.run_id),
+        workflow_type=wf.workflow_type,
+        task_queue=wf.task_queue,
+        status=EXECUTION_STATUS.get(wf.status, "running") if wf.status else "running",
+        started_at=wf.start_time,
+        closed_at=wf.close_time,
+    )
