@@ -205,6 +205,7 @@ def run_nodes(
         *,
         project_id: uuid.UUID | None = None,
         during: Callable[[WorkflowHandle[Any, Any]], Awaitable[None]] | None = None,
+        policy: NetworkPolicy = LOCAL,
     ) -> Outcome:
         definition = WorkflowDefinition.model_validate(
             {
@@ -221,7 +222,7 @@ def run_nodes(
             components = register_components(
                 registry,
                 ConnectionResolver(db, component_keyring),
-                policy=LOCAL,
+                policy=policy,
                 sandbox=sandbox,
             )
             queue = f"components-{uuid.uuid4().hex[:8]}"

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from wfmon.connections.clients import Failure
 from wfmon.runtime.components import resolve_path
@@ -78,6 +79,12 @@ async def project_id_of(node: NodeInput) -> str:
             value = memo.get("project_id")
             project = str(value) if value else None
         except RuntimeError:  # no client in this activity context
+            project = None
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise transient(
+                    "TemporalUnavailable", "could not read the execution's project from Temporal"
+                ) from None
             project = None
         _PROJECT_BY_RUN[run_key] = project
         while len(_PROJECT_BY_RUN) > _PROJECT_CACHE_SIZE:

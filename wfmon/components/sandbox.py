@@ -74,8 +74,22 @@ class SandboxLimits:
 
 _PRELUDE = r"""
 // wfmon sandbox prelude: evaluated before the user's module.
+// Synchronous on purpose: a module with top-level await would let the user's module be
+// evaluated before this one finishes, i.e. before the hardening below.
 const decoder = new TextDecoder();
-const raw = decoder.decode(await new Response(Deno.stdin.readable).arrayBuffer());
+const chunks = [];
+for (;;) {
+  const buf = new Uint8Array(65536);
+  const n = Deno.stdin.readSync(buf);
+  if (n === null) break;
+  chunks.push(buf.subarray(0, n));
+}
+let total = 0;
+for (const c of chunks) total += c.length;
+const all = new Uint8Array(total);
+let at = 0;
+for (const c of chunks) { all.set(c, at); at += c.length; }
+const raw = decoder.decode(all);
 const cut = raw.indexOf("\n");
 const marker = raw.slice(0, cut);
 export const input = JSON.parse(raw.slice(cut + 1));
@@ -110,12 +124,11 @@ const refuse = (what) => () => { throw new Error(what + " is not allowed in the 
 Deno.exit = refuse("Deno.exit");
 globalThis.close = refuse("close()");
 delete globalThis.Worker;
-for (const proto of [
-  Object.prototype, Array.prototype, Function.prototype, String.prototype, Number.prototype,
-  Boolean.prototype, Symbol.prototype, BigInt.prototype, Promise.prototype, RegExp.prototype,
-  Error.prototype, Map.prototype, Set.prototype, Date.prototype, JSON, Math, Reflect,
-]) Object.freeze(proto);
-Object.freeze(Object); Object.freeze(Array); Object.freeze(Promise);
+// Freeze what the harness itself relies on, so tampering fails loudly. (Not Error.prototype:
+// Deno's own op errors assign to inherited properties and would break.)
+for (const o of [Object.prototype, Array.prototype, Function.prototype, Promise.prototype, JSON]) {
+  Object.freeze(o);
+}
 """
 
 _MAIN = r"""
@@ -277,8 +290,13 @@ class DenoSandbox:
                     f"the returned value is larger than {limits.max_output_bytes} bytes",
                 )
             return json.loads(body)
-        error = json.loads(body)
-        message = f"{error['name']}: {error['message']}"
+        try:
+            error = json.loads(body)
+            message = f"{error['name']}: {error['message']}"
+        except (ValueError, KeyError, TypeError):
+            raise SandboxError(
+                SandboxErrorType.ERROR, "the code failed and its error could not be read"
+            ) from None
         where = _user_frames(_scrub(error.get("stack", ""), paths))
         if any(m in error["message"] for m in _MEMORY_ERRORS):
             raise SandboxError(SandboxErrorType.MEMORY, f"{message} (memory limit {memory_mb} MB)")
