@@ -19,7 +19,7 @@ from wfmon.db.executions import (
     replace_component_executions,
     upsert_execution,
 )
-from wfmon.db.rows import AttemptRow, ComponentExecutionRow
+from wfmon.db.rows import DISCOVERED_PROJECT_ID, AttemptRow, ComponentExecutionRow
 from wfmon.db.statistics import get_project_statistics, get_workflow_statistics
 
 from .conftest import T0, World, execution_row
@@ -284,3 +284,15 @@ def test_statistics_readers(fresh_db: Database, world: World) -> None:
     assert theirs is None
     assert project is not None and project.total_executions == 1
     assert other_project is None
+
+
+def test_session_db_fixture_is_migrated_and_under_rls(db: Database) -> None:
+    """The shared ``db`` fixture (tests/conftest.py) other test packages use."""
+    with db.as_anonymous() as conn:
+        assert conn.execute("SELECT current_user AS u").fetchone() == {"u": "wfmon_user"}
+        assert conn.execute("SELECT count(*) AS n FROM projects").fetchone() == {"n": 0}
+    with db.as_system() as conn:
+        discovered = conn.execute(
+            "SELECT name FROM projects WHERE id = %s", (DISCOVERED_PROJECT_ID,)
+        ).fetchone()
+    assert discovered == {"name": "Discovered"}

@@ -141,7 +141,7 @@ MATRIX: dict[str, dict[Actor, tuple[object, object, object, object]]] = {
         # actor    select                   insert  update                  delete
         "A":       ({"wa", "wa_pub"},       OK,     {"wa", "wa_pub"},       {"wa", "wa_pub"}),
         "B":       ({"wb", "wa_pub"},       OK,     {"wb"},                 {"wb"}),
-        "system":  (WORKFLOWS,              D,      D,                      D),
+        "system":  (WORKFLOWS,              OK,     D,                      D),  # Discovered only
         "anon":    (NONE,                   D,      NONE,                   NONE),
     },
     "workflow_versions": {

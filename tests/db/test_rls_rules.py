@@ -170,6 +170,19 @@ def test_system_writes_do_not_depend_on_the_rows_owner(fresh_db: Database, world
         assert execution_id == world.ids["exec_ea"]
 
 
+@pytest.mark.parametrize(("project", "owner"), [("pa", "system"), ("disc", "A"), ("pa", "A")])
+def test_system_creates_workflows_only_in_the_discovered_project_as_itself(
+    fresh_db: Database, world: World, project: str, owner: str
+) -> None:
+    """Sync registers unknown workflow types under Discovered (migration 0010), nowhere else."""
+    with pytest.raises(Denied, match="row-level security"), fresh_db.as_system() as conn:
+        conn.execute(
+            "INSERT INTO workflows (project_id, created_by, name, visibility_id)"
+            " SELECT %s, %s, 'sneaky', id FROM component_visibility WHERE name = 'private'",
+            (world.ids[project], world.ids[owner]),
+        )
+
+
 # -- public workflows share definition and statistics, nothing else ---------------------
 
 
