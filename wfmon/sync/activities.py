@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any
 from uuid import UUID
 
@@ -25,7 +24,6 @@ from temporalio.api.workflowservice.v1 import (
     GetWorkflowExecutionHistoryRequest,
 )
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -39,7 +37,7 @@ from wfmon.db.executions import (
 from wfmon.db.rows import ComponentExecutionRow, ExecutionRow
 from wfmon.history import ComponentExecution, HistoryReader, HistoryReport, ReadOptions
 from wfmon.sync import store
-from wfmon.sync.discovery import EXECUTION_STATUS
+from wfmon.sync.discovery import from_description, upsert_discovered
 from wfmon.sync.messages import ExecutionRef, SyncFailure, SyncOutcome, SyncResult
 
 
@@ -172,41 +170,8 @@ class SyncActivities:
 
     def _register(self, execution: ExecutionRef, d: DescribeWorkflowExecutionResponse) -> UUID:
         """Upsert the execution row from its description (so the lease has a row to live on)."""
-        info = d.workflow_execution_info
-        memo = _memo(d)
         with self._db.as_system() as conn:
-            owner = store.resolve_owner(
-                conn,
-                namespace=execution.namespace,
-                workflow_type=info.type.name,
-                wfmon_workflow_id=memo.get("wfmon_workflow_id"),
-                project_id=memo.get("project_id"),
-                user_id=memo.get("user_id"),
-                definition_version=_int(memo.get("definition_version")),
-            )
-            started = info.start_time.ToDatetime(tzinfo=UTC)
-            closed = info.close_time.ToDatetime(tzinfo=UTC) if info.HasField("close_time") else None
-            return upsert_execution(
-                conn,
-                ExecutionRow(
-                    temporal_namespace=execution.namespace,
-                    temporal_workflow_id=execution.workflow_id,
-                    temporal_run_id=execution.run_id,
-                    first_run_id=info.first_run_id or None,
-                    workflow_type=info.type.name,
-                    task_queue=info.task_queue,
-                    status=_status(info.status),  # type: ignore[arg-type]
-                    started_at=started,
-                    closed_at=closed,
-                    duration_ms=(
-                        int((closed - started).total_seconds() * 1000) if closed else None
-                    ),
-                    created_by=owner.created_by,
-                    project_id=owner.project_id,
-                    workflow_id=owner.workflow_id,
-                    workflow_version=owner.workflow_version,
-                ),
-            )
+            return upsert_discovered(conn, from_description(execution.namespace, d))
 
     async def _take_lease(self, execution_id: UUID, owner_id: str) -> None:
         def take() -> bool:
@@ -295,27 +260,6 @@ class SyncActivities:
 def _lease_owner() -> str:
     info = activity.info()
     return f"{info.workflow_id}/{info.workflow_run_id}"
-
-
-def _status(status: int) -> str:
-    return EXECUTION_STATUS.get(WorkflowExecutionStatus(status), "running")
-
-
-def _int(value: object) -> int | None:
-    try:
-        return int(value) if value is not None else None  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return None
-
-
-def _memo(d: DescribeWorkflowExecutionResponse) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, payload in d.workflow_execution_info.memo.fields.items():
-        try:
-            out[key] = DataConverter.default.payload_converter.from_payloads([payload])[0]
-        except Exception:  # a memo wfmon did not write: ownership falls back to Discovered
-            continue
-    return out
 
 
 def _component_row(

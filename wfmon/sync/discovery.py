@@ -11,9 +11,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from uuid import UUID
 
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionResponse
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
+from temporalio.converter import decode_typed_search_attributes
 
+from wfmon.db import Database
+from wfmon.db.database import DbConnection
+from wfmon.db.executions import upsert_execution
+from wfmon.db.rows import ExecutionRow
+from wfmon.runtime.client import (
+    WFMON_DEFINITION_VERSION,
+    WFMON_PROJECT_ID,
+    WFMON_USER_ID,
+    WFMON_WORKFLOW_ID,
+)
+from wfmon.sync import store
 from wfmon.sync.messages import ExecutionRef
 
 #: Temporal's execution status -> wfmon's ``workflow_executions.status``.
@@ -38,6 +52,11 @@ class DiscoveredExecution:
     status: str
     started_at: datetime
     closed_at: datetime | None
+    #: wfmon ids from the builder's search attributes (None for other workflows).
+    wfmon_workflow_id: str | None = None
+    project_id: str | None = None
+    user_id: str | None = None
+    definition_version: int | None = None
 
 
 def _iso(t: datetime) -> str:
@@ -95,6 +114,7 @@ async def discover(
 
 
 def _discovered(namespace: str, wf: WorkflowExecution) -> DiscoveredExecution:
+    attrs = wf.typed_search_attributes
     return DiscoveredExecution(
         ref=ExecutionRef(namespace=namespace, workflow_id=wf.id, run_id=wf.run_id),
         workflow_type=wf.workflow_type,
@@ -102,4 +122,71 @@ def _discovered(namespace: str, wf: WorkflowExecution) -> DiscoveredExecution:
         status=EXECUTION_STATUS.get(wf.status, "running") if wf.status else "running",
         started_at=wf.start_time,
         closed_at=wf.close_time,
+        wfmon_workflow_id=attrs.get(WFMON_WORKFLOW_ID),
+        project_id=attrs.get(WFMON_PROJECT_ID),
+        user_id=attrs.get(WFMON_USER_ID),
+        definition_version=attrs.get(WFMON_DEFINITION_VERSION),
+    )
+
+
+def record_discovered(db: Database, found: Sequence[DiscoveredExecution]) -> int:
+    """Upsert ``workflow_executions`` rows for ``found`` (one transaction, as the system).
+
+    New rows start with ``history_sync_status = 'pending'``; rows already synced keep
+    their data (the next sync refreshes them). Returns how many were written.
+    """
+    with db.as_system() as conn:
+        for d in found:
+            upsert_discovered(conn, d)
+    return len(found)
+
+
+def upsert_discovered(conn: DbConnection, d: DiscoveredExecution) -> UUID:
+    """Upsert one execution row (system unit of work) with its owner; return its id."""
+    owner = store.resolve_owner(
+        conn,
+        namespace=d.ref.namespace,
+        workflow_type=d.workflow_type,
+        wfmon_workflow_id=d.wfmon_workflow_id,
+        project_id=d.project_id,
+        user_id=d.user_id,
+        definition_version=d.definition_version,
+    )
+    return upsert_execution(
+        conn,
+        ExecutionRow(
+            temporal_namespace=d.ref.namespace,
+            temporal_workflow_id=d.ref.workflow_id,
+            temporal_run_id=d.ref.run_id,
+            workflow_type=d.workflow_type,
+            task_queue=d.task_queue,
+            status=d.status,  # type: ignore[arg-type]
+            started_at=d.started_at,
+            closed_at=d.closed_at,
+            duration_ms=(
+                int((d.closed_at - d.started_at).total_seconds() * 1000) if d.closed_at else None
+            ),
+            created_by=owner.created_by,
+            project_id=owner.project_id,
+            workflow_id=owner.workflow_id,
+            workflow_version=owner.workflow_version,
+        ),
+    )
+
+
+def from_description(namespace: str, d: DescribeWorkflowExecutionResponse) -> DiscoveredExecution:
+    """The same record as a listing gives, from ``DescribeWorkflowExecution``."""
+    info = d.workflow_execution_info
+    attrs = decode_typed_search_attributes(info.search_attributes)
+    return DiscoveredExecution(
+        ref=ExecutionRef(namespace, info.execution.workflow_id, info.execution.run_id),
+        workflow_type=info.type.name,
+        task_queue=info.task_queue,
+        status=EXECUTION_STATUS.get(WorkflowExecutionStatus(info.status), "running"),
+        started_at=info.start_time.ToDatetime(tzinfo=UTC),
+        closed_at=info.close_time.ToDatetime(tzinfo=UTC) if info.HasField("close_time") else None,
+        wfmon_workflow_id=attrs.get(WFMON_WORKFLOW_ID),
+        project_id=attrs.get(WFMON_PROJECT_ID),
+        user_id=attrs.get(WFMON_USER_ID),
+        definition_version=attrs.get(WFMON_DEFINITION_VERSION),
     )
