@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from wfmon.dev.process import ServiceError
+from wfmon.migrate import MigrationError
 from wfmon.settings import Settings, SettingsError, load_settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -102,8 +104,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         client = await connect(settings)
         recorder = AttemptRecorder(sink)
         worker = build_worker(client, task_queue=args.task_queue, recorder=recorder)
-        print(f"wfmon worker on task queue {args.task_queue!r}, attempts to {where}; "
-              "Ctrl-C to stop", flush=True)
+        print(
+            f"wfmon worker on task queue {args.task_queue!r}, attempts to {where}; Ctrl-C to stop",
+            flush=True,
+        )
         await run_worker_until_signalled(worker, recorder)
 
     try:
@@ -133,8 +137,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"wfmon: cannot read {args.definition}: {exc.strerror}", file=sys.stderr)
         return 2
     except ValidationError as exc:
-        print(f"wfmon: {args.definition} is not a valid workflow definition:\n{exc}",
-              file=sys.stderr)
+        print(
+            f"wfmon: {args.definition} is not a valid workflow definition:\n{exc}", file=sys.stderr
+        )
         return 2
     except ValueError as exc:
         print(f"wfmon: --input is not valid JSON: {exc}", file=sys.stderr)
@@ -147,8 +152,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> int:
         client = await connect(settings)
         context = RunContext(project_id=args.project_id, user_id=args.user_id)
-        handle = await start_builder_run(client, definition, workflow_input, context=context,
-                                         task_queue=args.task_queue)
+        handle = await start_builder_run(
+            client, definition, workflow_input, context=context, task_queue=args.task_queue
+        )
         print(f"workflow id  {handle.id}")
         print(f"run id       {handle.result_run_id}")
         if not args.wait:
@@ -169,6 +175,75 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return asyncio.run(run())
+
+
+# -- sync -------------------------------------------------------------------------------
+
+
+def _utc(text: str) -> datetime:
+    """ISO-8601 time; naive times are taken as UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    from contextlib import AsyncExitStack
+
+    from wfmon.db import Database
+    from wfmon.settings import resolve_endpoints
+    from wfmon.sync.batch import ProgressBar, sync_many
+    from wfmon.sync.discovery import discover, record_discovered
+    from wfmon.sync.messages import SYNC_TASK_QUEUE, ExecutionRef, SyncOutcome
+    from wfmon.sync.worker import build_sync_worker
+    from wfmon.temporal_client import connect
+
+    if not (args.workflow_id or args.since or args.all):
+        print("wfmon: say what to sync: WORKFLOW_ID, --since TIME or --all", file=sys.stderr)
+        return 2
+
+    async def run(db: Database) -> int:
+        client = await connect(settings)
+        if args.workflow_id:
+            run_id = (
+                args.run_id
+                or (await client.get_workflow_handle(args.workflow_id).describe()).run_id
+            )
+            refs = [ExecutionRef(client.namespace, args.workflow_id, run_id)]
+        else:
+            found = await discover(
+                client,
+                closed_after=None if args.all else args.since,
+                closed_until=None if args.all else args.until,
+                exclude_task_queues=[SYNC_TASK_QUEUE],
+            )
+            if args.running and not args.all:
+                found += await discover(client, running=True, exclude_task_queues=[SYNC_TASK_QUEUE])
+            record_discovered(db, found)
+            refs = [d.ref for d in found]
+        print(f"syncing {len(refs)} execution(s) from namespace {client.namespace!r}")
+        bar = ProgressBar(len(refs))
+        async with AsyncExitStack() as stack:
+            if not args.no_worker:
+                await stack.enter_async_context(build_sync_worker(client, db))
+            report = await sync_many(
+                client,
+                refs,
+                concurrency=args.concurrency,
+                on_result=lambda r: bar.advance(r.outcome is SyncOutcome.SYNCED),
+            )
+        print(f"synced {report.synced}, failed {len(report.failed)} in {report.seconds:.1f}s")
+        for failure in report.failed[:20]:
+            print(
+                f"  {failure.execution.workflow_id} / {failure.execution.run_id}: {failure.error}"
+            )
+        return 1 if report.failed else 0
+
+    with Database(resolve_endpoints(settings).database_url) as db:
+        return asyncio.run(run(db))
 
 
 # -- parser -----------------------------------------------------------------------------
@@ -196,6 +271,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task-queue", default=BUILDER_TASK_QUEUE)
     p.set_defaults(func=cmd_worker)
 
+    p = sub.add_parser("sync", help="sync executions from Temporal into the database")
+    p.add_argument("workflow_id", nargs="?", help="sync this one execution")
+    p.add_argument("--run-id", help="run of WORKFLOW_ID (default: its latest run)")
+    p.add_argument("--since", type=_utc, help="executions closed after this time (ISO-8601)")
+    p.add_argument("--until", type=_utc, help="... and closed at or before this time")
+    p.add_argument("--running", action="store_true", help="also every running execution")
+    p.add_argument("--all", action="store_true", help="every execution of the namespace")
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument(
+        "--no-worker", action="store_true", help="rely on running sync workers (no in-process one)"
+    )
+    p.set_defaults(func=cmd_sync)
+
     p = sub.add_parser("run", help="start an execution of a workflow definition (JSON file)")
     p.add_argument("definition", help="path of a WorkflowDefinition JSON file")
     p.add_argument("--input", help="execution input, as JSON")
@@ -214,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         func: Command = args.func
         return func(args, settings)
-    except (SettingsError, ServiceError) as exc:
+    except (SettingsError, ServiceError, MigrationError) as exc:
         print(f"wfmon: {exc}", file=sys.stderr)
         return 2
 

@@ -7,13 +7,16 @@ service started by ``wfmon services up`` (state under ``WFMON_STATE_DIR``, defau
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from wfmon.dev.services import Endpoints
 
 ENV_PREFIX = "WFMON_"
 
@@ -106,29 +109,42 @@ def load_settings() -> Settings:
 
 
 def resolve_endpoints(settings: Settings) -> ResolvedEndpoints:
-    """The URLs wfmon uses: each ``WFMON_*`` value, or the embedded service's when unset."""
-    from wfmon.dev.services import EmbeddedServices
+    """The URLs wfmon uses: each ``WFMON_*`` value, or the embedded service's when unset.
 
-    embedded = None
-    if not (settings.database_url and settings.temporal_address and settings.redis_url):
-        embedded = EmbeddedServices(settings.state_path).endpoints()
-    return ResolvedEndpoints(
-        database_url=(
-            settings.database_url.get_secret_value()
-            if settings.database_url
-            else embedded.database_url  # type: ignore[union-attr]
-        ),
-        temporal_address=settings.temporal_address or embedded.temporal_address,  # type: ignore[union-attr]
-        redis_url=(
-            settings.redis_url.get_secret_value() if settings.redis_url else embedded.redis_url  # type: ignore[union-attr]
-        ),
-    )
+    The embedded services' state is read only for a URL that is actually asked for and
+    unset, so ``WFMON_DATABASE_URL`` alone is enough for ``wfmon migrate``.
+    """
+    return ResolvedEndpoints(settings)
 
 
-@dataclass(frozen=True)
 class ResolvedEndpoints:
     """Effective service URLs. They may carry credentials: never log them raw."""
 
-    database_url: str
-    temporal_address: str
-    redis_url: str
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    @cached_property
+    def _embedded(self) -> Endpoints:
+        from wfmon.dev.services import EmbeddedServices
+
+        return EmbeddedServices(self._settings.state_path).endpoints()
+
+    @property
+    def database_url(self) -> str:
+        url = self._settings.database_url
+        return url.get_secret_value() if url else self._embedded.database_url
+
+    @property
+    def dagster_database_url(self) -> str:
+        """Dagster's storage: database ``dagster`` on the same server as wfmon's."""
+        parts = urlsplit(self.database_url)
+        return parts._replace(path="/dagster").geturl()
+
+    @property
+    def temporal_address(self) -> str:
+        return self._settings.temporal_address or self._embedded.temporal_address
+
+    @property
+    def redis_url(self) -> str:
+        url = self._settings.redis_url
+        return url.get_secret_value() if url else self._embedded.redis_url
