@@ -3,6 +3,10 @@ queries on a real PostgreSQL through a project connection resolved on the worker
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from tests.components.conftest import Runner, World, node
 
 
@@ -78,7 +82,10 @@ def test_row_cap_and_writes(run_nodes: Runner, world: World) -> None:
     assert out.output("write") == {"columns": [], "rows": [], "row_count": 3, "truncated": False}
 
 
-def test_bad_sql_fails_once_not_retried(run_nodes: Runner, world: World) -> None:
+def test_bad_sql_fails_once_not_retried(
+    run_nodes: Runner, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     out = run_nodes([node("bad", "postgresql-query", {"sql": "SELEC 1"}, world.pg, attempts=3)])
     assert out.error is not None and out.error.type == "SqlError"
     assert out.error.non_retryable
@@ -86,6 +93,7 @@ def test_bad_sql_fails_once_not_retried(run_nodes: Runner, world: World) -> None
     assert out.attempts == {"bad": 1}
     for secret in world.secrets:
         assert secret not in out.history_json
+        assert secret not in caplog.text  # worker, SDK and driver logs included
 
 
 def test_read_only_and_statement_timeout(run_nodes: Runner, world: World) -> None:
