@@ -140,8 +140,7 @@ def test_payload_cap_is_configurable_and_marked() -> None:
 def test_pages_give_the_same_report_as_the_whole_history() -> None:
     history = WorkflowHistory.from_json("x", fixture_json("retry_then_success"))
     whole = read_history(history)
-    reader = HistoryReader()
-    reader.workflow_id = "x"
+    reader = HistoryReader(workflow_id="x")
     events = history.events
     for start in range(0, len(events), 4):
         reader.feed(events[start:start + 4])

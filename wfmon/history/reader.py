@@ -93,9 +93,9 @@ def read_history(
     workflow's input when not given. ``pending_activities`` comes from
     ``describe().raw_description.pending_activities`` for a running execution.
     """
-    reader = HistoryReader(definition=definition, options=options)
+    workflow_id = history.workflow_id if isinstance(history, WorkflowHistory) else None
+    reader = HistoryReader(definition=definition, options=options, workflow_id=workflow_id)
     if isinstance(history, WorkflowHistory):
-        reader.workflow_id = history.workflow_id
         history = history.events
     reader.feed(history)
     return reader.finish(pending_activities)
@@ -157,11 +157,13 @@ class HistoryReader:
         *,
         definition: WorkflowDefinition | None = None,
         options: ReadOptions | None = None,
+        workflow_id: str | None = None,
     ) -> None:
+        """``workflow_id`` is used when the started event does not carry it (old servers)."""
         opts = options or ReadOptions()
         self.options = opts
         self.definition = definition
-        self.workflow_id: str | None = None
+        self.workflow_id = workflow_id
         self.warnings: list[str] = []
         self._payloads = PayloadDecoder(opts.payload_converter, opts.payload_limit_bytes)
         self._components: dict[int, ComponentExecution] = {}
@@ -597,8 +599,6 @@ class HistoryReader:
             comp.status = ComponentStatus.RETRYING
         else:
             comp.status = ComponentStatus.PENDING
-        if comp.retry_policy is not None and info.maximum_attempts:
-            comp.retry_policy.setdefault("maximum_attempts", info.maximum_attempts)
 
     # -- helpers -------------------------------------------------------------------
 
