@@ -86,7 +86,12 @@ def test_worker_runs_until_sigterm(
             env=env, capture_output=True, text=True, timeout=60,
         )
         # The input has no "name": the transform fails, and the root cause is printed.
-        assert done.returncode == 1, done.stdout + done.stderr
+        # Known SDK bug (temporalio/sdk-python#300): a short-lived client process may abort
+        # in interpreter finalization after its work is done; only that is tolerated here.
+        finalization_abort = done.returncode == -signal.SIGABRT and (
+            "PyGILState_Release" in done.stderr
+        )
+        assert done.returncode == 1 or finalization_abort, done.stdout + done.stderr
         assert "caused by  TransformError: path 'workflow.name'" in done.stdout
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
