@@ -278,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", type=_utc, help="... and closed at or before this time")
     p.add_argument("--running", action="store_true", help="also every running execution")
     p.add_argument("--all", action="store_true", help="every execution of the namespace")
-    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--concurrency", type=int, default=4, help="chunks of 100 in flight")
     p.add_argument(
         "--no-worker", action="store_true", help="rely on running sync workers (no in-process one)"
     )

@@ -96,6 +96,7 @@ def test_two_concurrent_immediate_requests_run_one_sync(
 ) -> None:
     h = sync_harness
     ref = ref_of(h, h.run(run_builder(h, alice, "success")))
+    since = datetime.now(UTC)
 
     async def both() -> list[Any]:
         return list(await asyncio.gather(sync_now(h.client, ref), sync_now(h.client, ref)))
@@ -104,12 +105,11 @@ def test_two_concurrent_immediate_requests_run_one_sync(
     assert first.outcome is second.outcome is SyncOutcome.SYNCED
     assert first == second, "the second request joined the first sync"
 
-    async def child_runs() -> int:
-        return len(
-            [w async for w in h.client.list_workflows(f"WorkflowId = '{ref.child_workflow_id()}'")]
-        )
+    async def batches() -> int:
+        query = f"WorkflowType = 'WfmonSyncBatch' AND StartTime > '{since.isoformat()}'"
+        return len([w async for w in h.client.list_workflows(query)])
 
-    assert h.run(child_runs()) == 1
+    assert h.run(batches()) == 1
 
 
 def test_running_execution_shows_pending_components_then_final_state(

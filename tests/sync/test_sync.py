@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from typing import Any
 
+from temporalio.api.history.v1 import History
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 
 from tests.sync.conftest import Owner, SyncHarness
@@ -118,7 +119,8 @@ def test_sync_matches_a_direct_history_read(
         assert execution["workflow_id"] == alice.workflow.id
         assert execution["workflow_version"] == 1
         assert execution["history_event_count"] == len(history.events)
-        assert execution["temporal_history_json"]["events"][0]["eventId"] == "1"
+        stored = History.FromString(execution["temporal_history_proto"])
+        assert list(stored.events) == list(history.events), "the history as Temporal sent it"
         expected = [
             (
                 c.node_id,

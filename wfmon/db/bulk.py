@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, is_dataclass
+from dataclasses import fields, is_dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -30,9 +30,15 @@ def _encode(value: object) -> str:
     raise TypeError(f"cannot store {type(value).__name__} in a JSON row")
 
 
+def _shallow(row: Any) -> dict[str, Any]:
+    return {f.name: getattr(row, f.name) for f in fields(row)}
+
+
 def rows_param(rows: Sequence[Any]) -> Jsonb:
     """Dataclass rows as one jsonb array parameter (UUIDs and aware datetimes as text)."""
-    plain = [asdict(r) if is_dataclass(r) and not isinstance(r, type) else r for r in rows]
+    # Shallow on purpose: dataclasses.asdict deep-copies every JSON payload, which cost
+    # more than the whole insert (measured on 20-component executions).
+    plain = [_shallow(r) if is_dataclass(r) and not isinstance(r, type) else r for r in rows]
     return Jsonb(plain, dumps=partial(json.dumps, default=_encode))
 
 

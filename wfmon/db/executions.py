@@ -78,18 +78,23 @@ def mark_history_synced(
     history_json: object | None,
     event_count: int,
     history_bytes: int,
+    history_proto: bytes | None = None,
 ) -> None:
-    """Record a successful history sync (and clear any earlier sync error)."""
+    """Record a successful history sync: the stored history, its size, status ``synced``;
+    any earlier sync error and the sync lease are cleared."""
     conn.execute(
         """
         UPDATE workflow_executions
-        SET temporal_history_json = %s, history_event_count = %s, history_bytes = %s,
+        SET temporal_history_json = %s, temporal_history_proto = %s,
+            history_event_count = %s, history_bytes = %s,
             history_sync_status = 'synced', history_synced_at = now(),
-            history_sync_error = NULL, updated_at = now()
+            history_sync_error = NULL, sync_lease_owner = NULL, sync_lease_expires_at = NULL,
+            updated_at = now()
         WHERE id = %s
         """,
         (
             None if history_json is None else Jsonb(history_json),
+            history_proto,
             event_count,
             history_bytes,
             execution_id,
@@ -98,11 +103,13 @@ def mark_history_synced(
 
 
 def mark_history_sync_failed(conn: DbConnection, execution_id: UUID, error: str) -> None:
-    """Record that syncing this execution failed, with a message saying why."""
+    """Record that syncing this execution failed, with a message saying why (the sync
+    lease is released: the next request may try again)."""
     conn.execute(
         """
         UPDATE workflow_executions
-        SET history_sync_status = 'failed', history_sync_error = %s, updated_at = now()
+        SET history_sync_status = 'failed', history_sync_error = %s,
+            sync_lease_owner = NULL, sync_lease_expires_at = NULL, updated_at = now()
         WHERE id = %s
         """,
         (error, execution_id),

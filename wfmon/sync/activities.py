@@ -1,10 +1,12 @@
-"""Sync activities: stream one execution's history, read it, write it in one transaction.
+"""Sync activities: stream each execution's history, read it, write it in one transaction.
 
-The history never crosses a Temporal payload: ``sync_execution`` fetches it page by page
+A history never crosses a Temporal payload: ``sync_executions`` fetches it page by page
 inside the activity (heartbeating per page), feeds each page to the history reader, and
-writes the execution row, its component rows, the history JSON and the sync status in a
-single ``as_system`` transaction. A lease (owner + expiry) on the execution row keeps two
-syncers from writing the same execution; a crashed syncer's lease expires.
+writes the execution row, its component rows, the stored history and the sync status in
+a single ``as_system`` transaction per execution. Running it again rewrites the same rows.
+
+The history is stored as Temporal's protobuf bytes; JSON is produced on demand (see
+``migrations/0011_history_protobuf.sql``) unless ``store_history_json`` is set.
 """
 
 from __future__ import annotations
@@ -13,18 +15,18 @@ import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 from google.protobuf.json_format import MessageToDict
 from temporalio import activity
 from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkflowExecutionRequest,
-    DescribeWorkflowExecutionResponse,
     GetWorkflowExecutionHistoryRequest,
 )
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.exceptions import ApplicationError
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from wfmon.db import Database
@@ -35,22 +37,46 @@ from wfmon.db.executions import (
     upsert_execution,
 )
 from wfmon.db.rows import ComponentExecutionRow, ExecutionRow
-from wfmon.history import ComponentExecution, HistoryReader, HistoryReport, ReadOptions
+from wfmon.history import (
+    ComponentExecution,
+    HistoryFormatError,
+    HistoryReader,
+    HistoryReport,
+    ReadOptions,
+)
 from wfmon.sync import store
-from wfmon.sync.discovery import from_description, upsert_discovered
-from wfmon.sync.messages import ExecutionRef, SyncFailure, SyncOutcome, SyncResult
+from wfmon.sync.messages import ExecutionRef, SyncBatch, SyncFailures, SyncOutcome, SyncResult
+
+#: Events after which a run is closed (no pending activities to ask for).
+_CLOSING_EVENTS = frozenset(
+    {
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+    }
+)
 
 
 @dataclass(frozen=True)
 class SyncOptions:
     #: Events per history page requested from Temporal.
     page_size: int = 1000
-    #: Lease length; renewed on every page, so only a dead syncer lets it lapse.
+    #: Lease length; renewed while the batch runs, so only a dead syncer lets it lapse.
     lease_seconds: float = 60.0
-    #: Store the full history as JSON (``temporal_history_json``) for debugging.
-    store_history_json: bool = True
+    #: Executions of one batch synced concurrently.
+    concurrency: int = 8
+    #: Also store the history as JSON (``temporal_history_json``) at sync time. Off by
+    #: default: the conversion costs far more than the rest of the sync.
+    store_history_json: bool = False
     #: Cap per decoded payload stored in component rows.
     payload_limit_bytes: int = 64 * 1024
+
+
+class ExecutionMissing(Exception):
+    """Temporal does not know this execution."""
 
 
 class SyncActivities:
@@ -60,159 +86,162 @@ class SyncActivities:
         self._client = client
         self._db = db
         self._options = options or SyncOptions()
+        self._components: dict[str, Any] | None = None
 
-    @activity.defn(name="sync_execution")
-    async def sync_execution(self, execution: ExecutionRef) -> SyncResult:
-        """Sync one execution. Idempotent: running it again rewrites the same rows."""
+    @activity.defn(name="sync_executions")
+    async def sync_executions(self, batch: SyncBatch) -> list[SyncResult]:
+        """Sync every execution of the batch; one result each, in order.
+
+        Per-execution problems become results (``retryable`` says whether another round
+        may help); only infrastructure failures (database down) fail the activity, which
+        Temporal then retries.
+        """
+        owner = _lease_owner()
+        busy = await asyncio.to_thread(self._acquire, batch.executions, owner)
+        gate = asyncio.Semaphore(self._options.concurrency)
+        renewer = asyncio.create_task(self._renew_while_running(owner))
+
+        async def one(ref: ExecutionRef) -> SyncResult:
+            if (ref.workflow_id, ref.run_id) in busy:
+                return SyncResult(
+                    execution=ref,
+                    outcome=SyncOutcome.BUSY,
+                    error="another sync of this execution is in progress",
+                    retryable=True,
+                )
+            async with gate:
+                return await self._sync_one(ref, owner)
+
+        try:
+            return list(await asyncio.gather(*(one(ref) for ref in batch.executions)))
+        finally:
+            renewer.cancel()
+
+    @activity.defn(name="record_sync_failures")
+    async def record_sync_failures(self, failures: SyncFailures) -> None:
+        """Keep each error on its execution row (for the user) and free its lease."""
+
+        def write() -> None:
+            with self._db.as_system() as conn:
+                for failure in failures.failures:
+                    ref = failure.execution
+                    row = conn.execute(
+                        "SELECT id FROM workflow_executions WHERE temporal_namespace = %s "
+                        "AND temporal_workflow_id = %s AND temporal_run_id = %s",
+                        (ref.namespace, ref.workflow_id, ref.run_id),
+                    ).fetchone()
+                    if row is not None:
+                        mark_history_sync_failed(conn, row["id"], (failure.error or "")[:4000])
+
+        await asyncio.to_thread(write)
+
+    # -- one execution -----------------------------------------------------------------
+
+    async def _sync_one(self, ref: ExecutionRef, owner: str) -> SyncResult:
         started = time.monotonic()
-        description = await self._describe(execution)
-        info = description.workflow_execution_info
-        owner_id = _lease_owner()
+        try:
+            fetched = await self._fetch(ref)
+            report = fetched.reader.finish(fetched.pending)
+            count = await asyncio.to_thread(self._write, ref, owner, report, fetched)
+        except ExecutionMissing:
+            return SyncResult(
+                execution=ref,
+                outcome=SyncOutcome.NOT_FOUND,
+                error=f"execution {ref.workflow_id} / {ref.run_id} does not exist "
+                f"in namespace {ref.namespace}",
+            )
+        except HistoryFormatError as exc:
+            return SyncResult(ref, SyncOutcome.FAILED, error=f"history cannot be read: {exc}")
+        except _Busy:
+            return SyncResult(
+                ref,
+                SyncOutcome.BUSY,
+                error="another sync of this execution is in progress",
+                retryable=True,
+            )
+        except RPCError as exc:
+            return SyncResult(
+                ref, SyncOutcome.FAILED, error=f"Temporal: {exc.message}", retryable=True
+            )
+        return SyncResult(
+            execution=ref,
+            outcome=SyncOutcome.SYNCED,
+            execution_status=report.execution.status.value,
+            still_running=report.execution.status.value == "running",
+            component_count=count,
+            event_count=report.execution.event_count,
+            history_bytes=len(fetched.proto),
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )
 
-        execution_id = await asyncio.to_thread(self._register, execution, description)
-        await self._take_lease(execution_id, owner_id)
-
+    async def _fetch(self, ref: ExecutionRef) -> _Fetched:
+        """Stream the history page by page into the reader (heartbeat per page)."""
         reader = HistoryReader(
             options=ReadOptions(
-                namespace=execution.namespace,
-                payload_limit_bytes=self._options.payload_limit_bytes,
+                namespace=ref.namespace, payload_limit_bytes=self._options.payload_limit_bytes
             )
         )
+        execution = WorkflowExecution(workflow_id=ref.workflow_id, run_id=ref.run_id)
+        chunks: list[bytes] = []
         events_json: list[dict[str, Any]] | None = [] if self._options.store_history_json else None
-        history_bytes = 0
-        events_read = 0
+        last: HistoryEvent | None = None
         token = b""
         while True:
-            page = await self._client.workflow_service.get_workflow_execution_history(
-                GetWorkflowExecutionHistoryRequest(
-                    namespace=execution.namespace,
-                    execution=WorkflowExecution(
-                        workflow_id=execution.workflow_id, run_id=execution.run_id
-                    ),
-                    next_page_token=token,
-                    maximum_page_size=self._options.page_size,
+            try:
+                page = await self._client.workflow_service.get_workflow_execution_history(
+                    GetWorkflowExecutionHistoryRequest(
+                        namespace=ref.namespace,
+                        execution=execution,
+                        next_page_token=token,
+                        maximum_page_size=self._options.page_size,
+                    )
                 )
-            )
-            history_bytes += page.history.ByteSize()
-            reader.feed(page.history.events)
-            events_read += len(page.history.events)
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    raise ExecutionMissing from None
+                raise
+            events = page.history.events
+            reader.feed(events)
+            # Serialised History messages concatenate into one History (repeated field).
+            chunks.append(page.history.SerializeToString())
             if events_json is not None:
-                events_json.extend(MessageToDict(e) for e in page.history.events)
-            activity.heartbeat(events_read)
-            await self._take_lease(execution_id, owner_id)  # renew
+                events_json.extend(MessageToDict(e) for e in events)
+            if events:
+                last = events[-1]
+            activity.heartbeat()
             token = page.next_page_token
             if not token:
                 break
 
-        running = info.status == WorkflowExecutionStatus.RUNNING.value
-        pending = list(description.pending_activities) if running else []
-        report = reader.finish(pending)
-        written = await asyncio.to_thread(
-            self._write, execution, execution_id, owner_id, report, events_json, history_bytes
-        )
-        return SyncResult(
-            execution=execution,
-            outcome=SyncOutcome.SYNCED,
-            execution_status=report.execution.status.value,
-            still_running=report.execution.status.value == "running",
-            component_count=written,
-            event_count=report.execution.event_count,
-            history_bytes=history_bytes,
-            duration_ms=int((time.monotonic() - started) * 1000),
-        )
-
-    @activity.defn(name="record_sync_failure")
-    async def record_sync_failure(self, failure: SyncFailure) -> None:
-        """Keep the error on the execution row (for the user) and free its lease."""
-
-        def write() -> None:
-            with self._db.as_system() as conn:
-                row = conn.execute(
-                    "SELECT id FROM workflow_executions WHERE temporal_namespace = %s "
-                    "AND temporal_workflow_id = %s AND temporal_run_id = %s",
-                    (
-                        failure.execution.namespace,
-                        failure.execution.workflow_id,
-                        failure.execution.run_id,
-                    ),
-                ).fetchone()
-                if row is not None:
-                    mark_history_sync_failed(conn, row["id"], failure.error[:4000])
-                    conn.execute(
-                        "UPDATE workflow_executions SET sync_lease_owner = NULL, "
-                        "sync_lease_expires_at = NULL WHERE id = %s",
-                        (row["id"],),
-                    )
-
-        await asyncio.to_thread(write)
-
-    # -- steps -----------------------------------------------------------------------
-
-    async def _describe(self, execution: ExecutionRef) -> DescribeWorkflowExecutionResponse:
-        try:
-            return await self._client.workflow_service.describe_workflow_execution(
-                DescribeWorkflowExecutionRequest(
-                    namespace=execution.namespace,
-                    execution=WorkflowExecution(
-                        workflow_id=execution.workflow_id, run_id=execution.run_id
-                    ),
-                )
+        pending: list[PendingActivityInfo] = []
+        if last is None or last.event_type not in _CLOSING_EVENTS:
+            described = await self._client.workflow_service.describe_workflow_execution(
+                DescribeWorkflowExecutionRequest(namespace=ref.namespace, execution=execution)
             )
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise ApplicationError(
-                    f"execution {execution.workflow_id} / {execution.run_id} does not exist "
-                    f"in namespace {execution.namespace}",
-                    type="ExecutionNotFound",
-                    non_retryable=True,
-                ) from None
-            raise
-
-    def _register(self, execution: ExecutionRef, d: DescribeWorkflowExecutionResponse) -> UUID:
-        """Upsert the execution row from its description (so the lease has a row to live on)."""
-        with self._db.as_system() as conn:
-            return upsert_discovered(conn, from_description(execution.namespace, d))
-
-    async def _take_lease(self, execution_id: UUID, owner_id: str) -> None:
-        def take() -> bool:
-            with self._db.as_system() as conn:
-                return store.acquire_lease(
-                    conn, execution_id, owner_id, self._options.lease_seconds
-                )
-
-        if not await asyncio.to_thread(take):
-            # Another syncer holds a live lease: retry later (the activity's retry policy).
-            raise ApplicationError(
-                "another sync of this execution is in progress", type="SyncLeaseHeld"
-            )
+            pending = list(described.pending_activities)
+        return _Fetched(reader, pending, b"".join(chunks), events_json)
 
     def _write(
-        self,
-        execution: ExecutionRef,
-        execution_id: UUID,
-        owner_id: str,
-        report: HistoryReport,
-        events_json: list[dict[str, Any]] | None,
-        history_bytes: int,
+        self, ref: ExecutionRef, owner: str, report: HistoryReport, fetched: _Fetched
     ) -> int:
-        """One transaction: execution row, component rows, history JSON, status, lease."""
+        """One transaction: execution row, component rows, stored history, status, lease."""
         summary = report.execution
         with self._db.as_system() as conn:
-            owner = store.resolve_owner(
+            who = store.resolve_owner(
                 conn,
-                namespace=execution.namespace,
+                namespace=ref.namespace,
                 workflow_type=summary.workflow_type or "unknown",
                 wfmon_workflow_id=summary.wfmon_workflow_id,
                 project_id=summary.project_id,
                 user_id=summary.user_id,
                 definition_version=summary.definition_version,
             )
-            upsert_execution(
+            execution_id = upsert_execution(
                 conn,
                 ExecutionRow(
-                    temporal_namespace=execution.namespace,
-                    temporal_workflow_id=execution.workflow_id,
-                    temporal_run_id=execution.run_id,
+                    temporal_namespace=ref.namespace,
+                    temporal_workflow_id=ref.workflow_id,
+                    temporal_run_id=ref.run_id,
                     first_run_id=summary.first_execution_run_id,
                     workflow_type=summary.workflow_type or "unknown",
                     task_queue=summary.task_queue or "",
@@ -220,19 +249,22 @@ class SyncActivities:
                     started_at=summary.started_at,  # type: ignore[arg-type]
                     closed_at=summary.closed_at,
                     duration_ms=summary.duration_ms,
-                    created_by=owner.created_by,
-                    project_id=owner.project_id,
-                    workflow_id=owner.workflow_id,
-                    workflow_version=owner.workflow_version,
+                    created_by=who.created_by,
+                    project_id=who.project_id,
+                    workflow_id=who.workflow_id,
+                    workflow_version=who.workflow_version,
                     input=summary.input_data,
                     output=summary.output_data,
                     error_message=summary.error_message,
                 ),
             )
-            components = store.component_ids(conn)
+            check = store.lock_for_write(conn, execution_id, owner)
+            if check.busy:
+                raise _Busy
+            components = self._component_ids(conn)
             children = store.execution_ids(
                 conn,
-                execution.namespace,
+                ref.namespace,
                 [
                     (c.child_workflow_id, c.child_run_id)
                     for c in report.components
@@ -244,28 +276,76 @@ class SyncActivities:
             mark_history_synced(
                 conn,
                 execution_id,
-                history_json={"events": events_json} if events_json is not None else None,
+                history_json=(
+                    {"events": fetched.events_json} if fetched.events_json is not None else None
+                ),
+                history_proto=fetched.proto,
                 event_count=summary.event_count,
-                history_bytes=history_bytes,
+                history_bytes=len(fetched.proto),
             )
-            if not store.release_lease(conn, execution_id, owner_id):
-                # Our lease lapsed and another syncer took over: roll everything back.
-                raise ApplicationError("sync lease lost before commit", type="SyncLeaseLost")
             return count
 
+    def _component_ids(self, conn: Any) -> dict[str, Any]:
+        """Registered component ids by name, read once per worker (components are seeded by
+        migrations and rarely change; a new one is picked up on the next worker start)."""
+        if self._components is None:
+            self._components = store.component_ids(conn)
+        return self._components
 
-# -- mapping --------------------------------------------------------------------------------
+    # -- leases --------------------------------------------------------------------------
+
+    def _acquire(self, refs: list[ExecutionRef], owner: str) -> set[tuple[str, str]]:
+        namespaces = {r.namespace for r in refs}
+        if namespaces - {self._client.namespace}:
+            raise ValueError(
+                f"batch names namespace(s) {sorted(namespaces)}; this worker syncs "
+                f"{self._client.namespace!r}"
+            )
+        with self._db.as_system() as conn:
+            return store.acquire_leases(
+                conn,
+                self._client.namespace,
+                [(r.workflow_id, r.run_id) for r in refs],
+                owner,
+                self._options.lease_seconds,
+            )
+
+    async def _renew_while_running(self, owner: str) -> None:
+        def renew() -> None:
+            with self._db.as_system() as conn:
+                store.renew_leases(conn, owner, self._options.lease_seconds)
+
+        while True:
+            await asyncio.sleep(self._options.lease_seconds / 3)
+            await asyncio.to_thread(renew)
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+class _Busy(Exception):
+    """Another owner's live lease on the row being written."""
+
+
+@dataclass
+class _Fetched:
+    reader: HistoryReader
+    pending: list[PendingActivityInfo]
+    proto: bytes
+    events_json: list[dict[str, Any]] | None
 
 
 def _lease_owner() -> str:
+    """The batch (child workflow run) owns the leases: a retried attempt of the same batch
+    takes over its own leases at once."""
     info = activity.info()
     return f"{info.workflow_id}/{info.workflow_run_id}"
 
 
 def _component_row(
     c: ComponentExecution,
-    components: dict[str, UUID],
-    children: dict[tuple[str, str], UUID],
+    components: dict[str, Any],
+    children: dict[tuple[str, str], Any],
 ) -> ComponentExecutionRow:
     child = (c.child_workflow_id or "", c.child_run_id or "")
     return ComponentExecutionRow(

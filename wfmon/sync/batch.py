@@ -1,8 +1,8 @@
 """Sync many executions through the coordinator: what ``wfmon sync`` runs.
 
-Discovery records the rows first (so users see them as pending at once), then each
-execution is synced with ``sync_now`` — at most ``concurrency`` at a time from here, and
-the coordinator's own bound applies too.
+Discovery records the rows first (so users see them as pending at once), then the
+executions go to the coordinator in chunks (``sync_many_now``), ``concurrency`` chunks at a
+time; the coordinator batches them into child sync workflows under its own bound.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TextIO
 from temporalio.client import Client
 
 from wfmon.sync.messages import ExecutionRef, SyncOutcome, SyncResult
-from wfmon.sync.worker import sync_now
+from wfmon.sync.worker import sync_many_now
 
 
 @dataclass
@@ -55,7 +55,8 @@ async def sync_many(
     client: Client,
     executions: Sequence[ExecutionRef],
     *,
-    concurrency: int = 16,
+    concurrency: int = 4,
+    chunk: int = 100,
     on_result: Callable[[SyncResult], None] | None = None,
 ) -> BatchReport:
     """Sync each execution once (through the coordinator); report what happened."""
@@ -63,16 +64,18 @@ async def sync_many(
     gate = asyncio.Semaphore(concurrency)
     started = time.monotonic()
 
-    async def one(ref: ExecutionRef) -> None:
+    async def some(refs: list[ExecutionRef]) -> None:
         async with gate:
-            result = await sync_now(client, ref)
-        if result.outcome is SyncOutcome.SYNCED:
-            report.synced += 1
-        else:
-            report.failed.append(result)
-        if on_result is not None:
-            on_result(result)
+            results = await sync_many_now(client, refs)
+        for result in results:
+            if result.outcome is SyncOutcome.SYNCED:
+                report.synced += 1
+            else:
+                report.failed.append(result)
+            if on_result is not None:
+                on_result(result)
 
-    await asyncio.gather(*(one(ref) for ref in executions))
+    refs = list(executions)
+    await asyncio.gather(*(some(refs[i : i + chunk]) for i in range(0, len(refs), chunk)))
     report.seconds = time.monotonic() - started
     return report

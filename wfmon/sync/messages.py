@@ -12,7 +12,7 @@ from enum import StrEnum
 #: Task queue of the coordinator, the child sync workflows and the sync activities.
 SYNC_TASK_QUEUE = "wfmon-sync"
 COORDINATOR_WORKFLOW_TYPE = "WfmonSyncCoordinator"
-SYNC_EXECUTION_WORKFLOW_TYPE = "WfmonSyncExecution"
+SYNC_BATCH_WORKFLOW_TYPE = "WfmonSyncBatch"
 
 
 def coordinator_workflow_id(namespace: str) -> str:
@@ -32,15 +32,13 @@ class ExecutionRef:
     def key(self) -> str:
         return f"{self.namespace}/{self.workflow_id}/{self.run_id}"
 
-    def child_workflow_id(self) -> str:
-        """Id of the child sync workflow for this execution: one at a time per execution."""
-        return f"wfmon-sync/{self.key}"
-
 
 class SyncOutcome(StrEnum):
     SYNCED = "synced"
     FAILED = "failed"
     NOT_FOUND = "not_found"
+    #: Another syncer holds a live lease on this execution; retried later.
+    BUSY = "busy"
 
 
 @dataclass
@@ -56,18 +54,31 @@ class SyncResult:
     event_count: int = 0
     history_bytes: int = 0
     error: str | None = None
+    #: A failure worth retrying (transient), as opposed to a permanent one.
+    retryable: bool = False
     duration_ms: int = 0
+
+
+@dataclass
+class SyncBatch:
+    """Executions synced by one child workflow (one activity). Batching amortises the
+    orchestration cost; deduplication stays per execution in the coordinator."""
+
+    executions: list[ExecutionRef]
 
 
 @dataclass
 class CoordinatorConfig:
     """Tunables, carried across continue-as-new."""
 
-    max_concurrent_syncs: int = 8
+    #: Child sync workflows running at once.
+    max_concurrent_batches: int = 4
+    #: Executions per child sync workflow.
+    batch_size: int = 50
     #: How often a running execution is re-synced until it closes.
     live_resync_seconds: float = 5.0
-    #: Continue-as-new after this many syncs (keeps the coordinator's history small).
-    syncs_before_continue_as_new: int = 500
+    #: Continue-as-new after this many batches (keeps the coordinator's history small).
+    batches_before_continue_as_new: int = 200
 
 
 @dataclass
@@ -90,11 +101,10 @@ class CoordinatorInput:
 
 
 @dataclass
-class SyncFailure:
-    """A sync that failed for good (after its retries): recorded on the execution row."""
+class SyncFailures:
+    """Syncs that failed for good (after their retries): recorded on the execution rows."""
 
-    execution: ExecutionRef
-    error: str
+    failures: list[SyncResult]
 
 
 @dataclass
@@ -104,5 +114,6 @@ class CoordinatorState:
     queued: list[str]
     in_flight: list[str]
     live: list[str]
+    running_batches: int
     completed_syncs: int
     failed_syncs: int

@@ -132,39 +132,85 @@ def execution_ids(
 
 
 # -- the sync lease -----------------------------------------------------------------------
+#
+# A lease (owner + expiry) on an execution row says "a sync is writing this". It replaces a
+# sticky 'syncing' flag: a crashed syncer's lease simply expires. Leases are taken for a
+# whole batch in one statement, renewed together while the batch runs, and released by
+# each execution's own write (mark_history_synced / mark_history_sync_failed).
 
 
-def acquire_lease(conn: DbConnection, execution_id: UUID, owner: str, seconds: float) -> bool:
-    """Take (or renew) the sync lease of an execution for ``seconds``.
+def acquire_leases(
+    conn: DbConnection, namespace: str, runs: list[tuple[str, str]], owner: str, seconds: float
+) -> set[tuple[str, str]]:
+    """Lease the known executions among ``runs`` for ``owner``; return the runs whose lease
+    is held by another live owner (those must not be synced now). Runs with no row yet are
+    neither leased nor busy: their first write creates the row."""
+    if not runs:
+        return set()
+    rows = conn.execute(
+        """
+        WITH wanted AS (
+            SELECT * FROM unnest(%(wids)s::text[], %(rids)s::text[]) AS r(wid, rid)),
+        taken AS (
+            UPDATE workflow_executions e
+            SET sync_lease_owner = %(owner)s,
+                sync_lease_expires_at = now() + make_interval(secs => %(seconds)s)
+            FROM wanted w
+            WHERE e.temporal_namespace = %(ns)s
+              AND e.temporal_workflow_id = w.wid AND e.temporal_run_id = w.rid
+              AND (e.sync_lease_owner IS NULL OR e.sync_lease_owner = %(owner)s
+                   OR e.sync_lease_expires_at < now())
+            RETURNING e.temporal_workflow_id, e.temporal_run_id)
+        SELECT e.temporal_workflow_id, e.temporal_run_id
+        FROM workflow_executions e
+        JOIN wanted w ON e.temporal_workflow_id = w.wid AND e.temporal_run_id = w.rid
+        WHERE e.temporal_namespace = %(ns)s
+        EXCEPT
+        SELECT temporal_workflow_id, temporal_run_id FROM taken
+        """,
+        {
+            "wids": [w for w, _ in runs],
+            "rids": [r for _, r in runs],
+            "ns": namespace,
+            "owner": owner,
+            "seconds": seconds,
+        },
+    ).fetchall()
+    return {(r["temporal_workflow_id"], r["temporal_run_id"]) for r in rows}
 
-    True when ``owner`` now holds it: it was free, expired, or already ``owner``'s.
-    A crashed syncer's lease simply expires, so no execution stays stuck.
-    """
-    row = conn.execute(
+
+def renew_leases(conn: DbConnection, owner: str, seconds: float) -> int:
+    """Extend every lease ``owner`` still holds; returns how many."""
+    cur = conn.execute(
         """
         UPDATE workflow_executions
-        SET sync_lease_owner = %(owner)s,
-            sync_lease_expires_at = now() + make_interval(secs => %(seconds)s)
-        WHERE id = %(id)s
-          AND (sync_lease_owner IS NULL OR sync_lease_owner = %(owner)s
-               OR sync_lease_expires_at < now())
-        RETURNING id
+        SET sync_lease_expires_at = now() + make_interval(secs => %s)
+        WHERE sync_lease_owner = %s
         """,
-        {"id": execution_id, "owner": owner, "seconds": seconds},
-    ).fetchone()
-    return row is not None
+        (seconds, owner),
+    )
+    return cur.rowcount
 
 
-def release_lease(conn: DbConnection, execution_id: UUID, owner: str) -> bool:
-    """Give the lease back; False when ``owner`` no longer held it (it expired and another
-    syncer took it), in which case the caller must not commit its write."""
+@dataclass(frozen=True)
+class WriteCheck:
+    """What the row says just before a sync writes it (the row is locked)."""
+
+    busy: bool
+    stored_event_count: int | None
+
+
+def lock_for_write(conn: DbConnection, execution_id: UUID, owner: str) -> WriteCheck:
+    """Lock the execution row and tell whether ``owner`` may write it: not while another
+    owner's lease is live."""
     row = conn.execute(
         """
-        UPDATE workflow_executions
-        SET sync_lease_owner = NULL, sync_lease_expires_at = NULL
-        WHERE id = %s AND sync_lease_owner = %s
-        RETURNING id
+        SELECT sync_lease_owner IS NOT NULL AND sync_lease_owner <> %s
+                   AND sync_lease_expires_at > now() AS busy,
+               history_event_count
+        FROM workflow_executions WHERE id = %s FOR UPDATE
         """,
-        (execution_id, owner),
+        (owner, execution_id),
     ).fetchone()
-    return row is not None
+    assert row is not None
+    return WriteCheck(busy=row["busy"], stored_event_count=row["history_event_count"])

@@ -16,7 +16,7 @@ from wfmon.sync.messages import (
     SyncResult,
     coordinator_workflow_id,
 )
-from wfmon.sync.workflows import SyncCoordinatorWorkflow, SyncExecutionWorkflow
+from wfmon.sync.workflows import SyncBatchWorkflow, SyncCoordinatorWorkflow
 
 
 def build_sync_worker(
@@ -32,8 +32,8 @@ def build_sync_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[SyncCoordinatorWorkflow, SyncExecutionWorkflow],
-        activities=[activities.sync_execution, activities.record_sync_failure],
+        workflows=[SyncCoordinatorWorkflow, SyncBatchWorkflow],
+        activities=[activities.sync_executions, activities.record_sync_failures],
         max_concurrent_activities=max_concurrent_activities,
     )
 
@@ -68,3 +68,19 @@ async def sync_now(client: Client, execution: ExecutionRef) -> SyncResult:
     """Sync ``execution`` now through the coordinator and return the result."""
     handle = await coordinator(client)
     return await handle.execute_update(SyncCoordinatorWorkflow.sync_now, execution)
+
+
+#: Executions per update call: keeps each update's arguments and results far below
+#: Temporal's 2 MB payload limit.
+UPDATE_CHUNK = 500
+
+
+async def sync_many_now(client: Client, executions: list[ExecutionRef]) -> list[SyncResult]:
+    """Sync every execution now through the coordinator; results in the same order."""
+    handle = await coordinator(client)
+    results: list[SyncResult] = []
+    for i in range(0, len(executions), UPDATE_CHUNK):
+        results += await handle.execute_update(
+            SyncCoordinatorWorkflow.sync_many_now, executions[i : i + UPDATE_CHUNK]
+        )
+    return results

@@ -1,0 +1,172 @@
+"""Sync throughput and the cache-aside read, each against its baseline in the same run.
+
+1. End-to-end sync of N executions (20 activities each) through the coordinator, versus
+   the raw rate of ``fetch_history`` of the same executions from the same server at the
+   same concurrency. Target ratio >= 0.7.
+2. ``get_execution_details`` of a synced 100-component execution (database read under
+   RLS), p50/p99, versus fetching + reading the same history from Temporal. Target >= 10x.
+
+``WFMON_BENCH_SYNC_EXECUTIONS`` sets N (default 1000).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import statistics
+import time
+import uuid
+from typing import Any
+
+from temporalio.client import Client
+
+from bench.common import write_result
+from tests.conftest import make_state_dir
+from wfmon.db import Database
+from wfmon.db.accounts import create_project, create_user, create_workflow
+from wfmon.dev.services import EmbeddedServices
+from wfmon.history import read_history
+from wfmon.migrate import apply_migrations
+from wfmon.model import WorkflowDefinition
+from wfmon.runtime import start_builder_run
+from wfmon.runtime.client import RunContext
+from wfmon.runtime.worker import build_worker
+from wfmon.sync.batch import sync_many
+from wfmon.sync.messages import ExecutionRef
+from wfmon.sync.service import ExecutionService
+from wfmon.sync.worker import build_sync_worker
+
+CONCURRENCY = 16
+
+
+def _definition(name: str, nodes: int) -> WorkflowDefinition:
+    return WorkflowDefinition.model_validate(
+        {
+            "id": name,
+            "name": name,
+            "version": 1,
+            "nodes": [
+                {"id": f"n{i}", "component": "transform", "config": {"set": {"i": i}}}
+                for i in range(nodes)
+            ],
+            "edges": [],
+        }
+    )
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _bench(client: Client, db: Database, executions: int) -> dict[str, Any]:
+    auth = uuid.uuid4()
+    with db.as_system() as conn:
+        user = create_user(conn, auth_user_id=auth, email="bench@example.com")
+    with db.as_user(auth) as conn:
+        project = create_project(conn, name="bench", created_by=user.id)
+        workflow = create_workflow(
+            conn, project_id=project.id, created_by=user.id, name="bench", definition={}
+        )
+    ctx = RunContext(str(workflow.id), str(project.id), str(user.id))
+    queue = f"bench-builder-{uuid.uuid4().hex[:6]}"
+
+    async with build_worker(client, task_queue=queue), build_sync_worker(client, db):
+        gate = asyncio.Semaphore(64)
+
+        async def run_one(defn: WorkflowDefinition) -> ExecutionRef:
+            async with gate:
+                h = await start_builder_run(client, defn, None, context=ctx, task_queue=queue)
+                await h.result()
+                return ExecutionRef(client.namespace, h.id, h.result_run_id or "")
+
+        t0 = time.perf_counter()
+        small = _definition("bench-20", 20)
+        refs = list(await asyncio.gather(*(run_one(small) for _ in range(executions))))
+        generate_s = time.perf_counter() - t0
+
+        # Baseline: fetch every history, same concurrency.
+        fetch_gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def fetch(ref: ExecutionRef) -> int:
+            async with fetch_gate:
+                h = client.get_workflow_handle(ref.workflow_id, run_id=ref.run_id)
+                return len((await h.fetch_history()).events)
+
+        t0 = time.perf_counter()
+        events = sum(await asyncio.gather(*(fetch(r) for r in refs)))
+        fetch_s = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        report = await sync_many(client, refs, concurrency=CONCURRENCY)
+        sync_s = time.perf_counter() - t0
+        assert not report.failed, report.failed[:3]
+
+        # Cache read of a 100-component execution.
+        big = await run_one(_definition("bench-100", 100))
+        await sync_many(client, [big])
+        with db.as_user(auth) as conn:
+            row = conn.execute(
+                "SELECT id FROM workflow_executions WHERE temporal_run_id = %s", (big.run_id,)
+            ).fetchone()
+        assert row is not None
+        service = ExecutionService(db, client)
+        cached, direct = [], []
+        for _ in range(100):
+            t0 = time.perf_counter()
+            details = await service.get_execution_details(row["id"], auth)
+            cached.append(time.perf_counter() - t0)
+            assert len(details.components) == 100 and not details.synced_now
+            t0 = time.perf_counter()
+            history = await client.get_workflow_handle(
+                big.workflow_id, run_id=big.run_id
+            ).fetch_history()
+            assert len(read_history(history).components) == 100
+            direct.append(time.perf_counter() - t0)
+
+    return {
+        "executions": executions,
+        "activities_per_execution": 20,
+        "events": events,
+        "generate_s": generate_s,
+        "raw_fetch_history_per_s": executions / fetch_s,
+        "sync_per_s": executions / sync_s,
+        "sync_to_fetch_ratio": fetch_s / sync_s,
+        "details_cached_p50_ms": statistics.median(cached) * 1000,
+        "details_cached_p99_ms": _percentile(cached, 0.99) * 1000,
+        "fetch_and_read_p50_ms": statistics.median(direct) * 1000,
+        "fetch_and_read_p99_ms": _percentile(direct, 0.99) * 1000,
+        "cache_speedup_p50": statistics.median(direct) / statistics.median(cached),
+    }
+
+
+def main() -> None:
+    executions = int(os.environ.get("WFMON_BENCH_SYNC_EXECUTIONS", "1000"))
+    state = make_state_dir("wfmon-bench-sync-")
+    services = EmbeddedServices(state, temporal_ui=False, durable=False)
+    try:
+        endpoints = services.up()
+        apply_migrations(endpoints.database_url)
+
+        async def go() -> dict[str, Any]:
+            client = await Client.connect(endpoints.temporal_address)
+            with Database(endpoints.database_url, max_size=20) as db:
+                return await _bench(client, db, executions)
+
+        f = asyncio.run(go())
+    finally:
+        services.down()
+        shutil.rmtree(state, ignore_errors=True)
+    write_result(
+        "sync",
+        f,
+        f"{f['sync_per_s']:.0f} exec/s synced vs {f['raw_fetch_history_per_s']:.0f}/s raw fetch "
+        f"(ratio {f['sync_to_fetch_ratio']:.2f}, target >= 0.7); details p50 "
+        f"{f['details_cached_p50_ms']:.1f} ms vs {f['fetch_and_read_p50_ms']:.1f} ms "
+        f"({f['cache_speedup_p50']:.1f}x, target >= 10x)",
+    )
+
+
+if __name__ == "__main__":
+    main()
