@@ -84,31 +84,46 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     from wfmon.runtime.attempts import AttemptRecorder, AttemptSink, InMemoryAttemptSink
-    from wfmon.runtime.worker import build_worker, run_worker_until_signalled
+    from wfmon.runtime.components import builtin_registry
+    from wfmon.runtime.worker import (
+        add_connection_components,
+        build_worker,
+        run_worker_until_signalled,
+    )
     from wfmon.settings import resolve_endpoints
     from wfmon.temporal_client import connect
 
+    registry = builtin_registry()
     sink: AttemptSink
     try:
+        database_url: str | None = resolve_endpoints(settings).database_url
+    except ServiceError as exc:
+        database_url = None
+        print(f"wfmon: no database ({exc})", file=sys.stderr)
+    if database_url is not None:
         from wfmon.db import Database
         from wfmon.runtime.postgres_sink import PostgresAttemptSink
 
-        sink = PostgresAttemptSink(Database(resolve_endpoints(settings).database_url))
-        where = "PostgreSQL"
-    except ServiceError as exc:
-        # No database configured: the worker still runs; attempts stay in memory (bounded).
-        print(f"wfmon: attempt rows are not stored ({exc})", file=sys.stderr)
-        sink, where = InMemoryAttemptSink(), "memory"
+        sink, where = PostgresAttemptSink(Database(database_url)), "PostgreSQL"
+    else:
+        # The worker still runs; attempts stay in memory (bounded) and are not stored.
+        sink, where = InMemoryAttemptSink(), "memory (not stored)"
+    extra = add_connection_components(registry, database_url)
+    if extra.disabled_reason:
+        print(f"wfmon: connection components disabled: {extra.disabled_reason}",
+              file=sys.stderr)
 
     async def run() -> None:
         client = await connect(settings)
         recorder = AttemptRecorder(sink)
-        worker = build_worker(client, task_queue=args.task_queue, recorder=recorder)
-        print(
-            f"wfmon worker on task queue {args.task_queue!r}, attempts to {where}; Ctrl-C to stop",
-            flush=True,
-        )
-        await run_worker_until_signalled(worker, recorder)
+        worker = build_worker(client, task_queue=args.task_queue, registry=registry,
+                              recorder=recorder)
+        print(f"wfmon worker on task queue {args.task_queue!r}, attempts to {where}; "
+              f"components: {', '.join(registry)}; Ctrl-C to stop", flush=True)
+        try:
+            await run_worker_until_signalled(worker, recorder)
+        finally:
+            await extra.aclose()
 
     try:
         asyncio.run(run())
@@ -116,6 +131,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         close = getattr(sink, "close", None)
         if close is not None:
             close()
+        extra.close()
     return 0
 
 
@@ -144,7 +160,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"wfmon: --input is not valid JSON: {exc}", file=sys.stderr)
         return 2
-    unknown = sorted({n.component for n in definition.nodes} - set(builtin_registry()))
+    from wfmon.components import SPECS
+
+    known = set(builtin_registry()) | {spec.name for spec in SPECS}
+    unknown = sorted({n.component for n in definition.nodes} - known)
     if unknown:
         print(f"wfmon: unknown component(s) {', '.join(unknown)}", file=sys.stderr)
         return 2

@@ -14,6 +14,7 @@ import pytest
 from temporal_harness import TemporalHarness
 
 from wfmon.cli import main
+from wfmon.connections.crypto import generate_key
 from wfmon.dev.services import Endpoints
 
 DEFINITION = {
@@ -71,14 +72,17 @@ def test_worker_runs_until_sigterm(
     service_env: dict[str, str], tmp_path: Path, endpoints: Endpoints
 ) -> None:
     queue = f"cli-worker-{uuid.uuid4().hex[:6]}"
-    env = {**os.environ, **service_env, "WFMON_STATE_DIR": str(tmp_path)}
+    env = {**os.environ, **service_env, "WFMON_STATE_DIR": str(tmp_path),
+           "WFMON_SECRET_KEY": generate_key()}
     wfmon = Path(sys.executable).parent / "wfmon"
     proc = subprocess.Popen([str(wfmon), "worker", "--task-queue", queue], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
-        assert f"wfmon worker on task queue '{queue}', attempts to PostgreSQL" in first
+        assert f"wfmon worker on task queue '{queue}', attempts to PostgreSQL" in first, first
+        # Built-ins and, with a database and a key, the connection-backed components.
+        assert "components: transform, flaky, sleep, always-fail, postgresql-query" in first
         path = tmp_path / "def.json"
         path.write_text(json.dumps(DEFINITION))
         done = subprocess.run(
