@@ -85,6 +85,7 @@ def read_history(
     definition: WorkflowDefinition | None = None,
     pending_activities: Sequence[PendingActivityInfo] = (),
     options: ReadOptions | None = None,
+    run_id: str | None = None,
 ) -> HistoryReport:
     """Read a whole history. ``history`` may be a ``WorkflowHistory`` or any iterable of
     events (for example a generator over ``fetch_history_events`` pages).
@@ -92,9 +93,14 @@ def read_history(
     ``definition`` is the definition that ran; for builder workflows it is taken from the
     workflow's input when not given. ``pending_activities`` comes from
     ``describe().raw_description.pending_activities`` for a running execution.
+    ``run_id`` names the run when the caller knows it (a history does not carry its own
+    run id; without it the started event's ``original_execution_run_id`` is used, which
+    differs only for runs created by a reset).
     """
     workflow_id = history.workflow_id if isinstance(history, WorkflowHistory) else None
-    reader = HistoryReader(definition=definition, options=options, workflow_id=workflow_id)
+    reader = HistoryReader(
+        definition=definition, options=options, workflow_id=workflow_id, run_id=run_id
+    )
     if isinstance(history, WorkflowHistory):
         history = history.events
     reader.feed(history)
@@ -158,12 +164,15 @@ class HistoryReader:
         definition: WorkflowDefinition | None = None,
         options: ReadOptions | None = None,
         workflow_id: str | None = None,
+        run_id: str | None = None,
     ) -> None:
-        """``workflow_id`` is used when the started event does not carry it (old servers)."""
+        """``workflow_id`` is used when the started event does not carry it (old servers);
+        ``run_id``, when given, names the run (see :func:`read_history`)."""
         opts = options or ReadOptions()
         self.options = opts
         self.definition = definition
         self.workflow_id = workflow_id
+        self.run_id = run_id
         self.warnings: list[str] = []
         self._payloads = PayloadDecoder(opts.payload_converter, opts.payload_limit_bytes)
         self._components: dict[int, ComponentExecution] = {}
@@ -276,7 +285,7 @@ class HistoryReader:
         self._wf.start_ns = _ns(ev.event_time)
         s.workflow_type = a.workflow_type.name
         s.workflow_id = a.workflow_id or self.workflow_id
-        s.run_id = a.original_execution_run_id or None
+        s.run_id = self.run_id or a.original_execution_run_id or None
         s.task_queue = a.task_queue.name
         s.input_data = self._payloads.decode_all(a.input.payloads)
         s.continued_from_run_id = a.continued_execution_run_id or None
