@@ -7,6 +7,7 @@ Each subcommand is a small function ``cmd_<name>(args) -> int`` registered in
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -110,18 +111,37 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         sink, where = InMemoryAttemptSink(), "memory (not stored)"
     extra = add_connection_components(registry, database_url)
     if extra.disabled_reason:
-        print(f"wfmon: connection components disabled: {extra.disabled_reason}",
-              file=sys.stderr)
+        print(f"wfmon: connection components disabled: {extra.disabled_reason}", file=sys.stderr)
+
+    sync_db = None
+    if database_url is not None and not args.no_sync:
+        from wfmon.db import Database
+
+        sync_db = Database(database_url)
 
     async def run() -> None:
         client = await connect(settings)
         recorder = AttemptRecorder(sink)
-        worker = build_worker(client, task_queue=args.task_queue, registry=registry,
-                              recorder=recorder)
-        print(f"wfmon worker on task queue {args.task_queue!r}, attempts to {where}; "
-              f"components: {', '.join(registry)}; Ctrl-C to stop", flush=True)
+        worker = build_worker(
+            client, task_queue=args.task_queue, registry=registry, recorder=recorder
+        )
+        others = []
+        if sync_db is not None:
+            from wfmon.sync.activities import SyncOptions
+            from wfmon.sync.messages import SYNC_TASK_QUEUE
+            from wfmon.sync.worker import build_sync_worker
+
+            sync_db.open()
+            options = SyncOptions(page_size=args.sync_page_size)
+            others.append(build_sync_worker(client, sync_db, options=options))
+            print(f"wfmon sync worker on task queue {SYNC_TASK_QUEUE!r}", flush=True)
+        print(
+            f"wfmon worker on task queue {args.task_queue!r}, attempts to {where}; "
+            f"components: {', '.join(registry)}; Ctrl-C to stop",
+            flush=True,
+        )
         try:
-            await run_worker_until_signalled(worker, recorder)
+            await run_worker_until_signalled(worker, recorder, *others)
         finally:
             await extra.aclose()
 
@@ -132,6 +152,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         if close is not None:
             close()
         extra.close()
+        if sync_db is not None:
+            sync_db.close()
     return 0
 
 
@@ -286,8 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     from wfmon.runtime.workflow import BUILDER_TASK_QUEUE
 
-    p = sub.add_parser("worker", help="run the builder worker until SIGINT/SIGTERM")
+    p = sub.add_parser("worker", help="run the builder and sync workers until SIGINT/SIGTERM")
     p.add_argument("--task-queue", default=BUILDER_TASK_QUEUE)
+    p.add_argument("--no-sync", action="store_true", help="do not run the sync worker")
+    p.add_argument(
+        "--sync-page-size", type=int, default=1000, help="history events per page when syncing"
+    )
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("sync", help="sync executions from Temporal into the database")
@@ -326,5 +352,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def entry() -> None:
+    """Console-script entry point: ``main()``, then exit without interpreter teardown.
+
+    The Temporal SDK's native runtime can abort during interpreter shutdown
+    (temporalio/sdk-python#300), turning a correct run into SIGABRT; everything wfmon
+    opened is closed by the time ``main()`` returns, so skipping teardown loses nothing.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

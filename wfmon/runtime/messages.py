@@ -40,6 +40,9 @@ class NodeInput:
     workflow_input: Any = None
     upstream: dict[str, Any] = field(default_factory=dict)
     connection_id: str | None = None
+    #: The wfmon project the execution belongs to: components resolve ``connection_id``
+    #: within it (a connection of another project is refused).
+    project_id: str | None = None
 
     def document(self) -> dict[str, Any]:
         """The data a component reads by path: ``{"workflow": ..., "upstream": {...}}``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,9 +49,12 @@ def build_worker(
     )
 
 
-async def run_worker_until_signalled(worker: Worker, recorder: AttemptRecorder | None) -> None:
-    """Run ``worker`` until SIGINT or SIGTERM, then shut it down gracefully (in-flight
-    activities finish or are cancelled by the SDK) and flush the recorder."""
+async def run_worker_until_signalled(
+    worker: Worker, recorder: AttemptRecorder | None, *others: Worker
+) -> None:
+    """Run ``worker`` (and ``others``) until SIGINT or SIGTERM, then shut them down
+    gracefully (in-flight activities finish or are cancelled by the SDK) and flush the
+    recorder."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -58,7 +62,9 @@ async def run_worker_until_signalled(worker: Worker, recorder: AttemptRecorder |
     try:
         if recorder is not None:
             recorder.start()
-        async with worker:
+        async with contextlib.AsyncExitStack() as running:
+            for w in (worker, *others):
+                await running.enter_async_context(w)
             await stop.wait()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

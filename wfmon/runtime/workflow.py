@@ -43,7 +43,8 @@ class BuilderWorkflow:
         except ValueError as exc:
             # A bad definition cannot get better by retrying the workflow task.
             raise ApplicationError(
-                f"invalid workflow definition: {exc}", type="InvalidDefinition",
+                f"invalid workflow definition: {exc}",
+                type="InvalidDefinition",
                 non_retryable=True,
             ) from None
 
@@ -51,7 +52,7 @@ class BuilderWorkflow:
         # Tasks are created in topological order, so each node's upstream tasks exist.
         for node in definition.topological_order():
             upstream = {uid: tasks[uid] for uid in definition.upstream(node.id)}
-            tasks[node.id] = asyncio.create_task(self._run_node(node, upstream, run_input.input))
+            tasks[node.id] = asyncio.create_task(self._run_node(node, upstream, run_input))
         try:
             outputs = await asyncio.gather(*tasks.values())
         finally:
@@ -60,7 +61,7 @@ class BuilderWorkflow:
         return BuilderRunResult(outputs=dict(zip(tasks, outputs, strict=True)))
 
     async def _run_node(
-        self, node: Node, upstream: dict[str, asyncio.Task[Any]], workflow_input: Any
+        self, node: Node, upstream: dict[str, asyncio.Task[Any]], run_input: BuilderRunInput
     ) -> Any:
         upstream_outputs = dict(
             zip(upstream, await asyncio.gather(*upstream.values()), strict=True)
@@ -72,9 +73,10 @@ class BuilderWorkflow:
                     node_id=node.id,
                     component=node.component,
                     config=node.config,
-                    workflow_input=workflow_input,
+                    workflow_input=run_input.input,
                     upstream=upstream_outputs,
                     connection_id=node.connection_id,
+                    project_id=run_input.project_id,
                 ),
                 activity_id=node.id,
                 start_to_close_timeout=node.timeouts.start_to_close,
@@ -87,6 +89,7 @@ class BuilderWorkflow:
             if is_cancelled_exception(exc):
                 raise  # the SDK turns this into a canceled (not failed) execution
             raise ApplicationError(
-                f"node {node.id!r} ({node.component}) failed", type="NodeFailed",
+                f"node {node.id!r} ({node.component}) failed",
+                type="NodeFailed",
                 non_retryable=True,
             ) from exc

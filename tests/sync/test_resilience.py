@@ -1,0 +1,213 @@
+"""Sync survives a killed worker and a restarted Temporal server.
+
+These tests run their own services (Temporal, PostgreSQL, Redis) so that the only sync
+worker polling is the ``wfmon worker`` process they start, kill and restart by PID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+
+from tests.conftest import make_state_dir
+from wfmon.db import Database
+from wfmon.dev import temporal
+from wfmon.dev.process import stop_pid
+from wfmon.dev.services import EmbeddedServices, Endpoints, Service
+from wfmon.migrate import apply_migrations
+from wfmon.model import WorkflowDefinition
+from wfmon.runtime import start_builder_run
+from wfmon.sync.discovery import discover, record_discovered
+from wfmon.sync.messages import ExecutionRef
+from wfmon.sync.worker import request_sync
+
+WFMON = str(Path(sys.executable).parent / "wfmon")
+
+
+@pytest.fixture(scope="module")
+def private_services() -> Iterator[tuple[EmbeddedServices, Endpoints]]:
+    state = make_state_dir("wfmon-resilience-")
+    services = EmbeddedServices(state, temporal_ui=False, durable=False)
+    try:
+        endpoints = services.up()
+        apply_migrations(endpoints.database_url)
+        yield services, endpoints
+    finally:
+        services.down()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+class WorkerProcess:
+    """``wfmon worker`` (builder + sync) as a child process, stopped or killed by PID."""
+
+    def __init__(self, endpoints: Endpoints, state: Path, *extra: str) -> None:
+        env = {
+            **os.environ,
+            "WFMON_DATABASE_URL": endpoints.database_url,
+            "WFMON_TEMPORAL_ADDRESS": endpoints.temporal_address,
+            "WFMON_REDIS_URL": endpoints.redis_url,
+            "WFMON_STATE_DIR": str(state),
+        }
+        self.log = state / f"worker-{time.monotonic_ns()}.log"
+        with open(self.log, "w") as out:
+            self.proc = subprocess.Popen(
+                [WFMON, "worker", *extra], env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 30
+        while "Ctrl-C to stop" not in self.log.read_text():
+            assert self.proc.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, self.log.read_text()
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        stop_pid(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        stop_pid(self.proc.pid, signal.SIGTERM)
+        self.proc.wait()
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def execution_row(db: Database, ref: ExecutionRef) -> dict[str, Any] | None:
+    with db.as_system() as conn:
+        return conn.execute(
+            """
+            SELECT e.id, e.history_sync_status, e.sync_lease_owner, e.history_event_count,
+                   (SELECT count(*) FROM component_executions c
+                    WHERE c.workflow_execution_id = e.id) AS components
+            FROM workflow_executions e
+            WHERE temporal_workflow_id = %s AND temporal_run_id = %s
+            """,
+            (ref.workflow_id, ref.run_id),
+        ).fetchone()
+
+
+def run_wide_workflow(address: str, nodes: int) -> ExecutionRef:
+    definition = WorkflowDefinition.model_validate(
+        {
+            "id": "wf-wide",
+            "name": "wide",
+            "version": 1,
+            "nodes": [
+                {"id": f"n{i:03d}", "component": "transform", "config": {"set": {"i": i}}}
+                for i in range(nodes)
+            ],
+            "edges": [],
+        }
+    )
+
+    async def go() -> ExecutionRef:
+        client = await Client.connect(address)
+        handle = await start_builder_run(client, definition, None)
+        await handle.result()
+        return ExecutionRef(client.namespace, handle.id, handle.result_run_id or "")
+
+    return asyncio.run(go())
+
+
+def record(address: str, db: Database, ref: ExecutionRef) -> None:
+    async def go() -> None:
+        client = await Client.connect(address)
+        found = [d for d in await discover(client) if d.ref == ref]
+        record_discovered(db, found)
+
+    asyncio.run(go())
+
+
+def signal_sync(address: str, ref: ExecutionRef) -> None:
+    async def go() -> None:
+        await request_sync(await Client.connect(address), ref)
+
+    asyncio.run(go())
+
+
+def test_killed_worker_mid_sync_leaves_no_duplicates_and_no_lease(
+    private_services: tuple[EmbeddedServices, Endpoints],
+) -> None:
+    services, endpoints = private_services
+    # One event per page makes this sync take seconds, so the kill lands mid-sync.
+    worker = WorkerProcess(endpoints, services.state_dir, "--sync-page-size", "1")
+    try:
+        ref = run_wide_workflow(endpoints.temporal_address, nodes=150)
+        with Database(endpoints.database_url) as db:
+            record(endpoints.temporal_address, db, ref)  # as discovery does: row first
+            signal_sync(endpoints.temporal_address, ref)
+            leased = wait_for(
+                lambda: (row := execution_row(db, ref)) and row["sync_lease_owner"] and row,
+                30,
+                "the sync to take its lease",
+            )
+            assert leased["history_sync_status"] == "pending"
+            worker.kill()
+            after_kill = execution_row(db, ref)
+            assert after_kill is not None
+            assert after_kill["components"] == 0, "a reader never sees half a sync"
+            assert after_kill["sync_lease_owner"] is not None, "the dead worker's lease remains"
+
+            worker = WorkerProcess(endpoints, services.state_dir)
+            synced = wait_for(
+                lambda: (
+                    (row := execution_row(db, ref))
+                    and row["history_sync_status"] == "synced"
+                    and row
+                ),
+                90,
+                "the retried sync to complete after the worker restarted",
+            )
+        assert synced["components"] == 150
+        assert synced["sync_lease_owner"] is None
+        assert synced["history_event_count"] > 150 * 3
+    finally:
+        worker.stop()
+
+
+def test_temporal_restart_loses_no_sync_request(
+    private_services: tuple[EmbeddedServices, Endpoints],
+) -> None:
+    services, endpoints = private_services
+    worker = WorkerProcess(endpoints, services.state_dir)
+    ref = run_wide_workflow(endpoints.temporal_address, nodes=3)
+    # No sync worker while the request waits, so it can only live in Temporal's state.
+    worker.stop()
+    signal_sync(endpoints.temporal_address, ref)
+
+    pid = {s.service: s.pid for s in services.status()}[Service.TEMPORAL]
+    temporal.stop(pid)
+    assert services.up() == endpoints, "Temporal restarts on its recorded port"
+
+    worker = WorkerProcess(endpoints, services.state_dir)
+    try:
+        with Database(endpoints.database_url) as db:
+            synced = wait_for(
+                lambda: (
+                    (row := execution_row(db, ref))
+                    and row["history_sync_status"] == "synced"
+                    and row
+                ),
+                60,
+                "the request queued before the restart to be synced",
+            )
+        assert synced["components"] == 3
+    finally:
+        worker.stop()
