@@ -1,0 +1,309 @@
+"""Request and response models of the HTTP API (what the OpenAPI document describes)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from wfmon.db.executions import MAX_PAGE_SIZE
+
+ExecutionStatusName = Literal[
+    "running", "completed", "failed", "canceled", "terminated", "timed_out", "continued_as_new"
+]
+ComponentStatusName = Literal[
+    "pending", "running", "retrying", "completed", "failed", "canceled", "timed_out"
+]
+SortName = Literal["started_at_desc", "started_at_asc", "closed_at_desc", "duration_desc"]
+
+MAX_PAGE: int = 1_000_000
+MAX_COMPONENT_LIMIT: int = 500
+DEFAULT_COMPONENT_LIMIT: int = 100
+assert MAX_PAGE_SIZE >= 100
+
+
+class Me(BaseModel):
+    auth_user_id: UUID
+    user_id: UUID | None
+    email: str | None
+
+
+class ProjectOut(BaseModel):
+    id: UUID
+    name: str
+    description: str
+    created_at: datetime
+    workflow_count: int
+
+
+class WorkflowOut(BaseModel):
+    id: UUID
+    project_id: UUID
+    name: str
+    description: str
+    visibility: str
+    current_version: int
+    node_count: int
+    #: True when the caller owns it (False: a public workflow of someone else).
+    owned: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProjectDetail(ProjectOut):
+    workflows: list[WorkflowOut]
+
+
+class ExecutionListItem(BaseModel):
+    id: UUID
+    temporal_workflow_id: str
+    temporal_run_id: str
+    status: ExecutionStatusName
+    started_at: datetime
+    closed_at: datetime | None
+    duration_ms: int | None
+    workflow_version: int | None
+    component_count: int
+    failed_components: int
+    error_message: str | None
+    history_sync_status: str
+
+
+class ExecutionPageOut(BaseModel):
+    items: list[ExecutionListItem]
+    total: int
+    page: int
+    page_size: int
+    pages: int
+
+
+class SyncInfo(BaseModel):
+    status: str
+    synced_at: datetime | None
+    error: str | None
+    event_count: int | None
+    history_bytes: int | None
+    #: True when this read triggered a sync (cache-aside).
+    synced_now: bool = False
+
+
+class ExecutionOut(BaseModel):
+    id: UUID
+    project_id: UUID
+    workflow_id: UUID | None
+    workflow_name: str | None
+    workflow_version: int | None
+    temporal_namespace: str
+    temporal_workflow_id: str
+    temporal_run_id: str
+    workflow_type: str
+    task_queue: str
+    status: ExecutionStatusName
+    started_at: datetime
+    closed_at: datetime | None
+    duration_ms: int | None
+    input: Any = None
+    output: Any = None
+    error_message: str | None
+    sync: SyncInfo
+
+
+class PolicyOut(BaseModel):
+    """The retry policy Temporal recorded for the node, in the node's own words."""
+
+    sentence: str
+    strategy: str
+    max_attempts: int = Field(description="0 = unlimited")
+    recorded: dict[str, Any] | None
+
+
+class AttemptOut(BaseModel):
+    attempt: int
+    label: str = Field(description='e.g. "attempt 2 of 3"')
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_ms: int | None
+    outcome: str
+    failure_type: str | None
+    failure_message: str | None
+    #: True when another attempt followed this one.
+    retried: bool
+    #: For a retried attempt: was the retry expected under the policy? None otherwise.
+    retry_expected: bool | None
+    explanation: str
+
+
+class ComponentOut(BaseModel):
+    id: UUID
+    node_id: str
+    component_name: str | None
+    activity_type: str | None
+    kind: str
+    status: ComponentStatusName
+    started_at: datetime | None
+    completed_at: datetime | None
+    duration_ms: int | None
+    input: Any = None
+    output: Any = None
+    error_message: str | None
+    error_type: str | None
+    retry_count: int
+    is_expected_retry: bool
+    attempt: int
+    next_retry_at: datetime | None
+    retry_state: str | None
+    policy: PolicyOut
+    attempts: list[AttemptOut]
+    retry_summary: str
+
+
+class TimelineSegment(BaseModel):
+    """A part of a component's bar, in percent of the execution's time span."""
+
+    left: float
+    width: float
+    kind: Literal["attempt", "wait"]
+    outcome: str
+    label: str
+
+
+class TimelineBar(BaseModel):
+    component_id: UUID
+    node_id: str
+    status: str
+    left: float
+    width: float
+    segments: list[TimelineSegment]
+
+
+class TimelineOut(BaseModel):
+    start: datetime
+    end: datetime
+    live: bool
+    bars: list[TimelineBar]
+
+
+class ExecutionDetailOut(BaseModel):
+    execution: ExecutionOut
+    component_total: int
+    component_counts: dict[str, int]
+    offset: int
+    limit: int
+    components: list[ComponentOut]
+    timeline: TimelineOut
+
+
+class ComponentPageOut(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    components: list[ComponentOut]
+
+
+class SyncRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    immediate: bool = Field(
+        default=False, description="sync now and wait for it (true) or queue it (false)"
+    )
+
+
+class SyncOut(BaseModel):
+    execution_id: UUID
+    queued: bool
+    outcome: str | None = None
+    error: str | None = None
+    component_count: int | None = None
+
+
+class SyncStatusOut(BaseModel):
+    execution_id: UUID
+    execution_status: str
+    history_sync_status: str
+    history_synced_at: datetime | None
+    history_sync_error: str | None
+    stale: bool
+
+
+class CountItem(BaseModel):
+    id: UUID | None = None
+    name: str
+    count: int
+    failures: int = 0
+
+
+class TrendPoint(BaseModel):
+    day: date
+    runs: int
+    failures: int
+    avg_duration_ms: int | None
+
+
+class LiveStats(BaseModel):
+    """Figures computed now from the executions the caller may see."""
+
+    total_runs: int
+    by_status: dict[str, int]
+    failures: int
+    avg_duration_ms: int | None
+    max_duration_ms: int | None
+    last_run_at: datetime | None
+    top_components: list[CountItem]
+    trend: list[TrendPoint]
+
+
+class LongestRun(BaseModel):
+    execution_id: UUID
+    workflow_id: UUID | None
+    workflow_name: str | None
+    duration_ms: int
+
+
+class WorkflowStatsOut(BaseModel):
+    workflow_id: UUID
+    #: The statistics table's row (built by the data platform); None until built.
+    stored: dict[str, Any] | None
+    live: LiveStats
+
+
+class ProjectStatsOut(BaseModel):
+    project_id: UUID
+    stored: dict[str, Any] | None
+    live: LiveStats
+    top_workflows: list[CountItem]
+    top_task_queues: list[CountItem]
+    longest_run: LongestRun | None
+
+
+class ConnectionOut(BaseModel):
+    id: UUID
+    project_id: UUID
+    name: str
+    connection_type: str
+    masked_url: str
+    config: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConnectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    connection_type: Literal["postgresql", "redis"]
+    url: str = Field(min_length=1, max_length=4096, description="stored encrypted, never returned")
+    config: dict[str, Any] | None = None
+
+
+class ConnectionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    url: str | None = Field(default=None, min_length=1, max_length=4096)
+    config: dict[str, Any] | None = None
+
+
+class ConnectionTestOut(BaseModel):
+    ok: bool
+    message: str
+    error_type: str | None
+    latency_ms: float

@@ -1,0 +1,348 @@
+"""Server-rendered pages: projects, a project (workflows, connections, statistics), a
+workflow (overview, statistics, executions) and an execution (timeline, component cards,
+retry history, raw history link).
+
+Pages read through the same view functions as the JSON API (:mod:`wfmon.api.views`),
+under the same row-level security. Sign-in stores the bearer token in an HttpOnly,
+SameSite=Strict cookie; a page without a valid token redirects to ``/signin``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, quote
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from wfmon.api import views
+from wfmon.api.deps import TOKEN_COOKIE, Context, authenticate, token_from
+from wfmon.api.errors import Unauthorized
+from wfmon.api.freshness import ensure_fresh
+from wfmon.api.models import (
+    MAX_PAGE,
+    ComponentStatusName,
+    ExecutionStatusName,
+    SortName,
+    TrendPoint,
+)
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
+
+CARDS_PER_PAGE = 100
+EXECUTIONS_PER_PAGE = 20
+#: Payloads longer than this are cut on the page (the API and raw history have them all).
+MAX_PAYLOAD_CHARS = 20_000
+
+
+# -- template helpers --------------------------------------------------------------------
+
+
+def fmt_duration(ms: int | float | None) -> str:
+    if ms is None:
+        return "—"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, sec = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {sec} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def fmt_time(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def fmt_json(value: Any) -> str:
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    if len(text) > MAX_PAYLOAD_CHARS:
+        return text[:MAX_PAYLOAD_CHARS] + f"\n… ({len(text) - MAX_PAYLOAD_CHARS} more characters)"
+    return text
+
+
+STATUS_WORDS = {
+    "timed_out": "timed out",
+    "continued_as_new": "continued as new",
+    "canceled": "canceled",
+}
+
+templates.env.filters["duration"] = fmt_duration
+templates.env.filters["time"] = fmt_time
+templates.env.filters["pretty"] = fmt_json
+templates.env.filters["status"] = lambda s: STATUS_WORDS.get(str(s), str(s))
+
+
+def wants_html(request: Request) -> bool:
+    path = request.url.path
+    return not (path.startswith("/api") or path.startswith("/static"))
+
+
+def render_error_page(request: Request, status: int, message: str) -> Response:
+    if status == 401:
+        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        return RedirectResponse(f"/signin?next={target}", status_code=303)
+    titles = {404: "Not found", 422: "That address is not valid", 503: "Unavailable"}
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {
+            "title": titles.get(status, "Something went wrong"),
+            "message": message,
+            "status": status,
+            "signed_in": True,
+        },
+        status_code=status,
+    )
+
+
+def _user(request: Request, ctx: Context) -> UUID:
+    return authenticate(token_from(request), ctx.jwt_secret).auth_user_id
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/projects"
+
+
+def _page(request: Request, name: str, **context: Any) -> HTMLResponse:
+    context.setdefault("signed_in", True)
+    return templates.TemplateResponse(request, name, context)
+
+
+# -- sign in / out -----------------------------------------------------------------------
+
+
+def _signed_in(token: str, ctx: Context, target: str | None) -> Response:
+    authenticate(token, ctx.jwt_secret)  # raises Unauthorized
+    response = RedirectResponse(_safe_next(target), status_code=303)
+    response.set_cookie(
+        TOKEN_COOKIE, token, httponly=True, samesite="strict", path="/", max_age=7 * 24 * 3600
+    )
+    return response
+
+
+@router.get("/signin", response_class=HTMLResponse)
+def signin_page(
+    request: Request,
+    ctx: Context,
+    token: Annotated[str | None, Query(max_length=8192)] = None,
+    next: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response:
+    """The sign-in form; ``?token=...`` signs in directly (the demo prints such links)."""
+    if token:
+        try:
+            return _signed_in(token, ctx, next)
+        except Unauthorized as exc:
+            return _page(request, "signin.html", error=exc.message, next=next, signed_in=False)
+    return _page(request, "signin.html", error=None, next=next, signed_in=False)
+
+
+@router.post("/signin", response_class=HTMLResponse)
+async def signin_submit(request: Request, ctx: Context) -> Response:
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    token = (form.get("token") or [""])[0].strip()
+    target = form["next"][0] if form.get("next") else None
+    try:
+        return _signed_in(token, ctx, target)
+    except Unauthorized as exc:
+        return templates.TemplateResponse(
+            request,
+            "signin.html",
+            {"error": exc.message, "next": target, "signed_in": False},
+            status_code=401,
+        )
+
+
+@router.post("/signout")
+def signout() -> Response:
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(TOKEN_COOKIE, path="/")
+    return response
+
+
+@router.get("/")
+def home() -> Response:
+    return RedirectResponse("/projects", status_code=303)
+
+
+# -- projects -------------------------------------------------------------------------------
+
+
+@router.get("/projects", response_class=HTMLResponse)
+def projects_page(request: Request, ctx: Context) -> Response:
+    with ctx.db.as_user(_user(request, ctx)) as conn:
+        items = views.projects(conn)
+    return _page(request, "projects.html", projects=items)
+
+
+@router.get("/projects/{project_id}", response_class=HTMLResponse)
+def project_page(
+    request: Request,
+    ctx: Context,
+    project_id: UUID,
+    tab: Literal["workflows", "connections", "statistics"] = "workflows",
+) -> Response:
+    from wfmon.connections import service as cs
+
+    with ctx.db.as_user(_user(request, ctx)) as conn:
+        project = views.project_detail(conn, project_id)
+        connections = cs.list_connections(conn, project_id) if tab == "connections" else []
+        stats = views.project_stats(conn, project_id) if tab == "statistics" else None
+    return _page(
+        request,
+        "project.html",
+        project=project,
+        tab=tab,
+        connections=connections,
+        stats=stats,
+        chart=trend_chart(stats.live.trend) if stats else None,
+        connections_enabled=ctx.keyring is not None,
+        keyring_error=ctx.keyring_error,
+    )
+
+
+# -- workflows ------------------------------------------------------------------------------
+
+
+@router.get("/workflows/{workflow_id}", response_class=HTMLResponse)
+def workflow_page(
+    request: Request,
+    ctx: Context,
+    workflow_id: UUID,
+    tab: Literal["overview", "statistics", "executions"] = "overview",
+    status: ExecutionStatusName | None = None,
+    sort: SortName = "started_at_desc",
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+) -> Response:
+    with ctx.db.as_user(_user(request, ctx)) as conn:
+        wf = views.workflow(conn, workflow_id)
+        definition = conn.execute(
+            "SELECT definition FROM workflows WHERE id = %s", (workflow_id,)
+        ).fetchone()
+        executions = (
+            views.execution_page(
+                conn,
+                workflow_id,
+                status=status,
+                page=page,
+                page_size=EXECUTIONS_PER_PAGE,
+                sort=sort,
+            )
+            if tab in ("executions", "overview")
+            else None
+        )
+        stats = (
+            views.workflow_stats(conn, workflow_id) if tab in ("statistics", "overview") else None
+        )
+    nodes = (definition or {}).get("definition", {}) or {}
+    return _page(
+        request,
+        "workflow.html",
+        wf=wf,
+        tab=tab,
+        nodes=nodes.get("nodes", []) if isinstance(nodes, dict) else [],
+        executions=executions,
+        stats=stats,
+        chart=trend_chart(stats.live.trend) if stats else None,
+        status=status,
+        sort=sort,
+        statuses=[
+            "running",
+            "completed",
+            "failed",
+            "canceled",
+            "terminated",
+            "timed_out",
+            "continued_as_new",
+        ],
+    )
+
+
+# -- executions -----------------------------------------------------------------------------
+
+
+@router.get("/executions/{execution_id}", response_class=HTMLResponse)
+async def execution_page(
+    request: Request,
+    ctx: Context,
+    execution_id: UUID,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    status: ComponentStatusName | None = None,
+    fragment: bool = False,
+) -> Response:
+    """The execution: summary, timeline and component cards (100 per page), refreshed
+    live by the page's script while the execution runs (``fragment=1``)."""
+    user = authenticate(token_from(request), ctx.jwt_secret)
+    from wfmon.api.deps import AuthUser
+
+    assert isinstance(user, AuthUser)
+    synced_now, error = await ensure_fresh(ctx, execution_id, user)
+    offset = (page - 1) * CARDS_PER_PAGE
+
+    def read() -> Any:
+        with ctx.db.as_user(user.auth_user_id) as conn:
+            return views.execution_detail(
+                conn,
+                execution_id,
+                offset=offset,
+                limit=CARDS_PER_PAGE,
+                status=status,
+                synced_now=synced_now,
+                sync_error=error,
+            )
+
+    detail = await run_in_threadpool(read)
+    pages = max(1, math.ceil(detail.component_total / CARDS_PER_PAGE))
+    return _page(
+        request,
+        "execution_live.html" if fragment else "execution.html",
+        d=detail,
+        e=detail.execution,
+        page=page,
+        pages=pages,
+        status=status,
+        per_page=CARDS_PER_PAGE,
+    )
+
+
+# -- charts -------------------------------------------------------------------------------
+
+
+def trend_chart(points: list[TrendPoint], width: int = 640, height: int = 160) -> dict[str, Any]:
+    """Bars for runs (and the failed part of them) per day, as SVG geometry."""
+    if not points:
+        return {"bars": [], "width": width, "height": height, "max": 0}
+    top = max(p.runs for p in points) or 1
+    slot = width / max(len(points), 1)
+    bars = []
+    for i, p in enumerate(points):
+        h = p.runs / top * (height - 20)
+        fh = p.failures / top * (height - 20)
+        bars.append(
+            {
+                "x": round(i * slot + 2, 1),
+                "w": round(max(slot - 4, 1), 1),
+                "y": round(height - h, 1),
+                "h": round(h, 1),
+                "fy": round(height - fh, 1),
+                "fh": round(fh, 1),
+                "label": f"{p.day.isoformat()}: {p.runs} runs, {p.failures} failed",
+                "day": p.day.isoformat(),
+            }
+        )
+    return {"bars": bars, "width": width, "height": height, "max": top}

@@ -1,0 +1,386 @@
+"""What the API and the pages show, built from rows read under the caller's RLS.
+
+Both the JSON endpoints and the HTML pages call these functions, so a page never shows
+anything the API would not return to the same user. Each function takes the caller's
+connection (``Database.as_user``) and raises :class:`~wfmon.api.errors.NotFound` for
+anything missing or not visible.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from wfmon.api import queries as q
+from wfmon.api.errors import NotFound
+from wfmon.api.models import (
+    AttemptOut,
+    ComponentOut,
+    ComponentPageOut,
+    CountItem,
+    ExecutionDetailOut,
+    ExecutionListItem,
+    ExecutionOut,
+    ExecutionPageOut,
+    LiveStats,
+    LongestRun,
+    PolicyOut,
+    ProjectDetail,
+    ProjectOut,
+    ProjectStatsOut,
+    SyncInfo,
+    TimelineBar,
+    TimelineOut,
+    TimelineSegment,
+    TrendPoint,
+    WorkflowOut,
+    WorkflowStatsOut,
+)
+from wfmon.api.retry_words import explain_attempts, policy_from_recorded, retry_summary
+from wfmon.db import DbConnection
+from wfmon.db import details as d
+from wfmon.db.executions import ExecutionSort, page_executions
+from wfmon.db.rows import ExecutionStatus
+from wfmon.db.statistics import get_project_statistics, get_workflow_statistics
+
+_OPEN = ("running", "retrying", "pending")
+
+
+# -- projects and workflows -------------------------------------------------------------
+
+
+def project_detail(conn: DbConnection, project_id: UUID) -> ProjectDetail:
+    row = q.get_project(conn, project_id)
+    if row is None:
+        raise NotFound(f"project {project_id} not found")
+    workflows = [WorkflowOut(**w) for w in q.list_workflows(conn, project_id)]
+    return ProjectDetail(**row, workflows=workflows)
+
+
+def projects(conn: DbConnection) -> list[ProjectOut]:
+    return [ProjectOut(**r) for r in q.list_projects(conn)]
+
+
+def workflow(conn: DbConnection, workflow_id: UUID) -> WorkflowOut:
+    row = q.get_workflow(conn, workflow_id)
+    if row is None:
+        raise NotFound(f"workflow {workflow_id} not found")
+    return WorkflowOut(**row)
+
+
+# -- execution history ----------------------------------------------------------------
+
+
+def execution_page(
+    conn: DbConnection,
+    workflow_id: UUID,
+    *,
+    status: ExecutionStatus | None,
+    page: int,
+    page_size: int,
+    sort: ExecutionSort,
+) -> ExecutionPageOut:
+    workflow(conn, workflow_id)  # 404 unless visible
+    result = page_executions(
+        conn,
+        workflow_id,
+        status=status,
+        page=page,
+        page_size=page_size,
+        sort=sort,
+    )
+    counts = q.component_counts_by_execution(conn, [e.id for e in result.items])
+    items = []
+    for e in result.items:
+        n, failed = counts.get(e.id, (0, 0))
+        items.append(ExecutionListItem(**asdict(e), component_count=n, failed_components=failed))
+    return ExecutionPageOut(
+        items=items,
+        total=result.total,
+        page=result.page,
+        page_size=result.page_size,
+        pages=max(1, math.ceil(result.total / result.page_size)),
+    )
+
+
+# -- one execution ------------------------------------------------------------------------
+
+
+def _execution_row(conn: DbConnection, execution_id: UUID) -> dict[str, Any]:
+    row = d.get_execution(conn, execution_id)
+    if row is None:
+        raise NotFound(f"execution {execution_id} not found")
+    return row
+
+
+def execution_out(row: Mapping[str, Any], name: str | None, synced_now: bool) -> ExecutionOut:
+    return ExecutionOut(
+        id=row["id"],
+        project_id=row["project_id"],
+        workflow_id=row["workflow_id"],
+        workflow_name=name,
+        workflow_version=row["workflow_version"],
+        temporal_namespace=row["temporal_namespace"],
+        temporal_workflow_id=row["temporal_workflow_id"],
+        temporal_run_id=row["temporal_run_id"],
+        workflow_type=row["workflow_type"],
+        task_queue=row["task_queue"],
+        status=row["status"],
+        started_at=row["started_at"],
+        closed_at=row["closed_at"],
+        duration_ms=row["duration_ms"],
+        input=row["input"],
+        output=row["output"],
+        error_message=row["error_message"],
+        sync=SyncInfo(
+            status=row["history_sync_status"],
+            synced_at=row["history_synced_at"],
+            error=row["history_sync_error"],
+            event_count=row["history_event_count"],
+            history_bytes=row["history_bytes"],
+            synced_now=synced_now,
+        ),
+    )
+
+
+def component_out(row: Mapping[str, Any], attempts: Sequence[Mapping[str, Any]]) -> ComponentOut:
+    policy = policy_from_recorded(row["retry_policy"])
+    views = explain_attempts(row, attempts, policy)
+    return ComponentOut(
+        id=row["id"],
+        node_id=row["node_id"],
+        component_name=row["component_name"],
+        activity_type=row["activity_type"],
+        kind=row["kind"],
+        status=row["status"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        duration_ms=row["duration_ms"],
+        input=row["input_data"],
+        output=row["output_data"],
+        error_message=row["error_message"],
+        error_type=row["error_type"],
+        retry_count=row["retry_count"],
+        is_expected_retry=row["is_expected_retry"],
+        attempt=row["temporal_attempt"],
+        next_retry_at=row["next_retry_at"],
+        retry_state=row["retry_state"],
+        policy=PolicyOut(
+            sentence=policy.sentence,
+            strategy=policy.strategy_name,
+            max_attempts=policy.max_attempts,
+            recorded=policy.recorded,
+        ),
+        attempts=[AttemptOut(**asdict(v)) for v in views],
+        retry_summary=retry_summary(row, policy, len(views)),
+    )
+
+
+def _components(
+    conn: DbConnection,
+    execution: dict[str, Any],
+    *,
+    offset: int,
+    limit: int,
+    status: str | None,
+) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    rows = q.component_page(conn, execution["id"], offset=offset, limit=limit, status=status)
+    ids = [r["temporal_activity_id"] or r["node_id"] for r in rows]
+    return rows, q.attempts_for(conn, execution, ids)
+
+
+def _pct(t: datetime, start: datetime, span: float) -> float:
+    return max(0.0, min(100.0, (t - start).total_seconds() / span * 100.0))
+
+
+def timeline(
+    execution: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    attempts: Mapping[str, Sequence[Mapping[str, Any]]],
+    now: datetime,
+) -> TimelineOut:
+    """Bars in percent of the execution's span (start to close, or to now while running).
+
+    A component's bar has one segment per recorded attempt and a ``wait`` segment for each
+    gap between attempts (the policy's retry interval), so retries are visible.
+    """
+    start: datetime = execution["started_at"]
+    end: datetime = execution["closed_at"] or now
+    live = execution["closed_at"] is None
+    span = max((end - start).total_seconds(), 0.001)
+    bars: list[TimelineBar] = []
+    for c in rows:
+        tries = attempts.get(c["temporal_activity_id"] or c["node_id"], [])
+        open_ = c["status"] in _OPEN
+        starts = [t for t in [c["started_at"], *(a["started_at"] for a in tries)] if t]
+        if not starts:
+            continue
+        ends = [t for t in [c["completed_at"], *(a["ended_at"] for a in tries)] if t]
+        b_start = min(starts)
+        b_end = now if open_ or not ends else max(ends)
+        segments: list[TimelineSegment] = []
+        previous_end: datetime | None = None
+        for a in tries:
+            a_start = a["started_at"]
+            a_end = a["ended_at"] or (now if open_ else b_end)
+            if previous_end is not None and a_start > previous_end:
+                segments.append(
+                    _segment(
+                        previous_end,
+                        a_start,
+                        start,
+                        span,
+                        "wait",
+                        "wait",
+                        f"waiting to retry before attempt {a['attempt']}",
+                    )
+                )
+            segments.append(
+                _segment(
+                    a_start,
+                    a_end,
+                    start,
+                    span,
+                    "attempt",
+                    a["outcome"],
+                    f"attempt {a['attempt']}: {a['outcome']}",
+                )
+            )
+            previous_end = a_end
+        if open_ and previous_end is not None and c["status"] == "retrying":
+            segments.append(
+                _segment(previous_end, now, start, span, "wait", "wait", "waiting to retry")
+            )
+        if not segments:
+            segments.append(
+                _segment(
+                    b_start,
+                    b_end,
+                    start,
+                    span,
+                    "attempt",
+                    c["status"],
+                    f"{c['node_id']}: {c['status']}",
+                )
+            )
+        left = _pct(b_start, start, span)
+        bars.append(
+            TimelineBar(
+                component_id=c["id"],
+                node_id=c["node_id"],
+                status=c["status"],
+                left=round(left, 3),
+                width=round(max(_pct(b_end, start, span) - left, 0.2), 3),
+                segments=segments,
+            )
+        )
+    return TimelineOut(start=start, end=end, live=live, bars=bars)
+
+
+def _segment(
+    a: datetime, b: datetime, start: datetime, span: float, kind: str, outcome: str, label: str
+) -> TimelineSegment:
+    left = _pct(a, start, span)
+    return TimelineSegment(
+        left=round(left, 3),
+        width=round(max(_pct(b, start, span) - left, 0.2), 3),
+        kind=kind,  # type: ignore[arg-type]
+        outcome=outcome,
+        label=label,
+    )
+
+
+def execution_detail(
+    conn: DbConnection,
+    execution_id: UUID,
+    *,
+    offset: int = 0,
+    limit: int = 100,
+    status: str | None = None,
+    synced_now: bool = False,
+    sync_error: str | None = None,
+) -> ExecutionDetailOut:
+    row = _execution_row(conn, execution_id)
+    counts = q.component_status_counts(conn, execution_id)
+    rows, attempts = _components(conn, row, offset=offset, limit=limit, status=status)
+    out = execution_out(row, q.workflow_name(conn, row["workflow_id"]), synced_now)
+    if sync_error and not out.sync.error:
+        out.sync.error = sync_error
+    total = counts.get(status, 0) if status else sum(counts.values())
+    return ExecutionDetailOut(
+        execution=out,
+        component_total=total,
+        component_counts=counts,
+        offset=offset,
+        limit=limit,
+        components=[
+            component_out(r, attempts.get(r["temporal_activity_id"] or r["node_id"], []))
+            for r in rows
+        ],
+        timeline=timeline(row, rows, attempts, datetime.now(UTC)),
+    )
+
+
+def component_page(
+    conn: DbConnection, execution_id: UUID, *, offset: int, limit: int, status: str | None
+) -> ComponentPageOut:
+    row = _execution_row(conn, execution_id)
+    counts = q.component_status_counts(conn, execution_id)
+    rows, attempts = _components(conn, row, offset=offset, limit=limit, status=status)
+    return ComponentPageOut(
+        total=counts.get(status, 0) if status else sum(counts.values()),
+        offset=offset,
+        limit=limit,
+        components=[
+            component_out(r, attempts.get(r["temporal_activity_id"] or r["node_id"], []))
+            for r in rows
+        ],
+    )
+
+
+# -- statistics ----------------------------------------------------------------------------
+
+
+def _live(conn: DbConnection, column: str, key: UUID) -> LiveStats:
+    s = q.live_summary(conn, column, key)
+    return LiveStats(
+        total_runs=s["total_runs"],
+        by_status=s["by_status"],
+        failures=s["failures"],
+        avg_duration_ms=s["avg_duration_ms"],
+        max_duration_ms=s["max_duration_ms"],
+        last_run_at=s["last_run_at"],
+        top_components=[CountItem(**r) for r in q.top_components(conn, column, key)],
+        trend=[TrendPoint(**r) for r in q.trend(conn, column, key)],
+    )
+
+
+def _jsonable(obj: object | None) -> dict[str, Any] | None:
+    return None if obj is None else asdict(obj)  # type: ignore[call-overload]
+
+
+def workflow_stats(conn: DbConnection, workflow_id: UUID) -> WorkflowStatsOut:
+    workflow(conn, workflow_id)
+    return WorkflowStatsOut(
+        workflow_id=workflow_id,
+        stored=_jsonable(get_workflow_statistics(conn, workflow_id)),
+        live=_live(conn, "workflow_id", workflow_id),
+    )
+
+
+def project_stats(conn: DbConnection, project_id: UUID) -> ProjectStatsOut:
+    if q.get_project(conn, project_id) is None:
+        raise NotFound(f"project {project_id} not found")
+    longest = q.longest_run(conn, project_id)
+    return ProjectStatsOut(
+        project_id=project_id,
+        stored=_jsonable(get_project_statistics(conn, project_id)),
+        live=_live(conn, "project_id", project_id),
+        top_workflows=[CountItem(**r) for r in q.top_workflows(conn, project_id)],
+        top_task_queues=[CountItem(**r) for r in q.top_task_queues(conn, project_id)],
+        longest_run=LongestRun(**longest) if longest else None,
+    )
