@@ -1,18 +1,35 @@
-"""``wfmon demo``: bring the platform up on embedded services and show where it runs.
+"""``wfmon demo``: the whole platform on embedded services, showing it working.
 
-Everything the demo starts is stopped (by PID) when it ends: on Ctrl-C, SIGTERM, or when
-``--exit-after`` seconds have passed (used by tests).
+Steps: start PostgreSQL, Temporal (with its Web UI) and Redis; apply migrations; start a
+``wfmon worker`` process (builder + sync); seed the demo organisation and run a few dozen
+executions; sync them; print where everything runs and what was synced. Everything the
+demo started is stopped by PID when it ends: Ctrl-C, SIGTERM, or ``--exit-after``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
+import subprocess
+import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
-from wfmon.dev.services import EmbeddedServices, Endpoints
+from wfmon.dev import postgres
+from wfmon.dev.process import ServiceError, stop_pid
+from wfmon.dev.services import EmbeddedServices, Endpoints, Service
 from wfmon.settings import Settings
+
+Say = Callable[[str], None]
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
 
 
 @dataclass
@@ -20,7 +37,50 @@ class DemoOptions:
     exit_after: float | None = None
 
 
-def run_demo(settings: Settings, options: DemoOptions, out: Callable[[str], None] = print) -> int:
+def demo_environment(settings: Settings, ep: Endpoints) -> dict[str, str]:
+    """Environment for the demo's child processes: embedded endpoints, a secret key kept in
+    the state directory, loopback connections allowed (the demo's connections point at the
+    embedded services)."""
+    key_file = settings.state_path / "secret_key"
+    if not key_file.exists():
+        from wfmon.connections.crypto import generate_key
+
+        key_file.write_text(generate_key("demo"))
+        key_file.chmod(0o600)
+    env = {
+        **os.environ,
+        "WFMON_STATE_DIR": str(settings.state_path),
+        "WFMON_DATABASE_URL": ep.database_url,
+        "WFMON_TEMPORAL_ADDRESS": ep.temporal_address,
+        "WFMON_REDIS_URL": ep.redis_url,
+        "WFMON_CONNECTIONS_ALLOW_LOOPBACK": "true",
+    }
+    env.setdefault("WFMON_SECRET_KEY", key_file.read_text().strip())
+    return env
+
+
+@contextmanager
+def child_process(argv: list[str], env: dict[str, str], log: Path, ready: str) -> Iterator[int]:
+    """Run ``argv`` until the block ends (stopped by PID); wait for ``ready`` in its log."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while ready not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise ServiceError(f"{argv[1]} {argv[2]} did not start; log {log}:\n{tail}")
+            time.sleep(0.1)
+        yield proc.pid
+    finally:
+        stop_pid(proc.pid, signal.SIGTERM)
+        proc.wait()
+
+
+def run_demo(settings: Settings, options: DemoOptions, say: Say = _say) -> int:
     from wfmon.cli import mask_url
     from wfmon.migrate import apply_migrations
 
@@ -29,26 +89,99 @@ def run_demo(settings: Settings, options: DemoOptions, out: Callable[[str], None
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    wfmon = str(Path(sys.executable).parent / "wfmon")
+    logs = settings.state_path / "logs"
     try:
-        out("starting embedded PostgreSQL, Temporal and Redis ...")
-        ep: Endpoints = services.up()
+        say("starting embedded PostgreSQL, Temporal and Redis ...")
+        ep = services.up()
         applied = apply_migrations(ep.database_url)
-        out(f"schema up to date ({len(applied)} migration(s) applied now)")
-        out("")
-        out("wfmon demo is running:")
-        out(f"  PostgreSQL        {mask_url(ep.database_url)}")
-        out(f"  Temporal          {ep.temporal_address}")
-        if ep.temporal_ui_url:
-            out(f"  Temporal Web UI   {ep.temporal_ui_url}")
-        out(f"  Redis             {ep.redis_url}")
-        out(f"  state directory   {settings.state_path}")
-        out("")
-        out("Press Ctrl-C to stop." if options.exit_after is None else "")
-        stop.wait(options.exit_after)
+        say(f"schema up to date ({len(applied)} migration(s) applied now)")
+        env = demo_environment(settings, ep)
+        with child_process(
+            [wfmon, "worker"], env, logs / "worker.log", "Ctrl-C to stop"
+        ) as worker_pid:
+            say(f"worker (builder + sync) running, pid {worker_pid}, log {logs / 'worker.log'}")
+            summary = _seed_run_and_sync(settings, services, ep, env, say)
+            say("")
+            say("wfmon demo is running:")
+            say(f"  PostgreSQL        {mask_url(ep.database_url)}")
+            say(f"  Temporal          {ep.temporal_address}")
+            if ep.temporal_ui_url:
+                say(f"  Temporal Web UI   {ep.temporal_ui_url}")
+            say(f"  Redis             {ep.redis_url}")
+            say(f"  state directory   {settings.state_path}")
+            say("")
+            for line in summary:
+                say(line)
+            say("")
+            if options.exit_after is None:
+                say("Press Ctrl-C to stop.")
+            stop.wait(options.exit_after)
+            say("stopping ...")
     finally:
         if started_here:
-            out("stopping embedded services ...")
             services.down()
+            say("embedded services stopped")
         else:
-            out("embedded services were already running; leaving them up")
+            say("embedded services were already running; leaving them up")
     return 0
+
+
+def _seed_run_and_sync(
+    settings: Settings, services: EmbeddedServices, ep: Endpoints, env: dict[str, str], say: Say
+) -> list[str]:
+    from temporalio.client import Client
+
+    from wfmon.connections.crypto import Keyring
+    from wfmon.db import Database
+    from wfmon.dev.seed import prepare_shop_database, run_executions, seed_world
+    from wfmon.sync.batch import sync_many
+    from wfmon.sync.discovery import discover, record_discovered
+    from wfmon.sync.messages import SYNC_TASK_QUEUE
+
+    pg_port = {s.service: s.port for s in services.status()}[Service.POSTGRES]
+    assert pg_port is not None
+    superuser = postgres.PostgresInstance(services.state_dir / "postgres", pg_port).url("postgres")
+    shop_url = prepare_shop_database(superuser)
+
+    with Database(ep.database_url) as db:
+        world = seed_world(db, Keyring.parse(env["WFMON_SECRET_KEY"]), shop_url, ep.redis_url)
+        say(f"demo organisation ready: {len(world.users)} users, {len(world.workflows)} workflows")
+
+        async def go() -> list[str]:
+            client = await Client.connect(ep.temporal_address)
+            say("running demo executions (retries take a few seconds) ...")
+            outcome = await run_executions(client, world)
+            say(f"executions: {outcome['completed']} completed, {outcome['failed']} failed")
+            found = await discover(client, exclude_task_queues=[SYNC_TASK_QUEUE])
+            record_discovered(db, found)
+            report = await sync_many(client, [d.ref for d in found])
+            return [
+                f"synced {report.synced} execution(s) into PostgreSQL in {report.seconds:.1f}s"
+                + (f", {len(report.failed)} failed" if report.failed else ""),
+                *_counts(db),
+            ]
+
+        return asyncio.run(go())
+
+
+def _counts(db: object) -> list[str]:
+    from wfmon.db import Database
+
+    assert isinstance(db, Database)
+    with db.as_system() as conn:
+        rows = conn.execute(
+            """
+            SELECT count(*) AS components,
+                   count(*) FILTER (WHERE retry_count > 0 AND is_expected_retry) AS expected,
+                   count(*) FILTER (WHERE retry_count > 0 AND NOT is_expected_retry) AS unexpected,
+                   count(*) FILTER (WHERE status = 'failed') AS failed
+            FROM component_executions
+            """
+        ).fetchone()
+    assert rows is not None
+    return [
+        f"component executions: {rows['components']} "
+        f"({rows['expected']} with expected retries, {rows['unexpected']} with unexpected "
+        f"retries, {rows['failed']} failed)"
+    ]
