@@ -136,7 +136,7 @@ async def _measure(
         # -- activity bodies ------------------------------------------------------------
         def node_input(component: str, config: dict[str, Any], conn: str | None) -> NodeInput:
             node = NodeInput(node_id="n", component=component, config=config, connection_id=conn)
-            node.project_id = project  # type: ignore[attr-defined]  # until NodeInput has it
+            node.project_id = project  # until NodeInput has it
             return node
 
         env = ActivityEnvironment()

@@ -64,14 +64,17 @@ class ManyActivitiesWorkflow:
         while done < MAX_ACTIVITIES and workflow.info().get_current_history_length() < (
             TARGET_EVENTS - 20
         ):
-            await asyncio.gather(*(
-                workflow.execute_activity(
-                    bench_step, {"id": done + i, "value": done + i},
-                    activity_id=f"step-{done + i}",
-                    start_to_close_timeout=timedelta(seconds=30),
+            await asyncio.gather(
+                *(
+                    workflow.execute_activity(
+                        bench_step,
+                        {"id": done + i, "value": done + i},
+                        activity_id=f"step-{done + i}",
+                        start_to_close_timeout=timedelta(seconds=30),
+                    )
+                    for i in range(2)
                 )
-                for i in range(2)
-            ))
+            )
             done += 2
         return done
 
@@ -83,16 +86,22 @@ def generate(path: Path) -> None:
 
     state = Path(tempfile.mkdtemp(prefix="wfmon-bench-history-"))
     port = free_port()
-    pid = temporal.start(state, temporal.TemporalPorts(
-        grpc=port, ui=None, http=free_port(), metrics=free_port()))
+    pid = temporal.start(
+        state, temporal.TemporalPorts(grpc=port, ui=None, http=free_port(), metrics=free_port())
+    )
 
     async def run() -> str:
         client = await Client.connect(f"127.0.0.1:{port}")
-        async with Worker(client, task_queue="bench-history",
-                          workflows=[ManyActivitiesWorkflow], activities=[bench_step],
-                          max_concurrent_activities=10):
+        async with Worker(
+            client,
+            task_queue="bench-history",
+            workflows=[ManyActivitiesWorkflow],
+            activities=[bench_step],
+            max_concurrent_activities=10,
+        ):
             handle = await client.start_workflow(
-                ManyActivitiesWorkflow.run, id="bench-50k", task_queue="bench-history")
+                ManyActivitiesWorkflow.run, id="bench-50k", task_queue="bench-history"
+            )
             await handle.result()
             return (await handle.fetch_history()).to_json()
 
@@ -132,8 +141,10 @@ def _peak(fn: Callable[[], Any]) -> tuple[int, int]:
 
 def _pages(events: list[HistoryEvent]) -> list[bytes]:
     """The history as the server sends it: protobuf pages of PAGE_SIZE events."""
-    return [History(events=events[i:i + PAGE_SIZE]).SerializeToString()
-            for i in range(0, len(events), PAGE_SIZE)]
+    return [
+        History(events=events[i : i + PAGE_SIZE]).SerializeToString()
+        for i in range(0, len(events), PAGE_SIZE)
+    ]
 
 
 def _stream(pages: list[bytes]) -> Iterator[HistoryEvent]:
@@ -167,8 +178,11 @@ def main() -> None:
     tenth = pages[: max(1, len(pages) // 10)]
     peak_tenth, held_tenth = _peak(lambda: _read_pages(tenth))
 
-    small_texts = [p.read_text() for p in sorted(FIXTURES.glob("*.json"))
-                   if not p.name.endswith(".pending.json")]
+    small_texts = [
+        p.read_text()
+        for p in sorted(FIXTURES.glob("*.json"))
+        if not p.name.endswith(".pending.json")
+    ]
     small = [small_texts[i % len(small_texts)] for i in range(1000)]
     small_histories = [WorkflowHistory.from_json("s", t) for t in small]
     small_events = sum(len(h.events) for h in small_histories)

@@ -7,9 +7,9 @@ service started by ``wfmon services up`` (state under ``WFMON_STATE_DIR``, defau
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator

@@ -64,9 +64,7 @@ def fixture_reports(name: str) -> list[HistoryReport]:
 
 
 def live_reports(result: ScenarioResult) -> list[HistoryReport]:
-    return [
-        read_history(h, pending_activities=result.pending_activities) for h in result.histories
-    ]
+    return [read_history(h, pending_activities=result.pending_activities) for h in result.histories]
 
 
 @pytest.fixture(params=["fixture", "live"])
@@ -75,9 +73,7 @@ def source(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def reports(
-    source: str, request: pytest.FixtureRequest
-) -> dict[str, list[HistoryReport]]:
+def reports(source: str, request: pytest.FixtureRequest) -> dict[str, list[HistoryReport]]:
     """Scenario name -> reports, from the fixture files or from this session's live runs."""
     if source == "fixture":
         return {name: fixture_reports(name) for name in SCENARIOS}

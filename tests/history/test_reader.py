@@ -66,9 +66,15 @@ def test_unknown_event_type_is_a_warning_not_a_crash() -> None:
     data = fixture_json("success")
     events = data["events"]
     assert isinstance(events, list)
-    events.insert(5, {"eventId": "999", "eventTime": events[4]["eventTime"],
-                      "eventType": "EVENT_TYPE_FROM_THE_FUTURE",
-                      "futureEventAttributes": {"x": 1}})
+    events.insert(
+        5,
+        {
+            "eventId": "999",
+            "eventTime": events[4]["eventTime"],
+            "eventType": "EVENT_TYPE_FROM_THE_FUTURE",
+            "futureEventAttributes": {"x": 1},
+        },
+    )
     report = read_history_json(data)
     assert [c.node_id for c in report.components] == ["greet", "count", "combine"]
     assert any("unknown event type" in w and "999" in w for w in report.warnings)
@@ -81,8 +87,9 @@ def test_reader_rejects_non_events() -> None:
 
 def test_activity_events_without_their_scheduled_event_warn() -> None:
     history = WorkflowHistory.from_json("x", fixture_json("success"))
-    scheduled = {e.event_id for e in history.events if e.HasField(
-        "activity_task_scheduled_event_attributes")}
+    scheduled = {
+        e.event_id for e in history.events if e.HasField("activity_task_scheduled_event_attributes")
+    }
     report = read_history(e for e in history.events if e.event_id not in scheduled)
     assert report.components == []
     assert len(report.warnings) == 6  # started + completed of three activities
@@ -106,8 +113,12 @@ def test_payload_encodings() -> None:
     assert binary is not None
     assert decoder.decode(binary) == {"workflowId": "w", "runId": "r"}
     raw = decoder.decode(payload_of(b"\x00\xffbytes"))
-    assert raw == {"_wfmon": "bytes", "encoding": "binary/plain", "size_bytes": 7,
-                   "base64": "AP9ieXRlcw=="}
+    assert raw == {
+        "_wfmon": "bytes",
+        "encoding": "binary/plain",
+        "size_bytes": 7,
+        "base64": "AP9ieXRlcw==",
+    }
 
 
 def test_payloads_that_lie_about_their_encoding_are_shown_not_fatal() -> None:
@@ -126,10 +137,13 @@ def test_payloads_that_lie_about_their_encoding_are_shown_not_fatal() -> None:
 def test_payload_cap_is_configurable_and_marked() -> None:
     decoder = PayloadDecoder(limit_bytes=10)
     out = decoder.decode(payload_of("x" * 100))
-    assert out == {"_wfmon": "truncated", "encoding": "json/plain", "size_bytes": 102,
-                   "preview": '"xxxxxxxxx'}
-    report = read_history_json(fixture_json("success"),
-                               options=ReadOptions(payload_limit_bytes=50))
+    assert out == {
+        "_wfmon": "truncated",
+        "encoding": "json/plain",
+        "size_bytes": 102,
+        "preview": '"xxxxxxxxx',
+    }
+    report = read_history_json(fixture_json("success"), options=ReadOptions(payload_limit_bytes=50))
     assert report.component("combine").input_data[0]["_wfmon"] == "truncated"  # type: ignore[index]
     assert report.component("count").output_data == {"n": 3}  # small enough to keep
 
@@ -143,7 +157,7 @@ def test_pages_give_the_same_report_as_the_whole_history() -> None:
     reader = HistoryReader(workflow_id="x")
     events = history.events
     for start in range(0, len(events), 4):
-        reader.feed(events[start:start + 4])
+        reader.feed(events[start : start + 4])
     assert reader.finish() == whole
 
 
@@ -175,10 +189,14 @@ def test_memory_stays_flat_when_streaming() -> None:
 
 def test_definition_maps_nodes_and_flags_strangers() -> None:
     data = fixture_json("success")
-    definition = WorkflowDefinition.model_validate({
-        "id": "other", "name": "other", "version": 9,
-        "nodes": [{"id": "greet", "component": "greeter"}, {"id": "count", "component": "x"}],
-    })
+    definition = WorkflowDefinition.model_validate(
+        {
+            "id": "other",
+            "name": "other",
+            "version": 9,
+            "nodes": [{"id": "greet", "component": "greeter"}, {"id": "count", "component": "x"}],
+        }
+    )
     report = read_history_json(data, definition=definition)
     assert report.component("greet").component_name == "greeter"
     assert report.component("combine").component_name == "transform"

@@ -47,7 +47,9 @@ def assert_builder_summary(report: HistoryReport, status: ExecutionStatus) -> No
     assert ex.workflow_type == "WfmonBuilderWorkflow"
     assert ex.status is status
     assert (ex.wfmon_workflow_id, ex.project_id, ex.user_id) == (
-        "wfmon-wf-1", "project-7", "user-42"
+        "wfmon-wf-1",
+        "project-7",
+        "user-42",
     )
     assert ex.definition_version == 2
     assert ex.search_attributes["WfmonProjectId"] == "project-7"
@@ -73,7 +75,9 @@ def test_success(reports: Reports) -> None:
     assert set(rows) == {"greet", "count", "combine"}
     for c in rows.values():
         assert (c.component_name, c.activity_type, c.kind) == (
-            "transform", "transform", ComponentKind.ACTIVITY
+            "transform",
+            "transform",
+            ComponentKind.ACTIVITY,
         )
         assert c.status is ComponentStatus.COMPLETED
         assert (c.temporal_attempt, c.retry_count, c.is_expected_retry) == (1, 0, False)
@@ -82,16 +86,23 @@ def test_success(reports: Reports) -> None:
     assert rows["greet"].output_data == {"msg": "Hello Ada"}
     assert rows["count"].output_data == {"n": 3}
     assert rows["combine"].output_data == {"msg": "Hello Ada", "n": 3}
-    assert node_input(rows["combine"])["upstream"] == {"greet": {"msg": "Hello Ada"},
-                                                     "count": {"n": 3}}
+    assert node_input(rows["combine"])["upstream"] == {
+        "greet": {"msg": "Hello Ada"},
+        "count": {"n": 3},
+    }
     assert node_input(rows["greet"])["workflow_input"] == {"name": "Ada", "count": 3}
     # combine waited for both branches.
     assert rows["combine"].started_at >= max(  # type: ignore[operator]
-        rows["greet"].completed_at, rows["count"].completed_at  # type: ignore[type-var]
+        rows["greet"].completed_at,
+        rows["count"].completed_at,  # type: ignore[type-var]
     )
-    assert report.execution.output_data == {"outputs": {
-        "greet": {"msg": "Hello Ada"}, "count": {"n": 3}, "combine": {"msg": "Hello Ada", "n": 3}
-    }}
+    assert report.execution.output_data == {
+        "outputs": {
+            "greet": {"msg": "Hello Ada"},
+            "count": {"n": 3},
+            "combine": {"msg": "Hello Ada", "n": 3},
+        }
+    }
 
 
 def test_expected_retries_then_success(reports: Reports) -> None:
@@ -99,20 +110,28 @@ def test_expected_retries_then_success(reports: Reports) -> None:
     assert_builder_summary(report, ExecutionStatus.COMPLETED)
     first, after = report.components
     assert (first.node_id, first.status, first.temporal_attempt, first.retry_count) == (
-        "first", ComponentStatus.COMPLETED, 3, 2
+        "first",
+        ComponentStatus.COMPLETED,
+        3,
+        2,
     )
     assert first.is_expected_retry is True
     assert first.last_failure_message == "flaky: attempt 2 fails on purpose (2 planned failures)"
     assert first.retry_policy == {
-        "initial_interval": "100ms", "backoff_coefficient": 1.0, "maximum_interval": "100ms",
-        "maximum_attempts": 3, "non_retryable_error_types": [],
+        "initial_interval": "100ms",
+        "backoff_coefficient": 1.0,
+        "maximum_interval": "100ms",
+        "maximum_attempts": 3,
+        "non_retryable_error_types": [],
     }
     assert first.output_data == {"attempt": 3, "output": "ok"}
     # Three attempts, retries spaced by the server: the row spans all of them.
     assert first.attempt_started_at is not None and first.started_at is not None
     assert first.attempt_started_at > first.started_at
     assert (after.status, after.is_expected_retry, after.output_data) == (
-        ComponentStatus.COMPLETED, False, {"attempts": 3}
+        ComponentStatus.COMPLETED,
+        False,
+        {"attempts": 3},
     )
 
 
@@ -124,14 +143,18 @@ def test_every_strategy(reports: Reports) -> None:
     assert rows["keep"].retry_policy["maximum_attempts"] == 0
     assert (rows["keep"].temporal_attempt, rows["keep"].is_expected_retry) == (2, True)
     assert rows["backoff"].retry_policy == {
-        "initial_interval": "100ms", "backoff_coefficient": 2.0, "maximum_interval": "200ms",
-        "maximum_attempts": 3, "non_retryable_error_types": [],
+        "initial_interval": "100ms",
+        "backoff_coefficient": 2.0,
+        "maximum_interval": "200ms",
+        "maximum_attempts": 3,
+        "non_retryable_error_types": [],
     }
     assert (rows["backoff"].temporal_attempt, rows["backoff"].is_expected_retry) == (2, True)
     assert rows["once"].retry_policy is not None
     assert rows["once"].retry_policy["maximum_attempts"] == 1
     assert (rows["once"].status, rows["once"].output_data) == (
-        ComponentStatus.COMPLETED, {"ok": True}
+        ComponentStatus.COMPLETED,
+        {"ok": True},
     )
 
 
@@ -140,7 +163,9 @@ def test_retries_exhausted_are_not_expected(reports: Reports) -> None:
     assert_builder_summary(report, ExecutionStatus.FAILED)
     (doomed,) = report.components
     assert (doomed.status, doomed.error_type, doomed.retry_state) == (
-        ComponentStatus.FAILED, "retry_exhausted", "maximum_attempts_reached"
+        ComponentStatus.FAILED,
+        "retry_exhausted",
+        "maximum_attempts_reached",
     )
     assert (doomed.temporal_attempt, doomed.retry_count, doomed.is_expected_retry) == (2, 1, False)
     assert doomed.failure_type == "FlakyError"
@@ -157,14 +182,20 @@ def test_retries_exhausted_are_not_expected(reports: Reports) -> None:
 def test_non_retryable_failures(reports: Reports) -> None:
     boom = only(reports, "non_retryable").component("boom")
     assert (boom.status, boom.error_type, boom.failure_type, boom.retry_state) == (
-        ComponentStatus.FAILED, "non_retryable", "BadInput", "non_retryable_failure"
+        ComponentStatus.FAILED,
+        "non_retryable",
+        "BadInput",
+        "non_retryable_failure",
     )
     assert (boom.temporal_attempt, boom.is_expected_retry) == (1, False)
     assert boom.error_message == "input is unusable"
     # A retryable error type the node lists as non-retryable stops retries too.
     picky = only(reports, "non_retryable_type").component("picky")
     assert (picky.status, picky.error_type, picky.failure_type, picky.temporal_attempt) == (
-        ComponentStatus.FAILED, "non_retryable", "Nope", 1
+        ComponentStatus.FAILED,
+        "non_retryable",
+        "Nope",
+        1,
     )
     assert picky.retry_policy is not None
     assert picky.retry_policy["non_retryable_error_types"] == ["Nope"]
@@ -175,7 +206,10 @@ def test_activity_timeout(reports: Reports) -> None:
     assert_builder_summary(report, ExecutionStatus.FAILED)
     slow = report.component("slow")
     assert (slow.status, slow.error_type, slow.retry_state, slow.is_expected_retry) == (
-        ComponentStatus.TIMED_OUT, "timeout:start_to_close", "maximum_attempts_reached", False
+        ComponentStatus.TIMED_OUT,
+        "timeout:start_to_close",
+        "maximum_attempts_reached",
+        False,
     )
     assert slow.duration_ms is not None and 1000 <= slow.duration_ms < 3000
 
@@ -185,13 +219,17 @@ def test_canceled(reports: Reports) -> None:
     assert_builder_summary(report, ExecutionStatus.CANCELED)
     wait = report.component("wait")
     assert (wait.status, wait.error_type, wait.cancel_requested) == (
-        ComponentStatus.CANCELED, "canceled", True
+        ComponentStatus.CANCELED,
+        "canceled",
+        True,
     )
 
 
 def test_terminated_and_workflow_timeout_leave_nodes_abandoned(reports: Reports) -> None:
-    for name, status in (("terminated", ExecutionStatus.TERMINATED),
-                         ("workflow_timeout", ExecutionStatus.TIMED_OUT)):
+    for name, status in (
+        ("terminated", ExecutionStatus.TERMINATED),
+        ("workflow_timeout", ExecutionStatus.TIMED_OUT),
+    ):
         report = only(reports, name)
         assert_builder_summary(report, status)
         wait = report.component("wait")
@@ -226,7 +264,10 @@ def test_local_activities(reports: Reports) -> None:
     first, second = report.components
     for c in (first, second):
         assert (c.kind, c.activity_type, c.component_name, c.status) == (
-            ComponentKind.LOCAL_ACTIVITY, "local-flaky", "local-flaky", ComponentStatus.COMPLETED
+            ComponentKind.LOCAL_ACTIVITY,
+            "local-flaky",
+            "local-flaky",
+            ComponentStatus.COMPLETED,
         )
     assert (first.temporal_attempt, first.retry_count, first.is_expected_retry) == (3, 2, True)
     assert (first.output_data, second.output_data) == (3, 1)
@@ -238,15 +279,23 @@ def test_child_workflows(reports: Reports) -> None:
     report = only(reports, "child_workflow")
     ok, failed = report.components
     assert (ok.kind, ok.component_name, ok.status, ok.output_data, ok.input_data) == (
-        ComponentKind.CHILD_WORKFLOW, "ChildEcho", ComponentStatus.COMPLETED, "child ok", [False]
+        ComponentKind.CHILD_WORKFLOW,
+        "ChildEcho",
+        ComponentStatus.COMPLETED,
+        "child ok",
+        [False],
     )
     assert ok.child_workflow_id and ok.child_workflow_id.endswith("-child-ok")
     assert ok.child_run_id
     assert (failed.status, failed.error_type, failed.failure_type, failed.error_message) == (
-        ComponentStatus.FAILED, "child_workflow_failure", "ChildFailure", "child fails on purpose"
+        ComponentStatus.FAILED,
+        "child_workflow_failure",
+        "ChildFailure",
+        "child fails on purpose",
     )
     assert report.execution.output_data == [
-        "child ok", "failed: ChildFailure: child fails on purpose"
+        "child ok",
+        "failed: ChildFailure: child fails on purpose",
     ]
     assert_timing(report)
 
@@ -254,7 +303,8 @@ def test_child_workflows(reports: Reports) -> None:
 def test_continue_as_new_chain(reports: Reports) -> None:
     chain = reports["continue_as_new"]
     assert [r.execution.status for r in chain] == [
-        ExecutionStatus.CONTINUED_AS_NEW, ExecutionStatus.CONTINUED_AS_NEW,
+        ExecutionStatus.CONTINUED_AS_NEW,
+        ExecutionStatus.CONTINUED_AS_NEW,
         ExecutionStatus.COMPLETED,
     ]
     for prev, nxt in itertools.pairwise(chain):

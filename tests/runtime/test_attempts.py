@@ -34,9 +34,18 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 def record(attempt: int, activity_id: str = "a") -> AttemptRecord:
     return AttemptRecord(
-        namespace="default", workflow_id="wf", run_id="run", workflow_type="T",
-        activity_id=activity_id, activity_type="flaky", attempt=attempt, is_local=False,
-        task_queue="q", scheduled_at=NOW, started_at=NOW, ended_at=NOW,
+        namespace="default",
+        workflow_id="wf",
+        run_id="run",
+        workflow_type="T",
+        activity_id=activity_id,
+        activity_type="flaky",
+        attempt=attempt,
+        is_local=False,
+        task_queue="q",
+        scheduled_at=NOW,
+        started_at=NOW,
+        ended_at=NOW,
         outcome=AttemptOutcome.COMPLETED,
     )
 
@@ -110,11 +119,14 @@ def test_close_flushes_and_gives_up_after_its_timeout() -> None:
 def test_activities_do_not_notice_a_sink_that_is_down(endpoints: Endpoints) -> None:
     """A worker whose sink is down runs its workflow as fast as usual; the records wait in
     the buffer and reach the sink once it is back."""
-    definition = WorkflowDefinition.model_validate({
-        "id": "sink-down", "name": "sink down",
-        "nodes": [{"id": "a", "component": "transform"}, {"id": "b", "component": "transform"}],
-        "edges": [{"source": "a", "target": "b"}],
-    })
+    definition = WorkflowDefinition.model_validate(
+        {
+            "id": "sink-down",
+            "name": "sink down",
+            "nodes": [{"id": "a", "component": "transform"}, {"id": "b", "component": "transform"}],
+            "edges": [{"source": "a", "target": "b"}],
+        }
+    )
 
     async def go() -> tuple[float, SwitchableSink, int]:
         client = await Client.connect(endpoints.temporal_address)
@@ -146,12 +158,24 @@ def database(endpoints: Endpoints) -> Database:
 def test_postgres_sink_writes_every_attempt_once(
     runtime: TemporalHarness, database: Database, endpoints: Endpoints
 ) -> None:
-    definition = WorkflowDefinition.model_validate({
-        "id": "pg-attempts", "name": "pg attempts",
-        "nodes": [{"id": "shaky", "component": "flaky", "config": {"fail_times": 1},
-                   "retry_policy": {"strategy": "fail_after_attempts", "max_attempts": 3,
-                                    "interval": "100ms"}}],
-    })
+    definition = WorkflowDefinition.model_validate(
+        {
+            "id": "pg-attempts",
+            "name": "pg attempts",
+            "nodes": [
+                {
+                    "id": "shaky",
+                    "component": "flaky",
+                    "config": {"fail_times": 1},
+                    "retry_policy": {
+                        "strategy": "fail_after_attempts",
+                        "max_attempts": 3,
+                        "interval": "100ms",
+                    },
+                }
+            ],
+        }
+    )
     sink = PostgresAttemptSink(database)
 
     async def go() -> tuple[str, str, int]:
@@ -162,9 +186,18 @@ def test_postgres_sink_writes_every_attempt_once(
             await handle.result()
             attempt = read_history(await handle.fetch_history()).component("shaky")
         # Offering the same records again (a retried batch) must not duplicate rows.
-        await sink.write([replace(record(1, "shaky"), workflow_id=handle.id,
-                                  run_id=handle.result_run_id or "", outcome=AttemptOutcome.FAILED,
-                                  started_at=NOW, ended_at=NOW)])
+        await sink.write(
+            [
+                replace(
+                    record(1, "shaky"),
+                    workflow_id=handle.id,
+                    run_id=handle.result_run_id or "",
+                    outcome=AttemptOutcome.FAILED,
+                    started_at=NOW,
+                    ended_at=NOW,
+                )
+            ]
+        )
         return handle.id, handle.result_run_id or "", attempt.temporal_attempt
 
     try:
@@ -180,7 +213,8 @@ def test_postgres_sink_writes_every_attempt_once(
         sink.close()
     assert temporal_attempts == 2
     assert [(r["activity_id"], r["attempt"], r["outcome"]) for r in rows] == [
-        ("shaky", 1, "failed"), ("shaky", 2, "completed")
+        ("shaky", 1, "failed"),
+        ("shaky", 2, "completed"),
     ]
     assert rows[0]["failure_type"] == "FlakyError"
     assert {r["temporal_run_id"] for r in rows} == {run_id}

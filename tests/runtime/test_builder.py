@@ -20,13 +20,16 @@ from wfmon.runtime import BuilderRunInput, BuilderWorkflow, RunContext, start_bu
 from wfmon.runtime.attempts import AttemptOutcome, AttemptRecord
 
 
-def make(
-    nodes: list[dict[str, Any]], edges: Sequence[tuple[str, str]] = ()
-) -> WorkflowDefinition:
-    return WorkflowDefinition.model_validate({
-        "id": f"wf-{uuid.uuid4().hex[:6]}", "name": "test", "version": 3, "nodes": nodes,
-        "edges": [{"source": s, "target": t} for s, t in edges],
-    })
+def make(nodes: list[dict[str, Any]], edges: Sequence[tuple[str, str]] = ()) -> WorkflowDefinition:
+    return WorkflowDefinition.model_validate(
+        {
+            "id": f"wf-{uuid.uuid4().hex[:6]}",
+            "name": "test",
+            "version": 3,
+            "nodes": nodes,
+            "edges": [{"source": s, "target": t} for s, t in edges],
+        }
+    )
 
 
 async def run_to_end(
@@ -42,17 +45,25 @@ async def run_to_end(
 
 def attempts_of(h: TemporalHarness, workflow_id: str) -> list[AttemptRecord]:
     h.run(h.recorder.flush())
-    return sorted((r for r in h.sink.records if r.workflow_id == workflow_id),
-                  key=lambda r: (r.activity_id, r.attempt))
+    return sorted(
+        (r for r in h.sink.records if r.workflow_id == workflow_id),
+        key=lambda r: (r.activity_id, r.attempt),
+    )
 
 
 def test_branches_run_concurrently_and_outputs_flow_along_edges(runtime: TemporalHarness) -> None:
-    d = make([
-        {"id": "left", "component": "sleep", "config": {"seconds": 1}},
-        {"id": "right", "component": "sleep", "config": {"seconds": 1}},
-        {"id": "join", "component": "transform",
-         "config": {"pick": {"l": "upstream.left.slept_seconds", "who": "workflow.who"}}},
-    ], [("left", "join"), ("right", "join")])
+    d = make(
+        [
+            {"id": "left", "component": "sleep", "config": {"seconds": 1}},
+            {"id": "right", "component": "sleep", "config": {"seconds": 1}},
+            {
+                "id": "join",
+                "component": "transform",
+                "config": {"pick": {"l": "upstream.left.slept_seconds", "who": "workflow.who"}},
+            },
+        ],
+        [("left", "join"), ("right", "join")],
+    )
     result, report = runtime.run(run_to_end(runtime, d, {"who": "me"}))
     assert result.outputs["join"] == {"l": 1.0, "who": "me"}
     left, right, join = (report.component(n) for n in ("left", "right", "join"))
@@ -71,7 +82,10 @@ def test_memo_and_search_attributes_record_who_and_which_version(
 
     async def go() -> Any:
         handle = await start_builder_run(
-            runtime.client, d, None, task_queue=runtime.queues.builder,
+            runtime.client,
+            d,
+            None,
+            task_queue=runtime.queues.builder,
             context=RunContext(workflow_id="wf-uuid-1", project_id="p-1", user_id="u-1"),
         )
         await handle.result()
@@ -79,7 +93,9 @@ def test_memo_and_search_attributes_record_who_and_which_version(
 
     desc = runtime.run(go())
     assert runtime.run(desc.memo()) == {
-        "wfmon_workflow_id": "wf-uuid-1", "project_id": "p-1", "user_id": "u-1",
+        "wfmon_workflow_id": "wf-uuid-1",
+        "project_id": "p-1",
+        "user_id": "u-1",
         "definition_version": 3,
     }
     sa = desc.typed_search_attributes
@@ -91,11 +107,22 @@ def test_memo_and_search_attributes_record_who_and_which_version(
 
 def test_attempt_records_match_the_attempts_temporal_made(runtime: TemporalHarness) -> None:
     fast = {"strategy": "fail_after_attempts", "max_attempts": 3, "interval": "100ms"}
-    d = make([
-        {"id": "shaky", "component": "flaky", "config": {"fail_times": 2}, "retry_policy": fast},
-        {"id": "steady", "component": "flaky", "config": {"fail_times": 0},
-         "retry_policy": fast},
-    ])
+    d = make(
+        [
+            {
+                "id": "shaky",
+                "component": "flaky",
+                "config": {"fail_times": 2},
+                "retry_policy": fast,
+            },
+            {
+                "id": "steady",
+                "component": "flaky",
+                "config": {"fail_times": 0},
+                "retry_policy": fast,
+            },
+        ]
+    )
     _, report = runtime.run(run_to_end(runtime, d))
     records = attempts_of(runtime, report.execution.workflow_id or "")
     by_node: dict[str, list[AttemptRecord]] = {}
@@ -110,7 +137,9 @@ def test_attempt_records_match_the_attempts_temporal_made(runtime: TemporalHarne
         assert all(a.outcome is AttemptOutcome.FAILED for a in attempts[:-1])
         for a in attempts:
             assert (a.run_id, a.activity_type, a.workflow_type) == (
-                report.execution.run_id, row.activity_type, "WfmonBuilderWorkflow"
+                report.execution.run_id,
+                row.activity_type,
+                "WfmonBuilderWorkflow",
             )
             assert a.started_at <= a.ended_at and not a.is_local
         if len(attempts) > 1:
@@ -121,11 +150,20 @@ def test_attempt_records_match_the_attempts_temporal_made(runtime: TemporalHarne
 
 
 def test_policies_are_in_force(runtime: TemporalHarness) -> None:
-    d = make([
-        {"id": "limited", "component": "flaky", "config": {"fail_times": 9},
-         "retry_policy": {"strategy": "fail_after_attempts", "max_attempts": 2,
-                          "interval": "100ms"}},
-    ])
+    d = make(
+        [
+            {
+                "id": "limited",
+                "component": "flaky",
+                "config": {"fail_times": 9},
+                "retry_policy": {
+                    "strategy": "fail_after_attempts",
+                    "max_attempts": 2,
+                    "interval": "100ms",
+                },
+            },
+        ]
+    )
     result, report = runtime.run(run_to_end(runtime, d))
     assert isinstance(result, WorkflowFailureError)
     assert isinstance(result.cause, ApplicationError) and result.cause.type == "NodeFailed"
@@ -134,20 +172,39 @@ def test_policies_are_in_force(runtime: TemporalHarness) -> None:
     outcomes = [a.outcome for a in attempts_of(runtime, report.execution.workflow_id or "")]
     assert outcomes == [AttemptOutcome.FAILED, AttemptOutcome.FAILED]
 
-    d = make([{"id": "never", "component": "always-fail", "config": {"error_type": "Broken"},
-               "retry_policy": {"strategy": "keep_trying", "interval": "100ms"}}])
+    d = make(
+        [
+            {
+                "id": "never",
+                "component": "always-fail",
+                "config": {"error_type": "Broken"},
+                "retry_policy": {"strategy": "keep_trying", "interval": "100ms"},
+            }
+        ]
+    )
     result, report = runtime.run(run_to_end(runtime, d))
     never = report.component("never")
     assert (never.temporal_attempt, never.error_type, never.failure_type) == (
-        1, "non_retryable", "Broken"
+        1,
+        "non_retryable",
+        "Broken",
     )
     records = attempts_of(runtime, report.execution.workflow_id or "")
     assert [(r.outcome, r.non_retryable) for r in records] == [(AttemptOutcome.FAILED, True)]
 
 
 def test_timed_out_attempt_is_recorded_as_timed_out(runtime: TemporalHarness) -> None:
-    d = make([{"id": "slow", "component": "sleep", "config": {"seconds": 3},
-               "timeouts": {"start_to_close": "1s"}, "retry_policy": {"strategy": "no_retries"}}])
+    d = make(
+        [
+            {
+                "id": "slow",
+                "component": "sleep",
+                "config": {"seconds": 3},
+                "timeouts": {"start_to_close": "1s"},
+                "retry_policy": {"strategy": "no_retries"},
+            }
+        ]
+    )
     _, report = runtime.run(run_to_end(runtime, d))
     assert report.component("slow").status is ComponentStatus.TIMED_OUT
 
@@ -155,8 +212,9 @@ def test_timed_out_attempt_is_recorded_as_timed_out(runtime: TemporalHarness) ->
         # The worker learns of the timeout on its own clock; give it a moment.
         for _ in range(50):
             await runtime.recorder.flush()
-            found = [r for r in runtime.sink.records
-                     if r.workflow_id == report.execution.workflow_id]
+            found = [
+                r for r in runtime.sink.records if r.workflow_id == report.execution.workflow_id
+            ]
             if found:
                 return found
             await asyncio.sleep(0.1)
@@ -171,12 +229,18 @@ def test_timed_out_attempt_is_recorded_as_timed_out(runtime: TemporalHarness) ->
 
 
 def test_invalid_definition_fails_without_retrying(runtime: TemporalHarness) -> None:
-    bad = {"id": "x", "name": "x", "nodes": [{"id": "a", "component": "t"}],
-           "edges": [{"source": "a", "target": "a"}]}
+    bad = {
+        "id": "x",
+        "name": "x",
+        "nodes": [{"id": "a", "component": "t"}],
+        "edges": [{"source": "a", "target": "a"}],
+    }
 
     async def go() -> BaseException:
         handle = await runtime.client.start_workflow(
-            BuilderWorkflow.run, BuilderRunInput(definition=bad), id=f"bad-{uuid.uuid4()}",
+            BuilderWorkflow.run,
+            BuilderRunInput(definition=bad),
+            id=f"bad-{uuid.uuid4()}",
             task_queue=runtime.queues.builder,
         )
         with pytest.raises(WorkflowFailureError) as info:

@@ -18,10 +18,15 @@ from wfmon.connections.crypto import generate_key
 from wfmon.dev.services import Endpoints
 
 DEFINITION = {
-    "id": "cli-demo", "name": "CLI demo", "version": 1,
+    "id": "cli-demo",
+    "name": "CLI demo",
+    "version": 1,
     "nodes": [
-        {"id": "hello", "component": "transform",
-         "config": {"template": {"msg": "hi {workflow.name}"}}},
+        {
+            "id": "hello",
+            "component": "transform",
+            "config": {"template": {"msg": "hi {workflow.name}"}},
+        },
     ],
 }
 
@@ -39,13 +44,26 @@ def service_env(endpoints: Endpoints, monkeypatch: pytest.MonkeyPatch) -> dict[s
 
 
 def test_run_waits_and_prints_ids_and_result(
-    runtime: TemporalHarness, service_env: dict[str, str], tmp_path: Path,
+    runtime: TemporalHarness,
+    service_env: dict[str, str],
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = tmp_path / "def.json"
     path.write_text(json.dumps(DEFINITION))
-    code = main(["run", str(path), "--input", '{"name": "Bo"}', "--wait",
-                 "--task-queue", runtime.queues.builder, "--project-id", "p1"])
+    code = main(
+        [
+            "run",
+            str(path),
+            "--input",
+            '{"name": "Bo"}',
+            "--wait",
+            "--task-queue",
+            runtime.queues.builder,
+            "--project-id",
+            "p1",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "workflow id  cli-demo-" in out and "run id       " in out
@@ -55,9 +73,16 @@ def test_run_waits_and_prints_ids_and_result(
 def test_run_rejects_bad_definitions_naming_the_field(
     service_env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    bad = {**DEFINITION, "nodes": [{"id": "x", "component": "flaky",
-                                    "retry_policy": {"strategy": "fail_after_attempts",
-                                                     "max_attempts": -2}}]}
+    bad = {
+        **DEFINITION,
+        "nodes": [
+            {
+                "id": "x",
+                "component": "flaky",
+                "retry_policy": {"strategy": "fail_after_attempts", "max_attempts": -2},
+            }
+        ],
+    }
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(bad))
     assert main(["run", str(path)]) == 2
@@ -72,11 +97,20 @@ def test_worker_runs_until_sigterm(
     service_env: dict[str, str], tmp_path: Path, endpoints: Endpoints
 ) -> None:
     queue = f"cli-worker-{uuid.uuid4().hex[:6]}"
-    env = {**os.environ, **service_env, "WFMON_STATE_DIR": str(tmp_path),
-           "WFMON_SECRET_KEY": generate_key()}
+    env = {
+        **os.environ,
+        **service_env,
+        "WFMON_STATE_DIR": str(tmp_path),
+        "WFMON_SECRET_KEY": generate_key(),
+    }
     wfmon = Path(sys.executable).parent / "wfmon"
-    proc = subprocess.Popen([str(wfmon), "worker", "--task-queue", queue], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [str(wfmon), "worker", "--task-queue", queue],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
@@ -87,7 +121,10 @@ def test_worker_runs_until_sigterm(
         path.write_text(json.dumps(DEFINITION))
         done = subprocess.run(
             [str(wfmon), "run", str(path), "--wait", "--task-queue", queue, "--input", "{}"],
-            env=env, capture_output=True, text=True, timeout=60,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         # The input has no "name": the transform fails, and the root cause is printed.
         # Known SDK bug (temporalio/sdk-python#300): a short-lived client process may abort

@@ -20,9 +20,9 @@ from wfmon.model import (
 )
 
 
-def definition(nodes: list[dict[str, Any]], edges: list[dict[str, str]] | None = None) -> (
-    WorkflowDefinition
-):
+def definition(
+    nodes: list[dict[str, Any]], edges: list[dict[str, str]] | None = None
+) -> WorkflowDefinition:
     return WorkflowDefinition.model_validate(
         {"id": "w", "name": "W", "nodes": nodes, "edges": edges or []}
     )
@@ -43,14 +43,18 @@ def test_every_strategy_maps_to_one_temporal_policy() -> None:
     quarter = timedelta(milliseconds=250)
     assert FailAfterAttempts(max_attempts=4, interval=quarter).to_temporal(["Bad"]) == (
         temporalio.common.RetryPolicy(
-            initial_interval=timedelta(milliseconds=250), backoff_coefficient=1.0,
-            maximum_interval=timedelta(milliseconds=250), maximum_attempts=4,
+            initial_interval=timedelta(milliseconds=250),
+            backoff_coefficient=1.0,
+            maximum_interval=timedelta(milliseconds=250),
+            maximum_attempts=4,
             non_retryable_error_types=["Bad"],
         )
     )
     # Exponential defaults are Temporal's own defaults.
     assert ExponentialBackoff().to_temporal() == temporalio.common.RetryPolicy(
-        initial_interval=s, backoff_coefficient=2.0, maximum_interval=timedelta(seconds=100),
+        initial_interval=s,
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=100),
         maximum_attempts=0,
     )
     assert NoRetries().to_temporal().maximum_attempts == 1
@@ -74,20 +78,32 @@ def test_policies_read_as_sentences() -> None:
 @pytest.mark.parametrize(
     ("node", "expected"),
     [
-        ({"retry_policy": {"strategy": "exponential_backoff", "initial_interval": "5 parsecs"}},
-         "nodes.0.retry_policy.exponential_backoff.initial_interval: Value error, '5 parsecs' "
-         "is not a duration"),
-        ({"retry_policy": {"strategy": "fail_after_attempts", "max_attempts": -1}},
-         "nodes.0.retry_policy.fail_after_attempts.max_attempts: Input should be greater than "
-         "or equal to 1"),
-        ({"retry_policy": {"strategy": "sometimes"}},
-         "nodes.0.retry_policy: Input tag 'sometimes' found using 'strategy' does not match"),
-        ({"timeouts": {"start_to_close": "-3s"}},
-         "nodes.0.timeouts.start_to_close: Value error, '-3s' is not a duration"),
-        ({"timeouts": {"heartbeat": -1}},
-         "nodes.0.timeouts.heartbeat: Value error, a duration cannot be negative"),
-        ({"retry_policy": {"strategy": "keep_trying", "tries": 3}},
-         "nodes.0.retry_policy.keep_trying.tries: Extra inputs are not permitted"),
+        (
+            {"retry_policy": {"strategy": "exponential_backoff", "initial_interval": "5 parsecs"}},
+            "nodes.0.retry_policy.exponential_backoff.initial_interval: Value error, '5 parsecs' "
+            "is not a duration",
+        ),
+        (
+            {"retry_policy": {"strategy": "fail_after_attempts", "max_attempts": -1}},
+            "nodes.0.retry_policy.fail_after_attempts.max_attempts: Input should be greater than "
+            "or equal to 1",
+        ),
+        (
+            {"retry_policy": {"strategy": "sometimes"}},
+            "nodes.0.retry_policy: Input tag 'sometimes' found using 'strategy' does not match",
+        ),
+        (
+            {"timeouts": {"start_to_close": "-3s"}},
+            "nodes.0.timeouts.start_to_close: Value error, '-3s' is not a duration",
+        ),
+        (
+            {"timeouts": {"heartbeat": -1}},
+            "nodes.0.timeouts.heartbeat: Value error, a duration cannot be negative",
+        ),
+        (
+            {"retry_policy": {"strategy": "keep_trying", "tries": 3}},
+            "nodes.0.retry_policy.keep_trying.tries: Extra inputs are not permitted",
+        ),
     ],
 )
 def test_bad_policies_and_timeouts_name_the_field(node: dict[str, Any], expected: str) -> None:
@@ -113,8 +129,16 @@ def test_topological_order_is_stable_and_respects_edges() -> None:
 
 
 def test_definitions_round_trip_through_json() -> None:
-    d = definition([{"id": "a", "component": "sleep", "timeouts": {"start_to_close": 90},
-                     "retry_policy": {"strategy": "keep_trying", "interval": "0.5s"}}])
+    d = definition(
+        [
+            {
+                "id": "a",
+                "component": "sleep",
+                "timeouts": {"start_to_close": 90},
+                "retry_policy": {"strategy": "keep_trying", "interval": "0.5s"},
+            }
+        ]
+    )
     text = d.model_dump_json()
     assert '"start_to_close":"1m30s"' in text and '"interval":"500ms"' in text
     assert WorkflowDefinition.model_validate_json(text) == d

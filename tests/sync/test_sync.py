@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Any
 
@@ -60,10 +61,8 @@ async def run_builder(h: SyncHarness, owner: Owner | None, kind: str) -> Workflo
     handle = await start_builder_run(
         h.client, definition(kind), {"n": 1}, context=ctx, task_queue=h.builder_queue
     )
-    try:
+    with contextlib.suppress(WorkflowFailureError):
         await handle.result()
-    except WorkflowFailureError:
-        pass
     return handle
 
 
@@ -78,12 +77,14 @@ def db_components(
     assert owner.user.auth_user_id is not None
     with db.as_user(owner.user.auth_user_id) as conn:
         execution = conn.execute(
-            "SELECT * FROM workflow_executions WHERE temporal_workflow_id = %s AND temporal_run_id = %s",
+            "SELECT * FROM workflow_executions "
+            "WHERE temporal_workflow_id = %s AND temporal_run_id = %s",
             (ref.workflow_id, ref.run_id),
         ).fetchone()
         assert execution is not None, "the owner sees the synced execution"
         rows = conn.execute(
-            "SELECT * FROM component_executions WHERE workflow_execution_id = %s ORDER BY scheduled_event_id",
+            "SELECT * FROM component_executions "
+            "WHERE workflow_execution_id = %s ORDER BY scheduled_event_id",
             (execution["id"],),
         ).fetchall()
     return execution, rows
@@ -173,8 +174,8 @@ def test_foreign_workflow_goes_to_the_discovered_project(
     assert h.run(sync_now(h.client, ref)).outcome is SyncOutcome.SYNCED
     with db.as_system() as conn:
         row = conn.execute(
-            "SELECT e.project_id, w.name FROM workflow_executions e JOIN workflows w ON w.id = e.workflow_id "
-            "WHERE e.temporal_workflow_id = %s",
+            "SELECT e.project_id, w.name FROM workflow_executions e "
+            "JOIN workflows w ON w.id = e.workflow_id WHERE e.temporal_workflow_id = %s",
             (ref.workflow_id,),
         ).fetchone()
     assert row is not None

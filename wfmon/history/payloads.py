@@ -63,8 +63,12 @@ class PayloadDecoder:
         else:
             # base64 grows by 4/3: keep the preview itself within the limit.
             preview = base64.b64encode(payload.data[: self.limit_bytes * 3 // 4]).decode()
-        return {MARKER_KEY: "truncated", "encoding": encoding, "size_bytes": size,
-                "preview": preview}
+        return {
+            MARKER_KEY: "truncated",
+            "encoding": encoding,
+            "size_bytes": size,
+            "preview": preview,
+        }
 
     def _fallback(self, payload: Payload, encoding: str, exc: Exception) -> Any:
         if encoding.startswith("json/"):
@@ -77,8 +81,12 @@ class PayloadDecoder:
 
 
 def _bytes_marker(data: bytes, encoding: str) -> dict[str, Any]:
-    return {MARKER_KEY: "bytes", "encoding": encoding, "size_bytes": len(data),
-            "base64": base64.b64encode(data).decode()}
+    return {
+        MARKER_KEY: "bytes",
+        "encoding": encoding,
+        "size_bytes": len(data),
+        "base64": base64.b64encode(data).decode(),
+    }
 
 
 def _json_ready(value: Any, encoding: str) -> Any:

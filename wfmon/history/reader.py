@@ -179,8 +179,11 @@ class HistoryReader:
         self._max_attempts: dict[int, int] = {}
         self._wf = _Workflow()
         self._summary = ExecutionSummary(
-            workflow_id=None, run_id=None, workflow_type=None,
-            status=ExecutionStatus.RUNNING, namespace=opts.namespace,
+            workflow_id=None,
+            run_id=None,
+            workflow_type=None,
+            status=ExecutionStatus.RUNNING,
+            namespace=opts.namespace,
         )
         self._last_event_id = 0
         self._count = 0
@@ -223,9 +226,7 @@ class HistoryReader:
                 )
             self._count += 1
             if event.event_id <= self._last_event_id:
-                self._warn(
-                    f"event {event.event_id} arrived after event {self._last_event_id}"
-                )
+                self._warn(f"event {event.event_id} arrived after event {self._last_event_id}")
             self._last_event_id = max(self._last_event_id, event.event_id)
             handler = self._handlers.get(event.event_type)
             if handler is not None:
@@ -484,8 +485,11 @@ class HistoryReader:
 
     def _local_failure(self, comp: ComponentExecution, failure: Failure) -> None:
         comp.error_message, comp.failure_type, comp.failure_stack = self._failure(failure)
-        state = failure.activity_failure_info.retry_state if failure.HasField(
-            "activity_failure_info") else RetryState.RETRY_STATE_UNSPECIFIED
+        state = (
+            failure.activity_failure_info.retry_state
+            if failure.HasField("activity_failure_info")
+            else RetryState.RETRY_STATE_UNSPECIFIED
+        )
         comp.retry_state = _retry_state(state)
         root = _root(failure)
         if root.HasField("timeout_failure_info"):
@@ -578,7 +582,8 @@ class HistoryReader:
     def _apply_pending(self, info: PendingActivityInfo) -> None:
         comp = next(
             (
-                c for c in reversed(self._components.values())
+                c
+                for c in reversed(self._components.values())
                 if c.kind is ComponentKind.ACTIVITY
                 and c.temporal_activity_id == info.activity_id
                 and c.status in _OPEN
@@ -586,9 +591,7 @@ class HistoryReader:
             None,
         )
         if comp is None:
-            self._warn(
-                f"pending activity {info.activity_id!r} has no open ActivityTaskScheduled"
-            )
+            self._warn(f"pending activity {info.activity_id!r} has no open ActivityTaskScheduled")
             return
         comp.temporal_attempt = max(info.attempt, comp.temporal_attempt)
         if info.HasField("last_failure"):
@@ -771,5 +774,3 @@ def _first(data: dict[str, Any], *keys: str) -> Any:
 
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-

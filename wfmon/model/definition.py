@@ -89,9 +89,7 @@ class WorkflowDefinition(BaseModel):
         for i, edge in enumerate(self.edges):
             for end in ("source", "target"):
                 if getattr(edge, end) not in seen:
-                    raise ValueError(
-                        f"edges.{i}.{end}: unknown node {getattr(edge, end)!r}"
-                    )
+                    raise ValueError(f"edges.{i}.{end}: unknown node {getattr(edge, end)!r}")
         order = _kahn(self.nodes, self.edges)
         if len(order) < len(self.nodes):
             stuck = sorted(n.id for n in self.nodes if n.id not in set(order))

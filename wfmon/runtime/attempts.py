@@ -326,11 +326,22 @@ def _attempt_record(
     if late is not None:
         return replace(late, failure_stack=stack)
     if isinstance(exc, ApplicationError):
-        return replace(rec, outcome=AttemptOutcome.FAILED,
-                       failure_type=exc.type or type(exc).__name__, failure_message=exc.message,
-                       failure_stack=stack, non_retryable=exc.non_retryable)
-    return replace(rec, outcome=AttemptOutcome.FAILED, failure_type=type(exc).__name__,
-                   failure_message=str(exc), failure_stack=stack, non_retryable=False)
+        return replace(
+            rec,
+            outcome=AttemptOutcome.FAILED,
+            failure_type=exc.type or type(exc).__name__,
+            failure_message=exc.message,
+            failure_stack=stack,
+            non_retryable=exc.non_retryable,
+        )
+    return replace(
+        rec,
+        outcome=AttemptOutcome.FAILED,
+        failure_type=type(exc).__name__,
+        failure_message=str(exc),
+        failure_stack=stack,
+        non_retryable=False,
+    )
 
 
 def _past_deadline(info: activity.Info, rec: AttemptRecord) -> AttemptRecord | None:
