@@ -135,9 +135,13 @@ async def _measure(
 
         # -- activity bodies ------------------------------------------------------------
         def node_input(component: str, config: dict[str, Any], conn: str | None) -> NodeInput:
-            node = NodeInput(node_id="n", component=component, config=config, connection_id=conn)
-            node.project_id = project  # until NodeInput has it
-            return node
+            return NodeInput(
+                node_id="n",
+                component=component,
+                config=config,
+                connection_id=conn,
+                project_id=str(project),
+            )
 
         env = ActivityEnvironment()
         pg_node = node_input("postgresql-query", {"sql": SQL, "params": [1]}, pg_id)

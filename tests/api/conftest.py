@@ -40,7 +40,8 @@ from wfmon.sync.messages import ExecutionRef, SyncOutcome
 from wfmon.sync.worker import build_sync_worker, sync_now
 
 T = TypeVar("T")
-JWT_SECRET = "test-secret-" + uuid.uuid4().hex
+#: Fixed: conftest modules may be imported twice (pytest and `from tests.api.conftest`).
+JWT_SECRET = "wfmon-api-tests-secret"
 
 
 class SyncHarness:

@@ -220,7 +220,7 @@ def trend(conn: DbConnection, column: str, key: UUID, days: int = TREND_DAYS) ->
 
 def top_workflows(conn: DbConnection, project_id: UUID, limit: int = 5) -> list[Row]:
     return conn.execute(
-        """
+        f"""
         SELECT e.workflow_id AS id, coalesce(w.name, e.workflow_type) AS name, count(*) AS count,
                count(*) FILTER (WHERE e.status IN {_FAILED}) AS failures
         FROM workflow_executions e LEFT JOIN workflows w ON w.id = e.workflow_id
@@ -233,7 +233,7 @@ def top_workflows(conn: DbConnection, project_id: UUID, limit: int = 5) -> list[
 
 def top_task_queues(conn: DbConnection, project_id: UUID, limit: int = 5) -> list[Row]:
     return conn.execute(
-        """
+        f"""
         SELECT e.task_queue AS name, count(*) AS count,
                count(*) FILTER (WHERE e.status IN {_FAILED}) AS failures
         FROM workflow_executions e WHERE e.project_id = %s

@@ -17,12 +17,9 @@ import ipaddress
 import math
 import re
 import uuid
-from collections import OrderedDict
 from typing import Any, NoReturn
 
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 from wfmon.connections.clients import Failure
 from wfmon.runtime.components import resolve_path
@@ -51,51 +48,19 @@ def config_error(node: NodeInput, message: str) -> ApplicationError:
 
 # -- the execution's project ---------------------------------------------------------------
 
-_PROJECT_BY_RUN: OrderedDict[str, str | None] = OrderedDict()
-_PROJECT_CACHE_SIZE = 4096
-
-
 async def project_id_of(node: NodeInput) -> str:
-    """The wfmon project the running execution belongs to.
+    """The wfmon project the running execution belongs to (``NodeInput.project_id``, set by
+    the builder workflow from the execution's start arguments).
 
-    ``NodeInput.project_id`` when the runtime provides it; otherwise the execution's memo
-    (``project_id``, set by :func:`wfmon.runtime.start_builder_run`), read once per run.
     Raises a non-retryable ``ConnectionNotFound`` when the execution has no project: a
     connection is only ever used inside the project that owns it.
     """
-    direct = getattr(node, "project_id", None)
-    if direct:
-        return str(direct)
-    info = activity.info()
-    run_key = f"{info.workflow_namespace}/{info.workflow_id}/{info.workflow_run_id}"
-    if run_key not in _PROJECT_BY_RUN:
-        project: str | None = None
-        try:
-            handle = activity.client().get_workflow_handle(
-                info.workflow_id or "", run_id=info.workflow_run_id
-            )
-            description = await handle.describe()
-            memo = await description.memo()
-            value = memo.get("project_id")
-            project = str(value) if value else None
-        except RuntimeError:  # no client in this activity context
-            project = None
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                raise transient(
-                    "TemporalUnavailable", "could not read the execution's project from Temporal"
-                ) from None
-            project = None
-        _PROJECT_BY_RUN[run_key] = project
-        while len(_PROJECT_BY_RUN) > _PROJECT_CACHE_SIZE:
-            _PROJECT_BY_RUN.popitem(last=False)
-    project = _PROJECT_BY_RUN[run_key]
-    if not project:
+    if not node.project_id:
         raise permanent(
             "ConnectionNotFound",
             f"node {node.node_id!r} uses a connection, but its execution belongs to no project",
         )
-    return project
+    return node.project_id
 
 
 def require_connection(node: NodeInput) -> str:
