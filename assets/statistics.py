@@ -1,0 +1,201 @@
+"""Statistics and trends: the dbt models of ``dbt_project/`` as Dagster assets.
+
+Each dbt model is an asset (``workflow_statistics``, ``project_statistics``,
+``workflow_daily_trends``, ``component_daily_trends``) downstream of the synced tables
+(dbt sources mapped to the ``workflow_executions`` / ``component_executions`` assets), and
+each dbt test is an asset check on its model. A Python check adds what dbt tests cannot
+say simply: the statistics agree with the executions they summarise.
+"""
+
+import fcntl
+import json
+import os
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
+from pydantic import Field
+
+from assets.metadata import OWNERS
+from resources.database import WfmonDatabaseResource
+from resources.dbt import DBT_PROJECT_DIR, WfmonDbtResource, dbt_executable
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
+
+WORKFLOW_STATISTICS = dg.AssetKey("workflow_statistics")
+PROJECT_STATISTICS = dg.AssetKey("project_statistics")
+
+
+def _sources_newer_than(path: Path) -> bool:
+    if not path.exists():
+        return True
+    built = path.stat().st_mtime
+    files = [DBT_PROJECT_DIR / "dbt_project.yml"]
+    for sub in ("models", "macros", "tests"):
+        files += [p for p in (DBT_PROJECT_DIR / sub).rglob("*") if p.is_file()]
+    return any(f.stat().st_mtime > built for f in files)
+
+
+def ensure_manifest(project: DbtProject = dbt_project) -> Path:
+    """``target/manifest.json`` of the dbt project, parsed again when missing or older than
+    any model, macro or test (``dbt parse``: no database connection needed).
+
+    Safe when several processes load the definitions at once (a file lock serialises the
+    parse). Raises :class:`RuntimeError` with dbt's output when parsing fails.
+    """
+    manifest = project.manifest_path
+    if not _sources_newer_than(manifest):
+        return manifest
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with open(manifest.parent / ".parse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _sources_newer_than(manifest):
+            env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+            done = subprocess.run(
+                [
+                    dbt_executable(),
+                    "parse",
+                    "--project-dir",
+                    str(project.project_dir),
+                    "--profiles-dir",
+                    str(project.project_dir),
+                    "--target-path",
+                    str(manifest.parent),
+                    "--quiet",
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0 or not manifest.exists():
+                raise RuntimeError(f"dbt parse failed:\n{done.stdout}\n{done.stderr}")
+    return manifest
+
+
+class WfmonDbtTranslator(DagsterDbtTranslator):
+    """Groups by folder (``statistics``, ``trends``), one owner, dbt tests as asset checks."""
+
+    def __init__(self) -> None:
+        super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props.get("resource_type") == "source":
+            return "sync"
+        fqn = dbt_resource_props.get("fqn", [])
+        return "trends" if "trends" in fqn else "statistics"
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
+        return list(OWNERS)
+
+
+class StatisticsConfig(dg.Config):
+    """How the statistics are refreshed."""
+
+    full_recompute: bool = Field(
+        default=False,
+        description=(
+            "Recompute every workflow, project and day instead of those with changed "
+            "executions (still a MERGE: nothing is dropped)."
+        ),
+    )
+
+
+@dbt_assets(
+    manifest=ensure_manifest(),
+    project=dbt_project,
+    dagster_dbt_translator=WfmonDbtTranslator(),
+    io_manager_key="wfmon_tables",
+    name="statistics_dbt_models",
+    op_tags={"wfmon/statistics-refresh": "true"},
+)
+def statistics_dbt_models(
+    context: dg.AssetExecutionContext, config: StatisticsConfig, dbt: WfmonDbtResource
+) -> Iterator[Any]:
+    """``dbt build`` of the selected models: each MERGEs into its RLS-protected table as
+    wfmon_system, then its tests run and are reported as asset checks."""
+    args = ["build"]
+    if config.full_recompute:
+        args += ["--vars", json.dumps({"full_recompute": True})]
+    yield from dbt.cli(args, context=context).stream()
+
+
+@dg.asset_check(
+    asset=WORKFLOW_STATISTICS,
+    name="statistics_match_executions",
+    description=(
+        "Every workflow with executions has a statistics row whose run counts equal the "
+        "executions' (workflows with executions changed after the row's refresh are skipped: "
+        "the next refresh covers them)."
+    ),
+    blocking=False,
+)
+def workflow_statistics_match_executions(database: WfmonDatabaseResource) -> dg.AssetCheckResult:
+    with database.as_system() as conn:
+        rows = conn.execute(
+            """
+            WITH counts AS (
+                SELECT workflow_id, count(*) AS total,
+                       count(*) FILTER (WHERE status = 'completed') AS ok,
+                       count(*) FILTER (WHERE status IN ('failed', 'timed_out', 'terminated'))
+                           AS failed,
+                       max(updated_at) AS changed_at
+                FROM workflow_executions WHERE workflow_id IS NOT NULL GROUP BY workflow_id
+            )
+            SELECT c.workflow_id::text AS workflow_id, c.total, s.total_runs,
+                   c.ok, s.successful_runs, c.failed, s.failed_runs
+            FROM counts c LEFT JOIN workflow_statistics s ON s.workflow_id = c.workflow_id
+            WHERE c.changed_at <= coalesce(
+                      s.updated_at, (SELECT max(updated_at) FROM workflow_statistics))
+              AND (s.workflow_id IS NULL OR c.total <> s.total_runs
+                   OR c.ok <> s.successful_runs OR c.failed <> s.failed_runs)
+            """
+        ).fetchall()
+        checked = conn.execute("SELECT count(*) AS n FROM workflow_statistics").fetchone()
+    assert checked is not None
+    return dg.AssetCheckResult(
+        passed=not rows,
+        metadata={
+            "statistics_rows": int(checked["n"]),
+            "mismatches": len(rows),
+            "mismatch_sample": [dict(r) for r in rows[:10]],
+        },
+    )
+
+
+@dg.asset_check(
+    asset=PROJECT_STATISTICS,
+    name="statistics_match_executions",
+    description=(
+        "Every project with executions has a statistics row whose execution and failure "
+        "counts equal the executions' (projects changed after the refresh are skipped)."
+    ),
+    blocking=False,
+)
+def project_statistics_match_executions(database: WfmonDatabaseResource) -> dg.AssetCheckResult:
+    with database.as_system() as conn:
+        rows = conn.execute(
+            """
+            WITH counts AS (
+                SELECT project_id, count(*) AS total,
+                       count(*) FILTER (WHERE status IN ('failed', 'timed_out', 'terminated'))
+                           AS failed,
+                       max(updated_at) AS changed_at
+                FROM workflow_executions GROUP BY project_id
+            )
+            SELECT c.project_id::text AS project_id, c.total, s.total_executions,
+                   c.failed, s.total_failures
+            FROM counts c LEFT JOIN project_statistics s ON s.project_id = c.project_id
+            WHERE c.changed_at <= coalesce(
+                      s.updated_at, (SELECT max(updated_at) FROM project_statistics))
+              AND (s.project_id IS NULL OR c.total <> s.total_executions
+                   OR c.failed <> s.total_failures)
+            """
+        ).fetchall()
+    return dg.AssetCheckResult(
+        passed=not rows,
+        metadata={"mismatches": len(rows), "mismatch_sample": [dict(r) for r in rows[:10]]},
+    )
