@@ -117,20 +117,22 @@ async def has_sync_worker(client: Client) -> bool:
 
 
 def _to_sync(
-    database: WfmonDatabaseResource, start: datetime, end: datetime, resync: bool
+    database: WfmonDatabaseResource, namespace: str, start: datetime, end: datetime, resync: bool
 ) -> list[ExecutionRef]:
-    """Executions of the window whose stored state is not a synced, closed execution."""
+    """Executions of the namespace and window whose stored state is not a synced, closed
+    execution (rows of other namespaces belong to other deployments)."""
     with database.as_system() as conn:
         rows = conn.execute(
             """
             SELECT temporal_namespace, temporal_workflow_id, temporal_run_id
             FROM workflow_executions
-            WHERE closed_at >= %s AND closed_at < %s AND task_queue <> %s
+            WHERE temporal_namespace = %s AND closed_at >= %s AND closed_at < %s
+              AND task_queue <> %s
               AND (%s OR history_sync_status <> 'synced' OR history_synced_at IS NULL
                    OR history_synced_at < closed_at)
             ORDER BY closed_at
             """,
-            (start, end, SYNC_TASK_QUEUE, resync),
+            (namespace, start, end, SYNC_TASK_QUEUE, resync),
         ).fetchall()
     return [
         ExecutionRef(r["temporal_namespace"], r["temporal_workflow_id"], r["temporal_run_id"])
@@ -139,7 +141,7 @@ def _to_sync(
 
 
 def _window_summary(
-    database: WfmonDatabaseResource, start: datetime, end: datetime
+    database: WfmonDatabaseResource, namespace: str, start: datetime, end: datetime
 ) -> dict[str, Any]:
     with database.as_system() as conn:
         by_status = conn.execute(
@@ -150,10 +152,11 @@ def _window_summary(
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50,
                    max(duration_ms) AS max_ms
             FROM workflow_executions
-            WHERE closed_at >= %s AND closed_at < %s AND task_queue <> %s
+            WHERE temporal_namespace = %s AND closed_at >= %s AND closed_at < %s
+              AND task_queue <> %s
             GROUP BY status, history_sync_status
             """,
-            (start, end, SYNC_TASK_QUEUE),
+            (namespace, start, end, SYNC_TASK_QUEUE),
         ).fetchall()
         components = conn.execute(
             """
@@ -161,9 +164,9 @@ def _window_summary(
                    count(*) FILTER (WHERE c.status IN ('failed', 'timed_out')) AS failed,
                    coalesce(sum(c.retry_count), 0) AS retries
             FROM component_executions c JOIN workflow_executions e ON e.id = c.workflow_execution_id
-            WHERE e.closed_at >= %s AND e.closed_at < %s
+            WHERE e.temporal_namespace = %s AND e.closed_at >= %s AND e.closed_at < %s
             """,
-            (start, end),
+            (namespace, start, end),
         ).fetchone()
     assert components is not None
     status = Counter[str]()
@@ -193,10 +196,10 @@ def _check_all_synced(
             """
             SELECT temporal_namespace, temporal_workflow_id, temporal_run_id
             FROM workflow_executions
-            WHERE closed_at >= %s AND closed_at < %s AND task_queue <> %s
-              AND history_sync_status = 'synced'
+            WHERE temporal_namespace = %s AND closed_at >= %s AND closed_at < %s
+              AND task_queue <> %s AND history_sync_status = 'synced'
             """,
-            (start, end, SYNC_TASK_QUEUE),
+            (temporal.resolved_namespace(), start, end, SYNC_TASK_QUEUE),
         ).fetchall()
     synced = {
         (r["temporal_namespace"], r["temporal_workflow_id"], r["temporal_run_id"]) for r in rows
@@ -297,7 +300,8 @@ def sync_executions(
     that needed a sync (each one written in its own transaction, or its failure recorded
     on its row); the checks then compare the day with visibility."""
     start, end = _window(context)
-    refs = _to_sync(database, start, end, config.resync)
+    namespace = temporal.resolved_namespace()
+    refs = _to_sync(database, namespace, start, end, config.resync)
     started = time.perf_counter()
     results: list[SyncResult] = []
     if refs:
@@ -319,7 +323,7 @@ def sync_executions(
         f"synced {outcomes.get('synced', 0)}/{len(refs)} execution(s) of [{start}, {end}) "
         f"in {elapsed:.2f}s"
     )
-    summary = _window_summary(database, start, end)
+    summary = _window_summary(database, namespace, start, end)
     sync_meta: dict[str, Any] = {
         "requested_syncs": len(refs),
         "sync_outcomes": dict(sorted(outcomes.items())),

@@ -51,6 +51,10 @@ class TemporalResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             updates["temporal_api_key"] = SecretStr(self.api_key)
         return base.model_copy(update=updates)
 
+    def resolved_namespace(self) -> str:
+        """The namespace this resource connects to."""
+        return self.namespace or load_settings().temporal_namespace
+
     async def connect(self) -> Client:
         """A connected client (call inside a running event loop)."""
         return await connect(self.settings(), address=self.address or None)

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Final
 from uuid import UUID
 
-from psycopg import Connection, sql
+from psycopg import Connection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
@@ -86,7 +86,12 @@ class Database:
     @contextmanager
     def _unit_of_work(self, role: str, claim_sub: str | None) -> Iterator[DbConnection]:
         with self._pool.connection() as conn, conn.transaction():
-            conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
-            # is_local = true: the claim vanishes at commit/rollback with the role switch.
-            conn.execute("SELECT set_config('request.jwt.claim.sub', %s, true)", (claim_sub or "",))
+            # One round trip for both: set_config('role', ..., true) is SET LOCAL ROLE (same
+            # permission check), and is_local = true makes the claim vanish at commit or
+            # rollback together with the role switch.
+            conn.execute(
+                "SELECT set_config('role', %s, true), "
+                "set_config('request.jwt.claim.sub', %s, true)",
+                (role, claim_sub or ""),
+            )
             yield conn

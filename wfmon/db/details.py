@@ -17,14 +17,18 @@ _EXECUTION_COLUMNS: Final = """
     workflow_type, task_queue, status, started_at, closed_at, duration_ms, created_by,
     project_id, workflow_id, workflow_version, input, output, error_message,
     history_synced_at, history_sync_status, history_sync_error, history_event_count,
-    history_bytes
+    history_bytes,
+    (SELECT max(a.updated_at) FROM component_execution_attempts a
+     WHERE a.temporal_namespace = e.temporal_namespace
+       AND a.temporal_workflow_id = e.temporal_workflow_id
+       AND a.temporal_run_id = e.temporal_run_id) AS attempts_updated_at
 """
 
 
 def get_execution(conn: DbConnection, execution_id: UUID) -> dict[str, Any] | None:
     """The execution row (no history JSON), or None when missing or not visible."""
     return conn.execute(
-        f"SELECT {_EXECUTION_COLUMNS} FROM workflow_executions WHERE id = %s", (execution_id,)
+        f"SELECT {_EXECUTION_COLUMNS} FROM workflow_executions e WHERE id = %s", (execution_id,)
     ).fetchone()
 
 
@@ -33,7 +37,7 @@ def find_execution(
 ) -> dict[str, Any] | None:
     """The execution with these Temporal ids, or None when missing or not visible."""
     return conn.execute(
-        f"SELECT {_EXECUTION_COLUMNS} FROM workflow_executions "
+        f"SELECT {_EXECUTION_COLUMNS} FROM workflow_executions e "
         "WHERE temporal_namespace = %s AND temporal_workflow_id = %s AND temporal_run_id = %s",
         (namespace, workflow_id, run_id),
     ).fetchone()

@@ -15,6 +15,7 @@ Freshness rules:
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,11 +59,18 @@ class ExecutionDetails:
 
 class ExecutionService:
     def __init__(
-        self, db: Database, client: Client, *, stale_after: timedelta = timedelta(seconds=5)
+        self,
+        db: Database,
+        client: Client,
+        *,
+        stale_after: timedelta = timedelta(seconds=5),
+        cache_size: int = 256,
     ) -> None:
         self._db = db
         self._client = client
         self._stale_after = stale_after
+        self._cache_size = cache_size
+        self._cache: OrderedDict[tuple[Any, ...], ExecutionDetails] = OrderedDict()
 
     async def check_sync_status(self, execution_id: UUID, auth_user_id: UUID) -> SyncStatus:
         row = await self._visible(execution_id, auth_user_id)
@@ -82,13 +90,19 @@ class ExecutionService:
     async def get_execution_details(
         self, execution_id: UUID, auth_user_id: UUID
     ) -> ExecutionDetails:
-        """The execution with components and attempts; fresh data after at most one sync."""
-        row = await self._visible(execution_id, auth_user_id)
-        synced_now, error = False, None
-        if self._status(row).stale:
-            result = await sync_now(self._client, _ref(row))
-            synced_now, error = True, result.error
-        return await asyncio.to_thread(self._read, execution_id, auth_user_id, synced_now, error)
+        """The execution with components and attempts; fresh data after at most one sync.
+
+        Closed, synced executions do not change until they are synced again, so their
+        details are kept in a small in-process cache keyed by (id, last sync, last attempt
+        update); every call still checks, under the caller's RLS, that they may see it.
+        """
+        details = await asyncio.to_thread(self._read, execution_id, auth_user_id)
+        if not self._status(details.execution).stale:
+            return details
+        result = await sync_now(self._client, _ref(details.execution))
+        fresh = await asyncio.to_thread(self._read, execution_id, auth_user_id)
+        fresh.synced_now, fresh.sync_error = True, result.error
+        return fresh
 
     # -- internals -------------------------------------------------------------------
 
@@ -119,26 +133,31 @@ class ExecutionService:
             stale=stale,
         )
 
-    def _read(
-        self, execution_id: UUID, auth_user_id: UUID, synced_now: bool, error: str | None
-    ) -> ExecutionDetails:
+    def _read(self, execution_id: UUID, auth_user_id: UUID) -> ExecutionDetails:
+        """One unit of work as the caller: the row (RLS check), then components and attempts
+        from the cache or the database."""
         with self._db.as_user(auth_user_id) as conn:
             row = q.get_execution(conn, execution_id)
             if row is None:
                 raise ExecutionNotFound(f"execution {execution_id} not found")
+            key = (execution_id, row["history_synced_at"], row["attempts_updated_at"])
+            cacheable = row["status"] != "running" and row["history_sync_status"] == "synced"
+            cached = self._cache.get(key) if cacheable else None
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return ExecutionDetails(row, cached.components, cached.attempts)
             components = q.list_component_executions(conn, execution_id)
             attempts: dict[str, list[dict[str, Any]]] = {}
             for a in q.list_attempts(
                 conn, row["temporal_namespace"], row["temporal_workflow_id"], row["temporal_run_id"]
             ):
                 attempts.setdefault(a["activity_id"], []).append(a)
-        return ExecutionDetails(
-            execution=row,
-            components=components,
-            attempts=attempts,
-            synced_now=synced_now,
-            sync_error=error,
-        )
+        details = ExecutionDetails(row, components, attempts)
+        if cacheable:
+            self._cache[key] = details
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return details
 
 
 def _ref(row: dict[str, Any]) -> ExecutionRef:
