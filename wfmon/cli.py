@@ -287,6 +287,30 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(run(db))
 
 
+# -- web app ----------------------------------------------------------------------------
+
+
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    from wfmon.api.tokens import UnknownUser, token_for
+    from wfmon.db import Database
+    from wfmon.settings import resolve_endpoints
+
+    with Database(resolve_endpoints(settings).database_url, max_size=1) as db:
+        try:
+            print(token_for(db, settings, args.user, args.hours))
+        except UnknownUser as exc:
+            print(f"wfmon: {exc}", file=sys.stderr)
+            return 2
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from wfmon.api.app import serve
+
+    serve(settings, host=args.host, port=args.port)
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------
 
 
@@ -337,6 +361,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user-id")
     p.add_argument("--task-queue", default=BUILDER_TASK_QUEUE)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("token", help="print a development API token for a user")
+    p.add_argument("--user", required=True, help="the user's email or auth user id")
+    p.add_argument("--hours", type=float, default=24 * 7, help="validity (default a week)")
+    p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("serve", help="serve the web app and API until SIGINT/SIGTERM")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_serve)
 
     return parser
 

@@ -1,0 +1,56 @@
+"""Development tokens: ``wfmon token --user EMAIL`` and the demo's sign-in links.
+
+A token is an HS256 JWT signed with ``WFMON_JWT_SECRET`` whose ``sub`` is the user's
+``auth_user_id`` — the same shape Supabase issues, so the API treats both alike.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from wfmon.api.jwt import dev_token
+from wfmon.db import Database
+from wfmon.settings import Settings, SettingsError
+
+DEFAULT_TTL_HOURS = 24 * 7
+
+
+class UnknownUser(LookupError):
+    """No single wfmon user matches; the message says what to do."""
+
+
+def jwt_secret(settings: Settings) -> str:
+    if settings.jwt_secret is None or not settings.jwt_secret.get_secret_value():
+        raise SettingsError("WFMON_JWT_SECRET is not set: it signs and verifies API tokens")
+    return settings.jwt_secret.get_secret_value()
+
+
+def find_auth_user_id(db: Database, user: str) -> tuple[UUID, str]:
+    """(auth_user_id, email) of the user named by email or by auth user id."""
+    with db.as_system() as conn:
+        try:
+            key = UUID(user)
+            rows = conn.execute(
+                "SELECT auth_user_id, email FROM users WHERE auth_user_id = %s", (key,)
+            ).fetchall()
+        except ValueError:
+            rows = conn.execute(
+                "SELECT auth_user_id, email FROM users "
+                "WHERE lower(email) = lower(%s) AND auth_user_id IS NOT NULL",
+                (user,),
+            ).fetchall()
+    if not rows:
+        raise UnknownUser(f"no wfmon user {user!r} (give an email or auth user id of a user)")
+    if len(rows) > 1:
+        raise UnknownUser(f"{len(rows)} users have the email {user!r}: give the auth user id")
+    return rows[0]["auth_user_id"], rows[0]["email"]
+
+
+def token_for(
+    db: Database, settings: Settings, user: str, ttl_hours: float = DEFAULT_TTL_HOURS
+) -> str:
+    """A signed token for ``user`` (email or auth user id), valid ``ttl_hours``."""
+    auth_user_id, email = find_auth_user_id(db, user)
+    return dev_token(
+        str(auth_user_id), jwt_secret(settings), ttl_seconds=int(ttl_hours * 3600), email=email
+    )
