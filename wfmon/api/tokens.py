@@ -54,3 +54,11 @@ def token_for(
     return dev_token(
         str(auth_user_id), jwt_secret(settings), ttl_seconds=int(ttl_hours * 3600), email=email
     )
+
+
+def signin_url(base_url: str, token: str, next_path: str = "/projects") -> str:
+    """A link that signs the browser in with ``token`` and opens ``next_path`` (for the
+    demo's printout; the token travels in the URL, so use it only for local development)."""
+    from urllib.parse import urlencode
+
+    return f"{base_url.rstrip('/')}/signin?{urlencode({'token': token, 'next': next_path})}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, quote
@@ -323,26 +323,33 @@ async def execution_page(
 # -- charts -------------------------------------------------------------------------------
 
 
-def trend_chart(points: list[TrendPoint], width: int = 640, height: int = 160) -> dict[str, Any]:
-    """Bars for runs (and the failed part of them) per day, as SVG geometry."""
-    if not points:
-        return {"bars": [], "width": width, "height": height, "max": 0}
-    top = max(p.runs for p in points) or 1
-    slot = width / max(len(points), 1)
+def trend_chart(
+    points: list[TrendPoint], width: int = 720, height: int = 160, days: int = 30
+) -> dict[str, Any]:
+    """Bars for runs (and the failed part of them) per day over the last ``days`` days
+    (days without runs are empty slots), as SVG geometry."""
+    today = datetime.now(UTC).date()
+    by_day = {p.day: p for p in points}
+    window = [today - timedelta(days=days - 1 - i) for i in range(days)]
+    top = max((p.runs for p in points), default=0)
+    slot = width / days
+    usable = height - 20
     bars = []
-    for i, p in enumerate(points):
-        h = p.runs / top * (height - 20)
-        fh = p.failures / top * (height - 20)
+    for i, day in enumerate(window):
+        p = by_day.get(day)
+        runs, failures = (p.runs, p.failures) if p else (0, 0)
+        h = runs / top * usable if top else 0
+        fh = failures / top * usable if top else 0
         bars.append(
             {
-                "x": round(i * slot + 2, 1),
-                "w": round(max(slot - 4, 1), 1),
+                "x": round(i * slot + 1, 1),
+                "w": round(max(slot - 2, 1), 1),
                 "y": round(height - h, 1),
                 "h": round(h, 1),
                 "fy": round(height - fh, 1),
                 "fh": round(fh, 1),
-                "label": f"{p.day.isoformat()}: {p.runs} runs, {p.failures} failed",
-                "day": p.day.isoformat(),
+                "label": f"{day.isoformat()}: {runs} runs, {failures} failed",
+                "day": day.isoformat(),
             }
         )
-    return {"bars": bars, "width": width, "height": height, "max": top}
+    return {"bars": bars if top else [], "width": width, "height": height, "max": top}
