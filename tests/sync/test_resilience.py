@@ -7,6 +7,7 @@ worker polling is the ``wfmon worker`` process they start, kill and restart by P
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from tests.conftest import make_state_dir
 from wfmon.db import Database
@@ -29,8 +31,9 @@ from wfmon.migrate import apply_migrations
 from wfmon.model import WorkflowDefinition
 from wfmon.runtime import start_builder_run
 from wfmon.sync.discovery import discover, record_discovered
-from wfmon.sync.messages import ExecutionRef
-from wfmon.sync.worker import request_sync
+from wfmon.sync.messages import CoordinatorConfig, ExecutionRef, coordinator_workflow_id
+from wfmon.sync.worker import coordinator, request_sync
+from wfmon.sync.workflows import SyncCoordinatorWorkflow
 
 WFMON = str(Path(sys.executable).parent / "wfmon")
 
@@ -209,5 +212,41 @@ def test_temporal_restart_loses_no_sync_request(
                 "the request queued before the restart to be synced",
             )
         assert synced["components"] == 3
+    finally:
+        worker.stop()
+
+
+def test_coordinator_continues_as_new_and_carries_its_work(
+    private_services: tuple[EmbeddedServices, Endpoints],
+) -> None:
+    services, endpoints = private_services
+    worker = WorkerProcess(endpoints, services.state_dir)
+    try:
+        refs = [run_wide_workflow(endpoints.temporal_address, nodes=1) for _ in range(5)]
+
+        async def go() -> tuple[str, str, Any]:
+            client = await Client.connect(endpoints.temporal_address)
+            existing = client.get_workflow_handle(coordinator_workflow_id(client.namespace))
+            with contextlib.suppress(RPCError):
+                await existing.terminate("restart with a small continue-as-new threshold")
+            handle = await coordinator(
+                client,
+                config=CoordinatorConfig(batch_size=1, batches_before_continue_as_new=2),
+            )
+            first_run = (await handle.describe()).run_id
+            await handle.signal(SyncCoordinatorWorkflow.request_syncs, refs)
+            latest = client.get_workflow_handle(handle.id)
+            deadline = time.monotonic() + 60
+            while True:
+                state = await latest.query(SyncCoordinatorWorkflow.state)
+                if state.completed_syncs == len(refs) or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
+            return first_run, (await latest.describe()).run_id, state
+
+        first_run, last_run, state = asyncio.run(go())
+        assert state.completed_syncs == 5, state
+        assert last_run != first_run, "the coordinator continued as new"
+        assert not state.queued and not state.in_flight
     finally:
         worker.stop()

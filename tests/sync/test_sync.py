@@ -16,8 +16,9 @@ from wfmon.history import read_history
 from wfmon.model import WorkflowDefinition
 from wfmon.runtime import start_builder_run
 from wfmon.runtime.client import RunContext
+from wfmon.sync.batch import sync_many
 from wfmon.sync.messages import ExecutionRef, SyncOutcome, SyncResult
-from wfmon.sync.worker import sync_now
+from wfmon.sync.worker import sync_many_now, sync_now
 
 FAST = {"interval": "100ms"}
 
@@ -90,29 +91,33 @@ def db_components(
     return execution, rows
 
 
-def test_sync_matches_a_direct_history_read(
+def test_sync_of_200_mixed_executions_matches_direct_history_reads(
     sync_harness: SyncHarness, db: Database, alice: Owner
 ) -> None:
     h = sync_harness
+    kinds = ["success"] * 160 + ["retry"] * 20 + ["fail"] * 20
 
-    async def scenario() -> list[tuple[ExecutionRef, SyncResult]]:
-        handles = await asyncio.gather(
-            *(
-                run_builder(h, alice, kind)
-                for kind in ["success"] * 6 + ["retry"] * 2 + ["fail"] * 2
-            )
-        )
+    async def scenario() -> tuple[list[ExecutionRef], list[SyncResult]]:
+        handles = await asyncio.gather(*(run_builder(h, alice, kind) for kind in kinds))
         refs = [ref_of(h, handle) for handle in handles]
-        results = await asyncio.gather(*(sync_now(h.client, ref) for ref in refs))
-        return list(zip(refs, results, strict=True))
+        report = await sync_many(h.client, refs)
+        assert not report.failed, report.failed[:3]
+        return refs, await sync_many_now(h.client, refs[:3])  # a second pass: no duplicates
 
-    for ref, result in h.run(scenario()):
-        assert result.outcome is SyncOutcome.SYNCED, result.error
-        history = h.run(
-            h.client.get_workflow_handle(ref.workflow_id, run_id=ref.run_id).fetch_history()
-        )
+    refs, again = h.run(scenario(), timeout=300)
+    assert all(r.outcome is SyncOutcome.SYNCED for r in again)
+
+    async def histories() -> list[Any]:
+        return [
+            await h.client.get_workflow_handle(r.workflow_id, run_id=r.run_id).fetch_history()
+            for r in refs
+        ]
+
+    statuses = {"completed": 0, "failed": 0}
+    for ref, history in zip(refs, h.run(histories()), strict=True):
         direct = read_history(history)
         execution, rows = db_components(db, alice, ref)
+        statuses[execution["status"]] += 1
         assert execution["status"] == direct.execution.status.value
         assert execution["history_sync_status"] == "synced"
         assert execution["sync_lease_owner"] is None
@@ -131,6 +136,8 @@ def test_sync_matches_a_direct_history_read(
                 c.error_type,
                 c.temporal_attempt,
                 c.output_data,
+                c.input_data,
+                c.duration_ms,
             )
             for c in direct.components
         ]
@@ -143,11 +150,13 @@ def test_sync_matches_a_direct_history_read(
                 r["error_type"],
                 r["temporal_attempt"],
                 r["output_data"],
+                r["input_data"],
+                r["duration_ms"],
             )
             for r in rows
         ]
         assert got == expected
-        assert result.component_count == len(rows)
+    assert statuses == {"completed": 180, "failed": 20}
 
 
 def test_second_sync_rewrites_without_duplicates(
