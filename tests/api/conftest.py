@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 import pytest
+from pydantic import SecretStr
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.worker import Worker
 
@@ -293,7 +294,9 @@ def api_db(database_url: str) -> Iterator[Database]:
 @pytest.fixture(scope="session")
 def world(endpoints: Endpoints, api_db: Database, database_url: str) -> Iterator[World]:
     harness = SyncHarness(endpoints.temporal_address, api_db, database_url).start()
-    settings = Settings(jwt_secret=JWT_SECRET, temporal_address=endpoints.temporal_address)
+    settings = Settings(
+        jwt_secret=SecretStr(JWT_SECRET), temporal_address=endpoints.temporal_address
+    )
     app = create_app(
         settings,
         db=api_db,

@@ -91,13 +91,15 @@ def test_sign_in_open_a_workflow_filter_and_read_a_failed_execution(
     shot(page, "workflow-overview", doc=True)
 
     page.get_by_role("tab", name="Executions").click()
+    page.wait_for_url("**tab=executions**")
+    shot(page, "execution-history", doc=True)
     page.get_by_label("Status").select_option("failed")
     page.get_by_role("button", name="Apply").click()
     page.wait_for_url("**status=failed**")
     rows = page.locator("#executions tbody tr")
     assert rows.count() >= 1
     assert set(rows.evaluate_all("rs => rs.map(r => r.dataset.status)")) == {"failed"}
-    shot(page, "execution-history", doc=True)
+    shot(page, "execution-history-failed")
 
     page.get_by_label("Status").select_option("terminated")
     page.get_by_role("button", name="Apply").click()

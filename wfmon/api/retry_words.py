@@ -14,9 +14,11 @@ non-retryable error, a timeout, a cancellation).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property, lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -47,7 +49,7 @@ class Policy:
     strategy: Strategy | None
     recorded: dict[str, Any] | None
 
-    @property
+    @cached_property
     def sentence(self) -> str:
         return self.strategy.describe() if self.strategy else "retry policy not recorded"
 
@@ -67,7 +69,13 @@ def policy_from_recorded(recorded: Mapping[str, Any] | None) -> Policy:
     """The builder strategy that maps to this Temporal policy (see ``to_temporal``)."""
     if not recorded:
         return Policy(None, None)
-    raw = dict(recorded)
+    # Executions repeat a handful of policies: parse each distinct one once.
+    return _policy_from_json(json.dumps(recorded, sort_keys=True, default=str))
+
+
+@lru_cache(maxsize=1024)
+def _policy_from_json(text: str) -> Policy:
+    raw = json.loads(text)
     try:
         attempts = int(raw.get("maximum_attempts") or 0)
         coefficient = float(raw.get("backoff_coefficient") or 2.0)

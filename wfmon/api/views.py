@@ -175,7 +175,7 @@ def component_out(row: Mapping[str, Any], attempts: Sequence[Mapping[str, Any]])
             max_attempts=policy.max_attempts,
             recorded=policy.recorded,
         ),
-        attempts=[AttemptOut(**asdict(v)) for v in views],
+        attempts=[AttemptOut(**v.__dict__) for v in views],  # shallow: asdict deep-copies
         retry_summary=retry_summary(row, policy, len(views)),
     )
 

@@ -27,6 +27,7 @@ from wfmon.api.models import (
     SyncOut,
     SyncRequest,
     SyncStatusOut,
+    json_response,
 )
 from wfmon.db import details as d
 
@@ -46,7 +47,7 @@ async def get_execution(
     limit: Limit = DEFAULT_COMPONENT_LIMIT,
     status: StatusFilter = None,
     fresh: Annotated[bool, Query(description="sync first when stale (cache-aside)")] = True,
-) -> ExecutionDetailOut:
+) -> Response:
     """The execution with one page of its components (status, timing, input/output,
     errors, attempts explained against the retry policy) and their timeline.
 
@@ -57,9 +58,9 @@ async def get_execution(
     if fresh:
         synced_now, error = await ensure_fresh(ctx, execution_id, user)
 
-    def read() -> ExecutionDetailOut:
+    def read() -> Response:
         with ctx.db.as_user(user.auth_user_id) as conn:
-            return views.execution_detail(
+            detail = views.execution_detail(
                 conn,
                 execution_id,
                 offset=offset,
@@ -68,6 +69,7 @@ async def get_execution(
                 synced_now=synced_now,
                 sync_error=error,
             )
+        return json_response(detail)
 
     return await run_in_threadpool(read)
 
@@ -79,9 +81,11 @@ def list_components(
     offset: Offset = 0,
     limit: Limit = DEFAULT_COMPONENT_LIMIT,
     status: StatusFilter = None,
-) -> ComponentPageOut:
+) -> Response:
     """One page of component cards, from the database only (no sync)."""
-    return views.component_page(conn, execution_id, offset=offset, limit=limit, status=status)
+    return json_response(
+        views.component_page(conn, execution_id, offset=offset, limit=limit, status=status)
+    )
 
 
 @router.get("/{execution_id}/sync", response_model=SyncStatusOut)

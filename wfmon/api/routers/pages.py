@@ -29,10 +29,12 @@ from wfmon.api.freshness import ensure_fresh
 from wfmon.api.models import (
     MAX_PAGE,
     ComponentStatusName,
+    ExecutionDetailOut,
     ExecutionStatusName,
     SortName,
     TrendPoint,
 )
+from wfmon.connections import service as cs
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
@@ -197,8 +199,6 @@ def project_page(
     project_id: UUID,
     tab: Literal["workflows", "connections", "statistics"] = "workflows",
 ) -> Response:
-    from wfmon.connections import service as cs
-
     with ctx.db.as_user(_user(request, ctx)) as conn:
         project = views.project_detail(conn, project_id)
         connections = cs.list_connections(conn, project_id) if tab == "connections" else []
@@ -288,13 +288,10 @@ async def execution_page(
     """The execution: summary, timeline and component cards (100 per page), refreshed
     live by the page's script while the execution runs (``fragment=1``)."""
     user = authenticate(token_from(request), ctx.jwt_secret)
-    from wfmon.api.deps import AuthUser
-
-    assert isinstance(user, AuthUser)
     synced_now, error = await ensure_fresh(ctx, execution_id, user)
     offset = (page - 1) * CARDS_PER_PAGE
 
-    def read() -> Any:
+    def read() -> ExecutionDetailOut:
         with ctx.db.as_user(user.auth_user_id) as conn:
             return views.execution_detail(
                 conn,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from wfmon.api import views
 from wfmon.api.deps import UserConn
@@ -17,6 +17,7 @@ from wfmon.api.models import (
     SortName,
     WorkflowOut,
     WorkflowStatsOut,
+    json_response,
 )
 
 router = APIRouter(prefix="/api/workflows", tags=["workflows"], responses=ERROR_RESPONSES)
@@ -39,11 +40,13 @@ def list_executions(
     sort: SortName = "started_at_desc",
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE_SIZE)] = 20,
-) -> ExecutionPageOut:
+) -> Response:
     """Your executions of this workflow, one page at a time, with component and error
     counts and each run's sync status."""
-    return views.execution_page(
-        conn, workflow_id, status=status, page=page, page_size=page_size, sort=sort
+    return json_response(
+        views.execution_page(
+            conn, workflow_id, status=status, page=page, page_size=page_size, sort=sort
+        )
     )
 
 

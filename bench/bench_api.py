@@ -1,0 +1,243 @@
+"""Web app latency: the HTTP API under 20 concurrent clients vs the raw SQL of the same reads.
+
+Measured in one run on embedded services:
+
+- execution details (one execution with 100 components, every 10th retried once):
+  ``GET /api/executions/{id}`` (cache-aside status check + the page of components with
+  attempts explained) vs the same SQL (execution row, component page, attempts) run by
+  20 threads straight on the pool;
+- a history page (``GET /api/workflows/{id}/executions``, 20 of 300 executions, with
+  component counts) vs ``page_executions`` + the count query;
+- page render time in Chromium for an execution with 5,000 component rows (navigation
+  start to the load event), when Playwright and ``/usr/bin/chromium`` are there.
+
+Knobs: ``WFMON_BENCH_API_CLIENTS`` (20), ``WFMON_BENCH_API_REQUESTS`` per client (50).
+"""
+
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import os
+import shutil
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from pydantic import SecretStr
+
+from bench.common import write_result
+from tests.api.seed import make_person, seed_execution
+from tests.conftest import make_state_dir
+from wfmon.api import queries as q
+from wfmon.api.app import create_app, start_server
+from wfmon.db import Database
+from wfmon.db import details as d
+from wfmon.db.executions import page_executions
+from wfmon.dev.services import EmbeddedServices
+from wfmon.migrate import apply_migrations
+from wfmon.settings import Settings
+
+SECRET = "bench-secret"
+CHROMIUM = Path(os.environ.get("WFMON_CHROMIUM", "/usr/bin/chromium"))
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def concurrently(
+    clients: int, requests: int, make: Callable[[], Callable[[], None]]
+) -> dict[str, float]:
+    """Run ``requests`` calls in each of ``clients`` threads; latency figures in ms."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    start = threading.Barrier(clients + 1)
+
+    def worker() -> None:
+        call = make()
+        call()  # warm the connection
+        start.wait()
+        mine = []
+        for _ in range(requests):
+            t0 = time.perf_counter()
+            call()
+            mine.append((time.perf_counter() - t0) * 1000)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    return {
+        "p50_ms": round(statistics.median(latencies), 2),
+        "p99_ms": round(percentile(latencies, 99), 2),
+        "mean_ms": round(statistics.fmean(latencies), 2),
+        "per_s": round(len(latencies) / wall, 1),
+        "requests": len(latencies),
+    }
+
+
+def http_call(base: str, path: str, token: str) -> Callable[[], Callable[[], None]]:
+    host, port = base.removeprefix("http://").split(":")
+
+    def make() -> Callable[[], None]:
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def call() -> None:
+            conn.request("GET", path, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"{path}: HTTP {resp.status}")
+
+        return call
+
+    return make
+
+
+def sql_details(db: Database, auth: UUID, execution_id: UUID) -> Callable[[], Callable[[], None]]:
+    def make() -> Callable[[], None]:
+        def call() -> None:
+            with db.as_user(auth) as conn:
+                row = d.get_execution(conn, execution_id)
+                assert row is not None
+                q.component_status_counts(conn, execution_id)
+                rows = q.component_page(conn, execution_id, offset=0, limit=100)
+                q.attempts_for(conn, row, [r["node_id"] for r in rows])
+
+        return call
+
+    return make
+
+
+def sql_history(db: Database, auth: UUID, workflow_id: UUID) -> Callable[[], Callable[[], None]]:
+    def make() -> Callable[[], None]:
+        def call() -> None:
+            with db.as_user(auth) as conn:
+                page = page_executions(conn, workflow_id, page=1, page_size=20)
+                q.component_counts_by_execution(conn, [e.id for e in page.items])
+
+        return call
+
+    return make
+
+
+def chromium_render(base: str, token: str, execution_id: UUID, repeat: int = 5) -> dict[str, Any]:
+    if importlib.util.find_spec("playwright") is None or not CHROMIUM.exists():
+        return {"skipped": "playwright or chromium not installed"}
+    from playwright.sync_api import sync_playwright
+
+    loads: list[float] = []
+    responses: list[float] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1366, "height": 850})
+        page.goto(f"{base}/signin?token={token}&next=/projects")
+        for _ in range(repeat):
+            page.goto(f"{base}/executions/{execution_id}", wait_until="load")
+            t = page.evaluate(
+                "() => { const n = performance.getEntriesByType('navigation')[0];"
+                " return [n.loadEventEnd - n.startTime, n.responseEnd - n.requestStart]; }"
+            )
+            loads.append(t[0])
+            responses.append(t[1])
+        cards = page.locator("article.card").count()
+        browser.close()
+    return {
+        "components": 5000,
+        "cards_rendered_per_page": cards,
+        "load_p50_ms": round(statistics.median(loads), 1),
+        "load_max_ms": round(max(loads), 1),
+        "server_response_p50_ms": round(statistics.median(responses), 1),
+    }
+
+
+def _times(call: Callable[[], None], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        call()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def _bench(db: Database, temporal_address: str) -> dict[str, Any]:
+    clients = int(os.environ.get("WFMON_BENCH_API_CLIENTS", "20"))
+    requests = int(os.environ.get("WFMON_BENCH_API_REQUESTS", "50"))
+    alice = make_person(db, "bench", SECRET)
+    details_id = seed_execution(db, alice, components=100)
+    for _ in range(300):
+        seed_execution(db, alice, components=3, retried_every=0)
+    # The 5,000-component run belongs to another workflow, so the history page measured
+    # is a typical one; its own cost is measured separately below.
+    other = make_person(db, "bench-big", SECRET)
+    big = seed_execution(db, other, components=5000)
+    settings = Settings(jwt_secret=SecretStr(SECRET), temporal_address=temporal_address)
+    server = start_server(create_app(settings, db=db, temporal_address=temporal_address))
+    try:
+        auth = alice.auth_user_id
+        wf = alice.workflow.id
+        f: dict[str, Any] = {"clients": clients, "requests_per_client": requests}
+        f["details_api"] = concurrently(
+            clients, requests, http_call(server.url, f"/api/executions/{details_id}", alice.token)
+        )
+        f["details_sql"] = concurrently(clients, requests, sql_details(db, auth, details_id))
+        f["history_api"] = concurrently(
+            clients,
+            requests,
+            http_call(server.url, f"/api/workflows/{wf}/executions?page_size=20", alice.token),
+        )
+        f["history_sql"] = concurrently(clients, requests, sql_history(db, auth, wf))
+        single = sql_history(db, other.auth_user_id, other.workflow.id)()
+        f["history_sql_page_with_a_5000_component_run_ms"] = round(
+            statistics.median(_times(single, 20)), 2
+        )
+        f["render_5000"] = chromium_render(server.url, other.token, big)
+    finally:
+        server.stop()
+    return f
+
+
+def main() -> None:
+    state = make_state_dir("wfmon-bench-api-")
+    services = EmbeddedServices(state, temporal_ui=False, durable=False)
+    try:
+        endpoints = services.up()
+        apply_migrations(endpoints.database_url)
+        with Database(endpoints.database_url, max_size=24) as db:
+            f = _bench(db, endpoints.temporal_address)
+    finally:
+        services.down()
+        shutil.rmtree(state, ignore_errors=True)
+    r = f["render_5000"]
+    render = (
+        f"5,000-row page load p50 {r['load_p50_ms']:.0f} ms in Chromium"
+        if "load_p50_ms" in r
+        else f"render: {r.get('skipped')}"
+    )
+    write_result(
+        "api",
+        f,
+        f"{f['clients']} clients: details p50/p99 {f['details_api']['p50_ms']:.1f}/"
+        f"{f['details_api']['p99_ms']:.1f} ms vs SQL {f['details_sql']['p50_ms']:.1f}/"
+        f"{f['details_sql']['p99_ms']:.1f} ms; history p50/p99 {f['history_api']['p50_ms']:.1f}/"
+        f"{f['history_api']['p99_ms']:.1f} ms vs SQL {f['history_sql']['p50_ms']:.1f}/"
+        f"{f['history_sql']['p99_ms']:.1f} ms; {render}",
+    )
+
+
+if __name__ == "__main__":
+    main()
