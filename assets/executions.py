@@ -52,6 +52,36 @@ async def list_window(client: Client, start: datetime, end: datetime) -> list[Di
     )
 
 
+def _not_yet_recorded(
+    database: WfmonDatabaseResource,
+    namespace: str,
+    start: datetime,
+    end: datetime,
+    found: list[DiscoveredExecution],
+) -> list[DiscoveredExecution]:
+    """The executions of ``found`` whose row is missing or differs (status, close time).
+
+    Rows that already say what visibility says are not rewritten, so their ``updated_at``
+    stays and the incremental statistics refresh does not recompute them.
+    """
+    with database.as_system() as conn:
+        rows = conn.execute(
+            """
+            SELECT temporal_workflow_id, temporal_run_id, status, closed_at
+            FROM workflow_executions
+            WHERE temporal_namespace = %s AND closed_at >= %s AND closed_at < %s
+            """,
+            (namespace, start, end),
+        ).fetchall()
+    known = {
+        (r["temporal_workflow_id"], r["temporal_run_id"]): (r["status"], r["closed_at"])
+        for r in rows
+    }
+    return [
+        d for d in found if known.get((d.ref.workflow_id, d.ref.run_id)) != (d.status, d.closed_at)
+    ]
+
+
 @dg.asset(
     key=DISCOVERED,
     partitions_def=execution_close_partitions,
@@ -78,15 +108,20 @@ def discovered_executions(
     row (upserted as the system role, owners resolved from search attributes)."""
     start, end = _window(context)
     found = temporal.run(lambda client: list_window(client, start, end))
-    record_discovered(database.database(), found)
+    changed = _not_yet_recorded(database, temporal.resolved_namespace(), start, end, found)
+    record_discovered(database.database(), changed)
     by_status = Counter(d.status for d in found)
-    context.log.info(f"discovered {len(found)} execution(s) closed in [{start}, {end})")
+    context.log.info(
+        f"discovered {len(found)} execution(s) closed in [{start}, {end}), "
+        f"{len(changed)} new or changed"
+    )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(found),
             "window_start": start.isoformat(),
             "window_end": end.isoformat(),
             "by_status": dict(sorted(by_status.items())),
+            "recorded_now": len(changed),
             "foreign_executions": sum(1 for d in found if d.wfmon_workflow_id is None),
         }
     )

@@ -156,11 +156,14 @@ def webserver_command(
     ]
 
 
-def wait_for_webserver(url: str, *, timeout: float = 90.0) -> None:
-    """Return once ``<url>/server_info`` answers; raise :class:`TimeoutError` otherwise."""
+def wait_for_webserver(url: str, *, timeout: float = 90.0, pid: int | None = None) -> None:
+    """Return once ``<url>/server_info`` answers; raise :class:`TimeoutError` otherwise,
+    or :class:`RuntimeError` as soon as process ``pid`` (when given) has exited."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
+        if pid is not None and not _running(pid):
+            raise RuntimeError(f"Dagster (pid {pid}) exited before answering at {url}")
         try:
             with urllib.request.urlopen(f"{url}/server_info", timeout=5) as response:
                 if response.status == 200:
@@ -169,6 +172,18 @@ def wait_for_webserver(url: str, *, timeout: float = 90.0) -> None:
             last = exc
         time.sleep(0.5)
     raise TimeoutError(f"Dagster webserver at {url} did not answer within {timeout:.0f}s: {last}")
+
+
+def _running(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return done == 0
 
 
 def stop_dagster(pid: int, *, grace: float = 30.0) -> None:
@@ -199,3 +214,23 @@ def stop_dagster(pid: int, *, grace: float = 30.0) -> None:
         os.killpg(pid, signal.SIGKILL)
     while alive():
         time.sleep(0.1)
+    deadline = time.monotonic() + 10
+    while session_members(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def session_members(session_id: int) -> list[int]:
+    """Live (non-zombie) processes of the session ``session_id`` (Linux ``/proc``)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp session ...: comm may hold spaces, split after ')'.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[3]) == session_id:
+            members.append(int(entry.name))
+    return members

@@ -7,7 +7,6 @@ from typing import Final
 import dagster as dg
 
 from assets.executions import COMPONENT_EXECUTIONS, DISCOVERED, WORKFLOW_EXECUTIONS
-from assets.partitions import execution_close_partitions
 from assets.statistics import statistics_dbt_models
 
 #: Runs with this tag are limited to one at a time by the instance (see instance.py): two
@@ -20,7 +19,6 @@ RANGE_END_TAG: Final = "dagster/asset_partition_range_end"
 sync_executions_job = dg.define_asset_job(
     "sync_executions_job",
     selection=dg.AssetSelection.assets(DISCOVERED, WORKFLOW_EXECUTIONS, COMPONENT_EXECUTIONS),
-    partitions_def=execution_close_partitions,
     description=(
         "Discover and sync the executions that closed in a day (or a range of days): "
         "visibility -> workflow_executions rows -> coordinator sync -> checks."

@@ -1,0 +1,229 @@
+"""Dagster tests: real PostgreSQL and Temporal, a namespace of their own, workers in-process.
+
+The namespace keeps these tests' executions apart from every other test's (the sync assets
+only ever sync their own namespace), so counts asserted here are exact. The builder worker
+and the sync worker run on a background event loop; tests hand coroutines to
+:meth:`Harness.run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import uuid
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import dagster as dg
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.service import RPCError
+from temporalio.worker import Worker
+
+from wfmon.db import Database
+from wfmon.db.accounts import create_project, create_user, create_workflow
+from wfmon.db.rows import Project, User, Workflow
+from wfmon.dev.services import Endpoints
+from wfmon.model import WorkflowDefinition
+from wfmon.runtime import start_builder_run
+from wfmon.runtime.client import RunContext
+from wfmon.runtime.worker import build_worker
+from wfmon.sync.activities import SyncOptions
+from wfmon.sync.messages import ExecutionRef
+from wfmon.sync.worker import build_sync_worker
+from wfmon_defs.definitions import build_definitions
+
+T = TypeVar("T")
+
+NAMESPACE = "wfmon-dagster-tests"
+SEARCH_ATTRIBUTES = {
+    "WfmonWorkflowId": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "WfmonProjectId": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "WfmonUserId": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "WfmonDefinitionVersion": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+}
+
+
+async def ensure_namespace(address: str, namespace: str) -> None:
+    """Register ``namespace`` with wfmon's search attributes and wait until it answers."""
+    client = await Client.connect(address)
+    try:
+        await client.workflow_service.register_namespace(
+            RegisterNamespaceRequest(
+                namespace=namespace,
+                workflow_execution_retention_period=Duration(seconds=86400),
+            )
+        )
+    except RPCError as exc:
+        if "already" not in str(exc).lower():
+            raise
+    for _ in range(100):
+        try:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=namespace, search_attributes=SEARCH_ATTRIBUTES)
+            )
+            ns_client = await Client.connect(address, namespace=namespace)
+            await ns_client.count_workflows("WfmonWorkflowId = 'x'")
+            return
+        except RPCError:
+            await asyncio.sleep(0.2)
+    raise TimeoutError(f"namespace {namespace} did not become usable")
+
+
+class Harness:
+    """A Temporal client on the test namespace plus builder and sync workers."""
+
+    def __init__(self, address: str, db: Database) -> None:
+        self.address = address
+        self.db = db
+        self.builder_queue = f"wfmon-builder-{uuid.uuid4().hex[:8]}"
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._stop: asyncio.Event | None = None
+        self._serving: asyncio.Future[None] | None = None
+        self.client: Client
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 120) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def start(self) -> Harness:
+        self._thread.start()
+        self.run(self._start())
+        return self
+
+    async def _start(self) -> None:
+        await ensure_namespace(self.address, NAMESPACE)
+        self.client = await Client.connect(self.address, namespace=NAMESPACE)
+        self._stop = asyncio.Event()
+        workers = [
+            build_worker(self.client, task_queue=self.builder_queue),
+            build_sync_worker(self.client, self.db, options=SyncOptions(lease_seconds=15)),
+        ]
+        self._serving = asyncio.ensure_future(self._serve(workers))
+
+    async def _serve(self, workers: list[Worker]) -> None:
+        assert self._stop is not None
+        async with workers[0], workers[1]:
+            await self._stop.wait()
+
+    def stop(self) -> None:
+        async def stop() -> None:
+            assert self._stop is not None and self._serving is not None
+            self._stop.set()
+            await self._serving
+
+        try:
+            self.run(stop(), timeout=60)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    async def start_run(self, owner: Owner | None, kind: str) -> WorkflowHandle[Any, Any]:
+        ctx = (
+            RunContext(
+                workflow_id=str(owner.workflow.id),
+                project_id=str(owner.project.id),
+                user_id=str(owner.user.id),
+            )
+            if owner
+            else None
+        )
+        return await start_builder_run(
+            self.client, definition(kind), {"n": 1}, context=ctx, task_queue=self.builder_queue
+        )
+
+    async def execute(self, owner: Owner | None, kind: str) -> ExecutionRef:
+        """Run one builder execution to its end; its ref."""
+        handle = await self.start_run(owner, kind)
+        with contextlib.suppress(WorkflowFailureError):
+            await handle.result()
+        assert handle.result_run_id is not None
+        return ExecutionRef(NAMESPACE, handle.id, handle.result_run_id)
+
+
+FAST = {"interval": "100ms"}
+
+
+def definition(kind: str) -> WorkflowDefinition:
+    """Small builder workflows: ``success`` (2 transforms), ``retry`` (flaky, one expected
+    retry), ``fail`` (always-fail), ``slow`` (sleeps a few seconds)."""
+    nodes: list[dict[str, Any]]
+    edges: list[dict[str, str]] = []
+    if kind == "success":
+        nodes = [
+            {"id": "a", "component": "transform", "config": {"set": {"x": 1}}},
+            {"id": "b", "component": "transform", "config": {"pick": {"x": "upstream.a.x"}}},
+        ]
+        edges = [{"source": "a", "target": "b"}]
+    elif kind == "retry":
+        nodes = [
+            {
+                "id": "flaky",
+                "component": "flaky",
+                "config": {"fail_times": 1},
+                "retry_policy": {"strategy": "fail_after_attempts", "max_attempts": 3, **FAST},
+            }
+        ]
+    elif kind == "slow":
+        nodes = [{"id": "nap", "component": "sleep", "config": {"seconds": 4}}]
+    else:
+        nodes = [{"id": "boom", "component": "always-fail"}]
+    return WorkflowDefinition.model_validate(
+        {"id": f"wf-{kind}", "name": kind, "version": 1, "nodes": nodes, "edges": edges}
+    )
+
+
+@dataclass(frozen=True)
+class Owner:
+    user: User
+    project: Project
+    workflow: Workflow
+
+
+def make_owner(db: Database, name: str) -> Owner:
+    auth_id = uuid.uuid4()
+    with db.as_system() as conn:
+        user = create_user(
+            conn, auth_user_id=auth_id, email=f"{name}-{auth_id.hex[:6]}@example.com"
+        )
+    with db.as_user(auth_id) as conn:
+        project = create_project(conn, name=f"{name} project", created_by=user.id)
+        workflow = create_workflow(
+            conn, project_id=project.id, created_by=user.id, name=f"{name} flow", definition={}
+        )
+    return Owner(user, project, workflow)
+
+
+@pytest.fixture(scope="session")
+def harness(endpoints: Endpoints, db: Database) -> Iterator[Harness]:
+    h = Harness(endpoints.temporal_address, db).start()
+    try:
+        yield h
+    finally:
+        h.stop()
+
+
+@pytest.fixture(scope="session")
+def defs(database_url: str, endpoints: Endpoints, harness: Harness) -> dg.Definitions:
+    """wfmon's definitions pointed at the session's services and the test namespace."""
+    return build_definitions(
+        database_url=database_url,
+        temporal_address=endpoints.temporal_address,
+        temporal_namespace=NAMESPACE,
+    )
+
+
+@pytest.fixture(scope="session")
+def carol(db: Database) -> Owner:
+    return make_owner(db, "carol")
+
+
+@pytest.fixture(scope="session")
+def dave(db: Database) -> Owner:
+    return make_owner(db, "dave")
