@@ -11,7 +11,8 @@ Measured in one run on embedded services:
 - page render time in Chromium for an execution with 5,000 component rows (navigation
   start to the load event), when Playwright and ``/usr/bin/chromium`` are there.
 
-Knobs: ``WFMON_BENCH_API_CLIENTS`` (20), ``WFMON_BENCH_API_REQUESTS`` per client (50).
+The app runs as ``wfmon serve`` in its own process. Knobs: ``WFMON_BENCH_API_CLIENTS``
+(20), ``WFMON_BENCH_API_REQUESTS`` per client (50).
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ import http.client
 import importlib.util
 import os
 import shutil
+import socket
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -28,19 +32,15 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from pydantic import SecretStr
-
 from bench.common import write_result
 from tests.api.seed import make_person, seed_execution
 from tests.conftest import make_state_dir
 from wfmon.api import queries as q
-from wfmon.api.app import create_app, start_server
 from wfmon.db import Database
 from wfmon.db import details as d
 from wfmon.db.executions import page_executions
 from wfmon.dev.services import EmbeddedServices
 from wfmon.migrate import apply_migrations
-from wfmon.settings import Settings
 
 SECRET = "bench-secret"
 CHROMIUM = Path(os.environ.get("WFMON_CHROMIUM", "/usr/bin/chromium"))
@@ -174,7 +174,47 @@ def _times(call: Callable[[], None], n: int) -> list[float]:
     return out
 
 
-def _bench(db: Database, temporal_address: str) -> dict[str, Any]:
+class AppProcess:
+    """``wfmon serve`` in its own process (its own GIL, its own pool of 20 connections),
+    as in production; the benchmark's client threads do not compete with it."""
+
+    def __init__(self, database_url: str, temporal_address: str) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {
+            **os.environ,
+            "WFMON_DATABASE_URL": database_url,
+            "WFMON_TEMPORAL_ADDRESS": temporal_address,
+            "WFMON_JWT_SECRET": SECRET,
+        }
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "wfmon.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("wfmon serve did not start") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _bench(db: Database, database_url: str, temporal_address: str) -> dict[str, Any]:
     clients = int(os.environ.get("WFMON_BENCH_API_CLIENTS", "20"))
     requests = int(os.environ.get("WFMON_BENCH_API_REQUESTS", "50"))
     alice = make_person(db, "bench", SECRET)
@@ -185,8 +225,7 @@ def _bench(db: Database, temporal_address: str) -> dict[str, Any]:
     # is a typical one; its own cost is measured separately below.
     other = make_person(db, "bench-big", SECRET)
     big = seed_execution(db, other, components=5000)
-    settings = Settings(jwt_secret=SecretStr(SECRET), temporal_address=temporal_address)
-    server = start_server(create_app(settings, db=db, temporal_address=temporal_address))
+    server = AppProcess(database_url, temporal_address)
     try:
         auth = alice.auth_user_id
         wf = alice.workflow.id
@@ -218,7 +257,7 @@ def main() -> None:
         endpoints = services.up()
         apply_migrations(endpoints.database_url)
         with Database(endpoints.database_url, max_size=24) as db:
-            f = _bench(db, endpoints.temporal_address)
+            f = _bench(db, endpoints.database_url, endpoints.temporal_address)
     finally:
         services.down()
         shutil.rmtree(state, ignore_errors=True)
