@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import JWT_SECRET, Reply, World, sleeper
+from tests.api.conftest import JWT_SECRET, Http, Reply, World, sleeper
 from wfmon.api.jwt import dev_token, encode_hs256
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -420,3 +420,44 @@ def test_a_read_of_an_execution_whose_last_sync_failed_syncs_it_first(world: Wor
         ]
         is False
     )
+
+
+def test_a_public_workflow_shares_its_definition_never_its_executions(world: World) -> None:
+    from wfmon.db.accounts import create_workflow
+
+    a = world.alice
+    with world.db.as_user(a.auth_user_id) as conn:
+        public = create_workflow(
+            conn,
+            project_id=a.project.id,
+            created_by=a.user.id,
+            name=f"shared-{uuid.uuid4().hex[:6]}",
+            definition={"nodes": [{"id": "n"}]},
+            visibility="public",
+        )
+    bob = world.http(world.bob)
+    seen = bob.get(f"/api/workflows/{public.id}").json()
+    assert seen["visibility"] == "public" and seen["owned"] is False and seen["node_count"] == 1
+    assert bob.get(f"/api/workflows/{public.id}/executions").json()["total"] == 0
+    assert bob.get(f"/api/workflows/{public.id}/statistics").status == 200
+    assert bob.get(f"/api/projects/{a.project.id}").status == 404
+
+
+def test_the_app_opens_and_closes_its_own_pool(world: World, database_url: str) -> None:
+    from pydantic import SecretStr
+
+    from wfmon.api.app import create_app, start_server
+    from wfmon.settings import Settings
+
+    settings = Settings(
+        database_url=SecretStr(database_url),
+        jwt_secret=SecretStr(JWT_SECRET),
+        temporal_address=world.settings.temporal_address,
+    )
+    server = start_server(create_app(settings))
+    try:
+        r = Http(server.url, world.alice.token).get("/api/projects")
+        assert r.status == 200 and r.json()[0]["name"] == world.alice.project.name
+    finally:
+        server.stop()
+    assert not server.thread.is_alive()
