@@ -56,6 +56,8 @@ class WorkflowOut(BaseModel):
     node_count: int
     #: True when the caller owns it (False: a public workflow of someone else).
     owned: bool
+    #: None when the project is not the caller's (a public workflow of someone else).
+    project_name: str | None = None
     created_at: datetime
     updated_at: datetime
 

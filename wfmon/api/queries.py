@@ -29,7 +29,8 @@ _WORKFLOW: Final = """
            w.current_version, w.created_at, w.updated_at,
            coalesce(jsonb_array_length(CASE WHEN jsonb_typeof(w.definition -> 'nodes') = 'array'
                                             THEN w.definition -> 'nodes' END), 0) AS node_count,
-           w.created_by = wfmon_current_user_id() AS owned
+           w.created_by = wfmon_current_user_id() AS owned,
+           (SELECT p.name FROM projects p WHERE p.id = w.project_id) AS project_name
     FROM workflows w JOIN component_visibility v ON v.id = w.visibility_id
 """
 
