@@ -461,3 +461,39 @@ def test_the_app_opens_and_closes_its_own_pool(world: World, database_url: str) 
     finally:
         server.stop()
     assert not server.thread.is_alive()
+
+
+def test_statistics_use_the_trend_table_once_it_is_built(world: World) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from wfmon.db.accounts import create_workflow
+
+    a = world.alice
+    with world.db.as_user(a.auth_user_id) as conn:
+        wf = create_workflow(
+            conn,
+            project_id=a.project.id,
+            created_by=a.user.id,
+            name=f"trended-{uuid.uuid4().hex[:6]}",
+            definition={},
+        )
+    h = world.http(a)
+    assert h.get(f"/api/workflows/{wf.id}/statistics").json()["stored_trend"] == []
+    today = datetime.now(UTC).date()
+    with world.db.as_system() as conn:
+        for back, runs, failed in ((2, 10, 1), (1, 4, 4), (40, 9, 0)):
+            conn.execute(
+                "INSERT INTO workflow_daily_trends (workflow_id, day, project_id, runs, "
+                "successful_runs, failed_runs, avg_duration_ms) "
+                "VALUES (%s, %s, %s, %s, %s, %s, 100)",
+                (wf.id, today - timedelta(days=back), a.project.id, runs, runs - failed, failed),
+            )
+    s = h.get(f"/api/workflows/{wf.id}/statistics").json()
+    assert [(p["runs"], p["failures"]) for p in s["stored_trend"]] == [(10, 1), (4, 4)]
+    p = h.get(f"/api/projects/{a.project.id}/statistics").json()
+    assert sum(t["runs"] for t in p["stored_trend"]) >= 14
+    page = world.http().get(
+        f"/workflows/{wf.id}?tab=statistics", headers={"Cookie": f"wfmon_token={a.token}"}
+    )
+    assert "from the statistics tables" in page.text and "10 runs, 1 failed" in page.text
+    assert world.http(world.bob).get(f"/api/workflows/{wf.id}/statistics").status == 404

@@ -274,12 +274,15 @@ class WorkflowStatsOut(BaseModel):
     workflow_id: UUID
     #: The statistics table's row (built by the data platform); None until built.
     stored: dict[str, Any] | None
+    #: Daily trend from the trend table (by close day); empty until built.
+    stored_trend: list[TrendPoint] = []
     live: LiveStats
 
 
 class ProjectStatsOut(BaseModel):
     project_id: UUID
     stored: dict[str, Any] | None
+    stored_trend: list[TrendPoint] = []
     live: LiveStats
     top_workflows: list[CountItem]
     top_task_queues: list[CountItem]

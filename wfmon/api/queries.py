@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from typing import Any, Final
 from uuid import UUID
 
+import psycopg.errors
+
 from wfmon.db import DbConnection
 
 Row = dict[str, Any]
@@ -254,3 +256,26 @@ def longest_run(conn: DbConnection, project_id: UUID) -> Row | None:
         """,
         (project_id,),
     ).fetchone()
+
+
+def stored_trend(conn: DbConnection, column: str, key: UUID, days: int = TREND_DAYS) -> list[Row]:
+    """Daily figures from ``workflow_daily_trends`` (built by dbt; day = close date), summed
+    over the project's workflows for ``column = "project_id"``. Empty until built, or on a
+    database without the table (the read runs in a savepoint, so the unit of work goes on)."""
+    assert column in ("workflow_id", "project_id")
+    try:
+        with conn.transaction():
+            return conn.execute(
+                f"""
+                SELECT t.day, sum(t.runs)::int AS runs, sum(t.failed_runs)::int AS failures,
+                       (sum(t.avg_duration_ms * t.runs) / nullif(sum(t.runs), 0))::bigint
+                           AS avg_duration_ms
+                FROM workflow_daily_trends t
+                WHERE t.{column} = %(key)s
+                  AND t.day > (now() AT TIME ZONE 'UTC')::date - %(days)s
+                GROUP BY t.day ORDER BY t.day
+                """,
+                {"key": key, "days": days},
+            ).fetchall()
+    except psycopg.errors.UndefinedTable:
+        return []

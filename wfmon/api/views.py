@@ -368,6 +368,7 @@ def workflow_stats(conn: DbConnection, workflow_id: UUID) -> WorkflowStatsOut:
     return WorkflowStatsOut(
         workflow_id=workflow_id,
         stored=_jsonable(get_workflow_statistics(conn, workflow_id)),
+        stored_trend=[TrendPoint(**r) for r in q.stored_trend(conn, "workflow_id", workflow_id)],
         live=_live(conn, "workflow_id", workflow_id),
     )
 
@@ -379,6 +380,7 @@ def project_stats(conn: DbConnection, project_id: UUID) -> ProjectStatsOut:
     return ProjectStatsOut(
         project_id=project_id,
         stored=_jsonable(get_project_statistics(conn, project_id)),
+        stored_trend=[TrendPoint(**r) for r in q.stored_trend(conn, "project_id", project_id)],
         live=_live(conn, "project_id", project_id),
         top_workflows=[CountItem(**r) for r in q.top_workflows(conn, project_id)],
         top_task_queues=[CountItem(**r) for r in q.top_task_queues(conn, project_id)],

@@ -210,7 +210,7 @@ def project_page(
         tab=tab,
         connections=connections,
         stats=stats,
-        chart=trend_chart(stats.live.trend) if stats else None,
+        chart=_chart(stats.stored_trend, stats.live.trend) if stats else None,
         connections_enabled=ctx.keyring is not None,
         keyring_error=ctx.keyring_error,
     )
@@ -258,7 +258,7 @@ def workflow_page(
         nodes=nodes.get("nodes", []) if isinstance(nodes, dict) else [],
         executions=executions,
         stats=stats,
-        chart=trend_chart(stats.live.trend) if stats else None,
+        chart=_chart(stats.stored_trend, stats.live.trend) if stats else None,
         status=status,
         sort=sort,
         statuses=[
@@ -318,6 +318,17 @@ async def execution_page(
 
 
 # -- charts -------------------------------------------------------------------------------
+
+
+def _chart(stored: list[TrendPoint], live: list[TrendPoint]) -> dict[str, Any]:
+    """The trend table's series when the data platform has built it, else the live one."""
+    chart = trend_chart(stored or live)
+    chart["source"] = (
+        "from the statistics tables (by close day)"
+        if stored
+        else "computed now from your executions (by start day)"
+    )
+    return chart
 
 
 def trend_chart(
