@@ -497,3 +497,38 @@ def test_statistics_use_the_trend_table_once_it_is_built(world: World) -> None:
     )
     assert "from the statistics tables" in page.text and "10 runs, 1 failed" in page.text
     assert world.http(world.bob).get(f"/api/workflows/{wf.id}/statistics").status == 404
+
+
+def test_reads_still_answer_while_temporal_is_down(world: World, api_db: Any) -> None:
+    from pydantic import SecretStr
+
+    from wfmon.api.app import create_app, start_server
+    from wfmon.db.executions import mark_history_sync_failed
+    from wfmon.settings import Settings
+
+    dead = "127.0.0.1:1"
+    settings = Settings(jwt_secret=SecretStr(JWT_SECRET), temporal_address=dead)
+    server = start_server(create_app(settings, db=api_db, temporal_address=dead))
+    try:
+        h = Http(server.url, world.alice.token)
+        closed = h.get(f"/api/executions/{world.executions['failed']}")
+        assert closed.status == 200 and closed.json()["execution"]["sync"]["error"] is None
+        e = world.executions["terminated"]
+        with world.db.as_system() as conn:
+            mark_history_sync_failed(conn, e, "lost (test)")
+        t0 = time.perf_counter()
+        stale = h.get(f"/api/executions/{e}").json()
+        assert "lost (test)" in stale["execution"]["sync"]["error"]
+        queued = h.post(f"/api/executions/{e}/sync", {"immediate": False})
+        assert queued.status == 503 and "Temporal is not reachable" in queued.json()["message"]
+        assert time.perf_counter() - t0 < 10
+        page = world.http().get(
+            f"/executions/{e}", headers={"Cookie": f"wfmon_token={world.alice.token}"}
+        )
+        assert page.status == 200
+        assert h.get(f"/api/executions/{uuid.uuid4()}").status == 404
+    finally:
+        server.stop()
+    # Back on the live app the next read syncs it again.
+    fixed = world.http(world.alice).get(f"/api/executions/{e}").json()
+    assert fixed["execution"]["sync"]["status"] == "synced"

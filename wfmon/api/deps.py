@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -33,32 +34,47 @@ TOKEN_COOKIE = "wfmon_token"
 class TemporalProvider:
     """Connects to Temporal on first use (on the server's event loop) and keeps the client.
 
-    Pages and reads that need no sync work even while Temporal is down.
+    Pages and reads that need no sync work even while Temporal is down: after a failed
+    connection attempt, callers are told at once (no new attempt) for ``retry_after``
+    seconds, so an outage costs one ``timeout`` per window, not one per request.
     """
 
-    def __init__(self, settings: Settings, address: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        address: str | None = None,
+        *,
+        timeout: float = 5.0,
+        retry_after: float = 15.0,
+    ) -> None:
         self._settings = settings
         self._address = address
+        self._timeout = timeout
+        self._retry_after = retry_after
         self._client: Client | None = None
         self._lock: asyncio.Lock | None = None
+        self._down_until = 0.0
+        self._down_reason = ""
 
-    async def client(self, timeout: float = 10.0) -> Client:
+    async def client(self) -> Client:
         if self._client is not None:
             return self._client
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
             if self._client is None:
+                if time.monotonic() < self._down_until:
+                    raise ServiceUnavailable(self._down_reason)
                 from wfmon.temporal_client import connect
 
                 try:
                     self._client = await asyncio.wait_for(
-                        connect(self._settings, self._address), timeout
+                        connect(self._settings, self._address), self._timeout
                     )
                 except Exception as exc:
-                    raise ServiceUnavailable(
-                        f"Temporal is not reachable ({type(exc).__name__})"
-                    ) from None
+                    self._down_reason = f"Temporal is not reachable ({type(exc).__name__})"
+                    self._down_until = time.monotonic() + self._retry_after
+                    raise ServiceUnavailable(self._down_reason) from None
         return self._client
 
 

@@ -308,7 +308,9 @@ def execution_detail(
     counts = q.component_status_counts(conn, execution_id)
     rows, attempts = _components(conn, row, offset=offset, limit=limit, status=status)
     out = execution_out(row, q.workflow_name(conn, row["workflow_id"]), synced_now)
-    if sync_error and not out.sync.error:
+    settled = row["status"] != "running" and row["history_sync_status"] == "synced"
+    if sync_error and not out.sync.error and not settled:
+        # A closed, synced execution is final: a failed freshness check says nothing about it.
         out.sync.error = sync_error
     total = counts.get(status, 0) if status else sum(counts.values())
     return ExecutionDetailOut(
