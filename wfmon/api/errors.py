@@ -92,6 +92,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No bearer token, or it does not verify"},
     404: {"model": ErrorBody, "description": "Not found, or not visible to you"},
     422: {"model": ErrorBody, "description": "Invalid input; `fields` names each problem"},
+    503: {"model": ErrorBody, "description": "Temporal (or the connection key) unavailable"},
 }
 
 
