@@ -18,7 +18,9 @@ import pytest
 from tests.components.conftest import Runner, node
 from wfmon.components import DenoSandbox, SandboxError, SandboxLimits
 
-FAST = SandboxLimits(timeout_s=2.0, memory_mb=64, max_output_bytes=100_000)
+# Generous wall clock: a loaded CI machine can take seconds to start Deno; the timeout
+# tests set their own short limits.
+FAST = SandboxLimits(timeout_s=10.0, memory_mb=64, max_output_bytes=100_000)
 
 
 def run(sandbox: DenoSandbox, code: str, value: Any = None, limits: SandboxLimits = FAST) -> Any:

@@ -105,7 +105,7 @@ def test_worker_runs_until_sigterm(
     }
     wfmon = Path(sys.executable).parent / "wfmon"
     proc = subprocess.Popen(
-        [str(wfmon), "worker", "--task-queue", queue],
+        [str(wfmon), "worker", "--task-queue", queue, "--no-sync"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
