@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wfmon.dev import postgres
-from wfmon.dev.process import ServiceError, stop_pid
+from wfmon.dev.process import ServiceError, free_port, stop_pid
 from wfmon.dev.services import EmbeddedServices, Endpoints, Service
 from wfmon.settings import Settings
 
@@ -41,12 +42,10 @@ def demo_environment(settings: Settings, ep: Endpoints) -> dict[str, str]:
     """Environment for the demo's child processes: embedded endpoints, a secret key kept in
     the state directory, loopback connections allowed (the demo's connections point at the
     embedded services)."""
-    key_file = settings.state_path / "secret_key"
-    if not key_file.exists():
-        from wfmon.connections.crypto import generate_key
+    from wfmon.connections.crypto import generate_key
 
-        key_file.write_text(generate_key("demo"))
-        key_file.chmod(0o600)
+    key = _state_secret(settings.state_path / "secret_key", lambda: generate_key("demo"))
+    jwt = _state_secret(settings.state_path / "jwt_secret", lambda: secrets.token_urlsafe(32))
     env = {
         **os.environ,
         "WFMON_STATE_DIR": str(settings.state_path),
@@ -55,8 +54,17 @@ def demo_environment(settings: Settings, ep: Endpoints) -> dict[str, str]:
         "WFMON_REDIS_URL": ep.redis_url,
         "WFMON_CONNECTIONS_ALLOW_LOOPBACK": "true",
     }
-    env.setdefault("WFMON_SECRET_KEY", key_file.read_text().strip())
+    env.setdefault("WFMON_SECRET_KEY", key)
+    env.setdefault("WFMON_JWT_SECRET", jwt)
     return env
+
+
+def _state_secret(path: Path, make: Callable[[], str]) -> str:
+    """A secret kept (mode 0600) in the state directory, created on first use."""
+    if not path.exists():
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 @contextmanager
@@ -97,13 +105,27 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say = _say) -> int:
         applied = apply_migrations(ep.database_url)
         say(f"schema up to date ({len(applied)} migration(s) applied now)")
         env = demo_environment(settings, ep)
-        with child_process(
-            [wfmon, "worker"], env, logs / "worker.log", "Ctrl-C to stop"
-        ) as worker_pid:
+        api_port = free_port()
+        with (
+            child_process(
+                [wfmon, "worker"], env, logs / "worker.log", "Ctrl-C to stop"
+            ) as worker_pid,
+            child_process(
+                [wfmon, "serve", "--port", str(api_port)],
+                env,
+                logs / "api.log",
+                "Uvicorn running on",
+            ) as api_pid,
+        ):
             say(f"worker (builder + sync) running, pid {worker_pid}, log {logs / 'worker.log'}")
+            say(f"web app running, pid {api_pid}, log {logs / 'api.log'}")
             summary = _seed_run_and_sync(settings, services, ep, env, say)
+            api_url = f"http://127.0.0.1:{api_port}"
             say("")
             say("wfmon demo is running:")
+            say(f"  web app           {api_url}  (API docs: {api_url}/api/docs)")
+            for line in _signin_links(ep, env, api_url):
+                say(line)
             say(f"  PostgreSQL        {mask_url(ep.database_url)}")
             say(f"  Temporal          {ep.temporal_address}")
             if ep.temporal_ui_url:
@@ -163,6 +185,23 @@ def _seed_run_and_sync(
             ]
 
         return asyncio.run(go())
+
+
+def _signin_links(ep: Endpoints, env: dict[str, str], api_url: str) -> list[str]:
+    """One sign-in link per demo user (a dev token in the URL: local development only)."""
+    from pydantic import SecretStr
+
+    from wfmon.api.tokens import signin_url, token_for
+    from wfmon.db import Database
+    from wfmon.dev.seed import DEMO_USERS
+
+    settings = Settings(jwt_secret=SecretStr(env["WFMON_JWT_SECRET"]))
+    with Database(ep.database_url) as db:
+        return [
+            f"  sign in as {email.split('@')[0]:<6}  "
+            f"{signin_url(api_url, token_for(db, settings, email, ttl_hours=24))}"
+            for email in DEMO_USERS
+        ]
 
 
 def _counts(db: object) -> list[str]:
