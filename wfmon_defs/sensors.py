@@ -36,7 +36,7 @@ from wfmon_defs.jobs import refresh_statistics_job, sync_executions_job
 OVERLAP: Final = timedelta(seconds=30)
 #: Where a sensor without a cursor starts (older days: the reconciliation or a backfill).
 INITIAL_LOOKBACK: Final = timedelta(days=2)
-SENSOR_INTERVAL_SECONDS: Final = 15
+SENSOR_INTERVAL_SECONDS: Final = 10
 
 
 @dataclass
@@ -190,7 +190,7 @@ def new_executions_sensor(
     monitored_jobs=[sync_executions_job],
     request_job=refresh_statistics_job,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    minimum_interval_seconds=5,
     description="Refresh the statistics after each successful sync run.",
 )
 def refresh_statistics_after_sync(context: dg.RunStatusSensorContext) -> dg.RunRequest:

@@ -1,16 +1,30 @@
 {#
-  What an incremental refresh looks at: rows of workflow_executions changed since the
-  target's last refresh (its max(updated_at)), minus a lookback so a sync that committed
-  while the previous refresh ran is not missed. Everything when the target is empty, on the
-  first run, or with var full_recompute.
+  The lower bound on workflow_executions.updated_at of this refresh: the target's last
+  refresh (its max(updated_at)) minus a lookback, so a sync that committed while the
+  previous refresh ran is not missed. none means "recompute every key": not incremental,
+  var full_recompute, or an empty target (the first refresh).
+
+  It is read when the model compiles and written into the SQL as a constant, so PostgreSQL
+  plans with the real number of changed rows instead of guessing a third of the table.
 #}
+{% macro wfmon_watermark() -%}
+  {%- if not execute or not is_incremental() or var('full_recompute') -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {%- set result = run_query(
+      "select (max(updated_at) - interval '" ~ (var('lookback_minutes') | int)
+      ~ " minutes')::text from " ~ this) -%}
+  {%- set value = result.columns[0].values()[0] -%}
+  {{ return(value) }}
+{%- endmacro %}
+
+{#- The changed-rows filter of an incremental refresh (true when recomputing everything). -#}
 {% macro wfmon_changed_since_last_refresh(column) -%}
-  {%- if is_incremental() and not var('full_recompute') -%}
-    {{ column }} > (
-        select coalesce(max(t.updated_at), '-infinity'::timestamptz) from {{ this }} t
-    ) - interval '{{ var("lookback_minutes") | int }} minutes'
-  {%- else -%}
+  {%- set watermark = wfmon_watermark() -%}
+  {%- if watermark is none -%}
     true
+  {%- else -%}
+    {{ column }} > '{{ watermark }}'::timestamptz
   {%- endif -%}
 {%- endmacro %}
 
@@ -34,4 +48,22 @@
   from {{ source('wfmon', 'workflow_executions') }} e
   where e.task_queue <> '' and {{ wfmon_changed_since_last_refresh('e.updated_at') }}
   on conflict (name) do nothing
+{%- endmacro %}
+
+{#
+  Join the component executions of the executions aliased by `execution_id`'s table.
+  Incremental refreshes touch few executions: a LATERAL index lookup per execution
+  (OFFSET 0 keeps PostgreSQL from flattening it back into a hash join that reads the whole
+  table). A full recompute reads everything: a plain join (hash join) is faster there.
+#}
+{% macro wfmon_join_components(components_relation, execution_id) -%}
+  {%- if wfmon_watermark() is not none -%}
+    cross join lateral (
+        select * from {{ components_relation }} c0
+        where c0.workflow_execution_id = {{ execution_id }}
+        offset 0
+    ) c
+  {%- else -%}
+    join {{ components_relation }} c on c.workflow_execution_id = {{ execution_id }}
+  {%- endif -%}
 {%- endmacro %}

@@ -77,6 +77,12 @@ def test_checks_jobs_sensors_schedules_are_defined() -> None:
         request = nightly.evaluate_tick(context).run_requests
     assert request is not None and len(request) == 1
     assert request[0].partition_key_range == dg.PartitionKeyRange("2026-03-08", "2026-03-09")
+    recompute = defs.resolve_schedule_def("nightly_statistics_recompute")
+    with dg.build_schedule_context(
+        scheduled_execution_time=datetime(2026, 3, 10, 3, tzinfo=UTC)
+    ) as context:
+        run_config = recompute.evaluate_tick(context).run_requests[0].run_config  # type: ignore[index]
+    dg.validate_run_config(defs.resolve_job_def("refresh_statistics_job"), run_config)
 
 
 def _exec(wf: str, closed: datetime | None) -> DiscoveredExecution:

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -310,3 +312,18 @@ def test_backfill_of_two_partitions(defs: dg.Definitions) -> None:
     assert checks[ALL_SYNCED_CHECK].passed
     visible: Any = checks[ALL_SYNCED_CHECK].metadata["visibility_count"].value
     assert visible >= len(state.refs)
+
+
+def test_notebook_data_cells_run(defs: dg.Definitions) -> None:
+    """The example notebook's data cells (not its setup or matplotlib cells) run against
+    the test services and give per-component failure rates and durations."""
+    path = Path(__file__).resolve().parents[2] / "notebooks" / "component_failures.ipynb"
+    notebook = json.loads(path.read_text())
+    scope: dict[str, Any] = {"defs": defs, "PARTITION": state.partition, "pd": pd}
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code" and "data" in cell["metadata"].get("tags", []):
+            exec(compile("".join(cell["source"]), str(path), "exec"), scope)
+    per_component = scope["per_component"]
+    assert per_component.loc["always-fail", "failure_rate"] == 1.0
+    assert per_component.loc["flaky", "retries"] >= 2
+    assert set(scope["daily"].columns) >= {"day", "component_name", "failure_rate", "p95_ms"}

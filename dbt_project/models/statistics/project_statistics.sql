@@ -52,8 +52,8 @@ component_usage as (
     select distinct on (project_id) project_id, component_id, uses
     from (
         select x.project_id, c.component_id, count(*) as uses
-        from {{ ref('stg_component_executions') }} c
-        join executions x on x.id = c.workflow_execution_id
+        from executions x
+        {{ wfmon_join_components(ref('stg_component_executions'), 'x.id') }}
         where c.component_id is not null
         group by x.project_id, c.component_id
     ) u

@@ -35,8 +35,8 @@ runs as (
 components as (
     select x.workflow_id, c.component_id, c.failed_attempts,
            coalesce(c.completed_at, c.started_at) as ended_at
-    from {{ ref('stg_component_executions') }} c
-    join executions x on x.id = c.workflow_execution_id
+    from executions x
+    {{ wfmon_join_components(ref('stg_component_executions'), 'x.id') }}
 ),
 
 component_usage as (

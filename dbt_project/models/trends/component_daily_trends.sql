@@ -19,7 +19,7 @@ components as (
       on x.workflow_id = g.workflow_id
      and x.closed_at >= g.day::timestamp at time zone 'UTC'
      and x.closed_at < (g.day + 1)::timestamp at time zone 'UTC'
-    join {{ ref('stg_component_executions') }} c on c.workflow_execution_id = x.id
+    {{ wfmon_join_components(ref('stg_component_executions'), 'x.id') }}
 )
 
 select
