@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tests.conftest import make_state_dir
 from wfmon.dev.process import pid_alive
+from wfmon_defs.instance import session_members
 
 
 def test_demo_brings_everything_up_and_stops_every_process() -> None:
@@ -24,7 +25,7 @@ def test_demo_brings_everything_up_and_stops_every_process() -> None:
             env=env,
             capture_output=True,
             text=True,
-            timeout=240,
+            timeout=480,
         )
         out = result.stdout
         assert result.returncode == 0, out + result.stderr
@@ -33,13 +34,17 @@ def test_demo_brings_everything_up_and_stops_every_process() -> None:
         synced = re.search(r"synced (\d+) execution", out)
         assert synced and int(synced.group(1)) >= 30, out
         assert "with expected retries" in out and "failed" in out
+        assert "Dagster UI        http://127.0.0.1:" in out
+        assert re.search(r"statistics filled by Dagster: \d+ workflows, 2 projects", out), out
+        assert "sign in as alice" in out
         password = (state / "postgres" / "app_password").read_text().strip()
         assert password not in out + result.stderr
 
-        worker = re.search(r"worker \(builder \+ sync\) running, pid (\d+)", out)
-        assert worker is not None
+        children = [int(pid) for pid in re.findall(r"running, pid (\d+)", out)]
+        assert len(children) == 3, out  # worker, web app, Dagster
         recorded = json.loads((state / "services.json").read_text())
         assert all(rec["pid"] is None for rec in recorded.values()), recorded
-        assert not pid_alive(int(worker.group(1))), "the worker was stopped"
+        assert not any(pid_alive(pid) for pid in children), "every child was stopped"
+        assert not any(session_members(pid) for pid in children), "nor any grandchild"
     finally:
         shutil.rmtree(state, ignore_errors=True)

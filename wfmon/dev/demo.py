@@ -9,6 +9,7 @@ demo started is stopped by PID when it ends: Ctrl-C, SIGTERM, or ``--exit-after`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,23 +70,34 @@ def _state_secret(path: Path, make: Callable[[], str]) -> str:
 
 
 @contextmanager
-def child_process(argv: list[str], env: dict[str, str], log: Path, ready: str) -> Iterator[int]:
-    """Run ``argv`` until the block ends (stopped by PID); wait for ``ready`` in its log."""
+def child_process(
+    argv: list[str],
+    env: dict[str, str],
+    log: Path,
+    ready: str | Callable[[], bool],
+    timeout: float = 60.0,
+) -> Iterator[int]:
+    """Run ``argv`` in its own session until the block ends; wait until ``ready`` (a line
+    in its log, or a check) first. Stopped by PID (SIGTERM), then whatever is left of its
+    process group is killed, so no grandchild outlives the demo."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
+    is_ready = ready if callable(ready) else lambda: ready in log.read_text(errors="replace")
     try:
-        deadline = time.monotonic() + 60
-        while ready not in log.read_text(errors="replace"):
+        deadline = time.monotonic() + timeout
+        while not is_ready():
             if proc.poll() is not None or time.monotonic() > deadline:
                 tail = log.read_text(errors="replace")[-2000:]
-                raise ServiceError(f"{argv[1]} {argv[2]} did not start; log {log}:\n{tail}")
-            time.sleep(0.1)
+                raise ServiceError(f"{' '.join(argv[:3])} did not start; log {log}:\n{tail}")
+            time.sleep(0.2)
         yield proc.pid
     finally:
-        stop_pid(proc.pid, signal.SIGTERM)
+        stop_pid(proc.pid, signal.SIGTERM, timeout=30)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
 
@@ -105,7 +118,8 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say = _say) -> int:
         applied = apply_migrations(ep.database_url)
         say(f"schema up to date ({len(applied)} migration(s) applied now)")
         env = demo_environment(settings, ep)
-        api_port = free_port()
+        api_port, dagster_port = free_port(), free_port()
+        dagster_url = f"http://127.0.0.1:{dagster_port}"
         with (
             child_process(
                 [wfmon, "worker"], env, logs / "worker.log", "Ctrl-C to stop"
@@ -116,14 +130,24 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say = _say) -> int:
                 logs / "api.log",
                 "Uvicorn running on",
             ) as api_pid,
-        ):
+            child_process(
+                [sys.executable, "-m", "wfmon_defs.devserver", "--port", str(dagster_port),
+                 "--home", str(settings.state_path / "dagster")],
+                env,
+                logs / "dagster.log",
+                lambda: _answers(f"{dagster_url}/server_info"),
+                timeout=180,
+            ) as dagster_pid,
+        ):  # fmt: skip
             say(f"worker (builder + sync) running, pid {worker_pid}, log {logs / 'worker.log'}")
             say(f"web app running, pid {api_pid}, log {logs / 'api.log'}")
+            say(f"Dagster (webserver + daemon) running, pid {dagster_pid}, log {logs}/dagster.log")
             summary = _seed_run_and_sync(settings, services, ep, env, say)
             api_url = f"http://127.0.0.1:{api_port}"
             say("")
             say("wfmon demo is running:")
             say(f"  web app           {api_url}  (API docs: {api_url}/api/docs)")
+            say(f"  Dagster UI        {dagster_url}")
             for line in _signin_links(ep, env, api_url):
                 say(line)
             say(f"  PostgreSQL        {mask_url(ep.database_url)}")
@@ -135,6 +159,8 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say = _say) -> int:
             say("")
             for line in summary:
                 say(line)
+            say("waiting for Dagster's sensor and schedule to fill the statistics ...")
+            say(_wait_for_statistics(ep, stop, timeout=240))
             say("")
             if options.exit_after is None:
                 say("Press Ctrl-C to stop.")
@@ -185,6 +211,40 @@ def _seed_run_and_sync(
             ]
 
         return asyncio.run(go())
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _wait_for_statistics(ep: Endpoints, stop: threading.Event, timeout: float) -> str:
+    """Wait until Dagster has synced the demo's executions and dbt has filled the
+    statistics tables; say what it found."""
+    from wfmon.db import Database
+
+    deadline = time.monotonic() + timeout
+    with Database(ep.database_url) as db:
+        while not stop.is_set():
+            with db.as_system() as conn:
+                row = conn.execute(
+                    "SELECT (SELECT count(*) FROM workflow_statistics) AS workflows, "
+                    "(SELECT count(*) FROM project_statistics) AS projects, "
+                    "(SELECT coalesce(sum(total_runs), 0) FROM workflow_statistics) AS runs"
+                ).fetchone()
+            assert row is not None
+            if row["workflows"] and row["projects"]:
+                return (
+                    f"statistics filled by Dagster: {row['workflows']} workflows, "
+                    f"{row['projects']} projects, {row['runs']} runs counted"
+                )
+            if time.monotonic() > deadline:
+                return f"statistics not filled after {timeout:.0f}s: see the Dagster UI"
+            stop.wait(2)
+    return "stopped before the statistics were filled"
 
 
 def _signin_links(ep: Endpoints, env: dict[str, str], api_url: str) -> list[str]:
