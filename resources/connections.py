@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from uuid import UUID
 
 import dagster as dg
@@ -10,16 +9,20 @@ from pydantic import Field
 
 from resources.database import WfmonDatabaseResource
 from wfmon.connections.crypto import Keyring
-from wfmon.connections.resolver import ConnectionResolver, ResolvedConnection
+from wfmon.connections.errors import ConnectionNotFound
+from wfmon.connections.resolver import ResolvedConnection
+from wfmon.connections.service import load_secret
 
 
 class ProjectConnectionsResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Decrypts a project's stored connection (PostgreSQL or Redis) for asset code.
 
-    The connection must belong to the given project (the same check the worker makes);
-    otherwise :class:`wfmon.connections.errors.ConnectionNotFound` is raised. The URL is
-    excluded from the result's ``repr`` so it never reaches Dagster's logs. ``secret_key``
-    unset means ``WFMON_SECRET_KEY``.
+    Guarantees: the row is read as the system role and must belong to the given project
+    (the same check the worker makes), otherwise
+    :class:`wfmon.connections.errors.ConnectionNotFound` is raised — the same error as for
+    an unknown id, so ids cannot be probed. The URL is excluded from the result's ``repr``,
+    so it never reaches Dagster's logs. Synchronous (usable from notebooks, whose event
+    loop is already running). ``secret_key`` unset means ``WFMON_SECRET_KEY``.
     """
 
     database: WfmonDatabaseResource
@@ -32,5 +35,21 @@ class ProjectConnectionsResource(dg.ConfigurableResource):  # type: ignore[type-
 
     def resolve(self, project_id: UUID | str, connection_id: UUID | str) -> ResolvedConnection:
         """The decrypted connection ``connection_id`` of project ``project_id``."""
-        resolver = ConnectionResolver(self.database.database(), self.keyring(), ttl=0)
-        return asyncio.run(resolver.resolve_connection(project_id, connection_id))
+        try:
+            project = UUID(str(project_id))
+        except ValueError:
+            raise ConnectionNotFound(f"project {project_id!r} not found") from None
+        with self.database.as_system() as conn:
+            info, url = load_secret(conn, connection_id, self.keyring())
+        if info.project_id != project:
+            raise ConnectionNotFound(f"connection {connection_id} not found in this project")
+        return ResolvedConnection(
+            id=info.id,
+            project_id=info.project_id,
+            name=info.name,
+            connection_type=info.connection_type,
+            masked_url=info.masked_url,
+            config=info.config,
+            version=info.updated_at.isoformat(),
+            url=url,
+        )
