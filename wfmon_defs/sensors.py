@@ -193,5 +193,17 @@ def new_executions_sensor(
     minimum_interval_seconds=5,
     description="Refresh the statistics after each successful sync run.",
 )
-def refresh_statistics_after_sync(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+def refresh_statistics_after_sync(
+    context: dg.RunStatusSensorContext,
+) -> dg.RunRequest | dg.SkipReason:
+    """One refresh per successful sync run, unless a refresh is already waiting to start
+    (it will see this run's rows: it has not read anything yet)."""
+    waiting = context.instance.get_runs_count(
+        filters=dg.RunsFilter(
+            job_name=refresh_statistics_job.name,
+            statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED],
+        )
+    )
+    if waiting:
+        return dg.SkipReason("a statistics refresh is already waiting to start")
     return dg.RunRequest(run_key=f"after-sync-{context.dagster_run.run_id}")
