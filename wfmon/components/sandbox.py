@@ -269,14 +269,16 @@ class DenoSandbox:
                 await proc.wait()
         paths = (str(script), script.as_uri())
         err_text = _scrub(stderr.decode(errors="replace"), paths)
-        if timed_out:
-            raise SandboxError(
-                SandboxErrorType.TIMEOUT, f"the code ran longer than {limits.timeout_s:g} s"
-            )
+        # The output cap first: once it is hit the run is killed, and that is the cause
+        # even if the clock ran out while the killed process was being reaped.
         if too_big:
             raise SandboxError(
                 SandboxErrorType.OUTPUT,
                 f"the code wrote more than {limits.max_output_bytes} bytes of output",
+            )
+        if timed_out:
+            raise SandboxError(
+                SandboxErrorType.TIMEOUT, f"the code ran longer than {limits.timeout_s:g} s"
             )
         out_text = stdout.decode(errors="replace")
         cut = out_text.rfind("\n" + marker)
