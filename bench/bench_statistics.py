@@ -174,6 +174,15 @@ def _refresh(dbt: WfmonDbtResource, full_recompute: bool = False) -> dict[str, f
 def _statistics(db: Database, database_url: str, executions: int) -> dict[str, Any]:
     seeded = _seed(db, executions)
     dbt = WfmonDbtResource(database_url=database_url)
+    try:
+        return _measure(db, dbt, seeded, executions)
+    finally:
+        dbt.teardown_after_execution(dg.build_init_resource_context())
+
+
+def _measure(
+    db: Database, dbt: WfmonDbtResource, seeded: dict[str, Any], executions: int
+) -> dict[str, Any]:
     first = _refresh(dbt)
     recompute = _refresh(dbt, full_recompute=True)
     nothing_new = _refresh(dbt)
@@ -198,7 +207,6 @@ def _statistics(db: Database, database_url: str, executions: int) -> dict[str, A
             "SELECT count(*) AS n FROM workflow_statistics WHERE updated_at > %s", (mark["t"],)
         ).fetchone()
     assert touched is not None
-    dbt.teardown_after_execution(dg.build_init_resource_context())
     return {
         "executions": seeded["executions"],
         "component_rows": seeded["component_rows"],
