@@ -261,6 +261,20 @@ def build_world(db: Database, admin_url: str) -> World:
                 "INSERT INTO project_statistics (project_id, total_executions) VALUES (%s, 1)",
                 (w.ids[p],),
             )
+        for wf in ("wa", "wa_pub", "wb"):
+            conn.execute(
+                "INSERT INTO workflow_daily_trends (workflow_id, day, project_id, runs,"
+                " successful_runs, failed_runs)"
+                " SELECT id, DATE '2026-01-01', project_id, 1, 1, 0 FROM workflows WHERE id = %s",
+                (w.ids[wf],),
+            )
+            conn.execute(
+                "INSERT INTO component_daily_trends (workflow_id, day, component_name,"
+                " project_id, runs, failures, retries, expected_retries)"
+                " SELECT id, DATE '2026-01-01', 'transform', project_id, 1, 0, 0, 0"
+                " FROM workflows WHERE id = %s",
+                (w.ids[wf],),
+            )
     return w
 
 

@@ -94,6 +94,17 @@ TABLES: dict[str, Table] = {
         "INSERT INTO project_statistics (project_id, total_executions) VALUES (%s, 2)"
         " ON CONFLICT (project_id) DO UPDATE SET total_executions = EXCLUDED.total_executions",
         lambda w, a: (w.project(a),))),
+    "workflow_daily_trends": Table("workflow_id::text", "updated_at = updated_at", _sql(
+        "INSERT INTO workflow_daily_trends (workflow_id, day, project_id, runs,"
+        " successful_runs, failed_runs) SELECT id, DATE '2026-02-01', project_id, 1, 1, 0"
+        " FROM workflows WHERE id = %s",
+        lambda w, a: (w.workflow(a),))),
+    "component_daily_trends": Table("workflow_id::text", "updated_at = updated_at", _sql(
+        "INSERT INTO component_daily_trends (workflow_id, day, component_name, project_id,"
+        " runs, failures, retries, expected_retries)"
+        " SELECT id, DATE '2026-02-01', 'flaky', project_id, 1, 0, 0, 0"
+        " FROM workflows WHERE id = %s",
+        lambda w, a: (w.workflow(a),))),
 }  # fmt: skip
 
 D = DENIED
@@ -205,6 +216,21 @@ MATRIX: dict[str, dict[Actor, tuple[object, object, object, object]]] = {
         "A":       ({"pa"},                 D,      D,                      D),
         "B":       ({"pb"},                 D,      D,                      D),
         "system":  (PROJECTS,               OK,     PROJECTS,               PROJECTS),
+        "anon":    (NONE,                   D,      D,                      D),
+    },
+    # Trends are read like workflow statistics: own workflows and public ones.
+    "workflow_daily_trends": {
+        # actor    select                   insert  update                  delete
+        "A":       ({"wa", "wa_pub"},       D,      D,                      D),
+        "B":       ({"wb", "wa_pub"},       D,      D,                      D),
+        "system":  (WORKFLOWS,              OK,     WORKFLOWS,              WORKFLOWS),
+        "anon":    (NONE,                   D,      D,                      D),
+    },
+    "component_daily_trends": {
+        # actor    select                   insert  update                  delete
+        "A":       ({"wa", "wa_pub"},       D,      D,                      D),
+        "B":       ({"wb", "wa_pub"},       D,      D,                      D),
+        "system":  (WORKFLOWS,              OK,     WORKFLOWS,              WORKFLOWS),
         "anon":    (NONE,                   D,      D,                      D),
     },
 }
