@@ -48,6 +48,7 @@ def config_error(node: NodeInput, message: str) -> ApplicationError:
 
 # -- the execution's project ---------------------------------------------------------------
 
+
 async def project_id_of(node: NodeInput) -> str:
     """The wfmon project the running execution belongs to (``NodeInput.project_id``, set by
     the builder workflow from the execution's start arguments).
