@@ -7,22 +7,19 @@ PostgreSQL; requests go through HTTP with real tokens. Nothing under test is rep
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import http.client
 import json
 import threading
-import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
 import pytest
 from pydantic import SecretStr
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-from temporalio.worker import Worker
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 
 from tests.api.seed import Person, make_person, seed_execution
 from wfmon.api.app import RunningServer, create_app, start_server
@@ -34,68 +31,33 @@ from wfmon.runtime import start_builder_run
 from wfmon.runtime.attempts import AttemptRecorder
 from wfmon.runtime.client import RunContext
 from wfmon.runtime.postgres_sink import PostgresAttemptSink
-from wfmon.runtime.worker import build_worker
 from wfmon.settings import Settings
-from wfmon.sync.activities import SyncOptions
 from wfmon.sync.messages import ExecutionRef, SyncOutcome
-from wfmon.sync.worker import build_sync_worker, sync_now
+from wfmon.sync.worker import sync_now
+from wfmon.testing import BuilderAndSyncHarness
 
-T = TypeVar("T")
 #: Fixed: conftest modules may be imported twice (pytest and `from tests.api.conftest`).
 JWT_SECRET = "wfmon-api-tests-secret"
 
 
-class SyncHarness:
-    """A Temporal client plus builder and sync workers on their own loop in a thread."""
+class SyncHarness(BuilderAndSyncHarness):
+    """Builder (recording attempts in PostgreSQL, as in production) and sync workers."""
 
     def __init__(self, address: str, db: Database, database_url: str) -> None:
-        self.address = address
-        self.db = db
-        # Attempts are recorded by the builder worker, as in production (own pool).
+        # The attempt sink has its own small pool, like a worker's.
         self.sink = PostgresAttemptSink(Database(database_url, max_size=2))
-        self.recorder = AttemptRecorder(self.sink, flush_interval=0.1)
-        self.builder_queue = f"wfmon-api-{uuid.uuid4().hex[:8]}"
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._stop: asyncio.Event | None = None
-        self._serving: asyncio.Future[None] | None = None
-        self.client: Client
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 180) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
-
-    def start(self) -> SyncHarness:
-        self._thread.start()
-        self.run(self._start())
-        return self
-
-    async def _start(self) -> None:
-        self.client = await Client.connect(self.address)
-        self._stop = asyncio.Event()
-        self.recorder.start()
-        workers = [
-            build_worker(self.client, task_queue=self.builder_queue, recorder=self.recorder),
-            build_sync_worker(self.client, self.db, options=SyncOptions(lease_seconds=15)),
-        ]
-        self._serving = asyncio.ensure_future(self._serve(workers))
-
-    async def _serve(self, workers: list[Worker]) -> None:
-        assert self._stop is not None
-        async with workers[0], workers[1]:
-            await self._stop.wait()
+        super().__init__(
+            address,
+            db,
+            recorder=AttemptRecorder(self.sink, flush_interval=0.1),
+            queue_prefix="wfmon-api",
+        )
+        self.recorder: AttemptRecorder
 
     def stop(self) -> None:
-        async def stop() -> None:
-            assert self._stop is not None and self._serving is not None
-            self._stop.set()
-            await self._serving
-            await self.recorder.close()
-
         try:
-            self.run(stop(), timeout=60)
+            super().stop()
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
             self.sink.close()
 
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -24,7 +23,6 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError
-from temporalio.worker import Worker
 
 from wfmon.db import Database
 from wfmon.db.accounts import create_project, create_user, create_workflow
@@ -33,13 +31,9 @@ from wfmon.dev.services import Endpoints
 from wfmon.model import WorkflowDefinition
 from wfmon.runtime import start_builder_run
 from wfmon.runtime.client import RunContext
-from wfmon.runtime.worker import build_worker
-from wfmon.sync.activities import SyncOptions
 from wfmon.sync.messages import ExecutionRef
-from wfmon.sync.worker import build_sync_worker
+from wfmon.testing import BuilderAndSyncHarness
 from wfmon_defs.definitions import build_definitions
-
-T = TypeVar("T")
 
 NAMESPACE = "wfmon-dagster-tests"
 SEARCH_ATTRIBUTES = {
@@ -76,53 +70,14 @@ async def ensure_namespace(address: str, namespace: str) -> None:
     raise TimeoutError(f"namespace {namespace} did not become usable")
 
 
-class Harness:
-    """A Temporal client on the test namespace plus builder and sync workers."""
+class Harness(BuilderAndSyncHarness):
+    """Builder and sync workers on the test namespace (created first)."""
 
     def __init__(self, address: str, db: Database) -> None:
-        self.address = address
-        self.db = db
-        self.builder_queue = f"wfmon-builder-{uuid.uuid4().hex[:8]}"
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._stop: asyncio.Event | None = None
-        self._serving: asyncio.Future[None] | None = None
-        self.client: Client
+        super().__init__(address, db, namespace=NAMESPACE)
 
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 120) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
-
-    def start(self) -> Harness:
-        self._thread.start()
-        self.run(self._start())
-        return self
-
-    async def _start(self) -> None:
+    async def prepare(self) -> None:
         await ensure_namespace(self.address, NAMESPACE)
-        self.client = await Client.connect(self.address, namespace=NAMESPACE)
-        self._stop = asyncio.Event()
-        workers = [
-            build_worker(self.client, task_queue=self.builder_queue),
-            build_sync_worker(self.client, self.db, options=SyncOptions(lease_seconds=15)),
-        ]
-        self._serving = asyncio.ensure_future(self._serve(workers))
-
-    async def _serve(self, workers: list[Worker]) -> None:
-        assert self._stop is not None
-        async with workers[0], workers[1]:
-            await self._stop.wait()
-
-    def stop(self) -> None:
-        async def stop() -> None:
-            assert self._stop is not None and self._serving is not None
-            self._stop.set()
-            await self._serving
-
-        try:
-            self.run(stop(), timeout=60)
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
 
     async def start_run(self, owner: Owner | None, kind: str) -> WorkflowHandle[Any, Any]:
         ctx = (

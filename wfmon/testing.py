@@ -1,0 +1,114 @@
+"""Temporal workers for tests: a client and workers on their own event loop in a thread.
+
+Synchronous test code (pytest without an async plugin, scripts) builds one harness and
+hands coroutines to :meth:`WorkerHarness.run`. Subclasses say which workers run
+(:meth:`make_workers`); :class:`BuilderAndSyncHarness` runs wfmon's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import uuid
+from collections.abc import Coroutine, Sequence
+from typing import Any, Self, TypeVar
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from wfmon.db import Database
+from wfmon.runtime.attempts import AttemptRecorder
+from wfmon.runtime.worker import build_worker
+from wfmon.sync.activities import SyncOptions
+from wfmon.sync.worker import build_sync_worker
+
+T = TypeVar("T")
+
+
+class WorkerHarness:
+    """Connects to ``address`` / ``namespace`` and runs :meth:`make_workers` until stopped."""
+
+    def __init__(self, address: str, namespace: str = "default") -> None:
+        self.address = address
+        self.namespace = namespace
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._stop: asyncio.Event | None = None
+        self._serving: asyncio.Future[None] | None = None
+        self.client: Client
+
+    def make_workers(self, client: Client) -> Sequence[Worker]:
+        raise NotImplementedError
+
+    async def prepare(self) -> None:
+        """Runs on the harness loop before connecting (e.g. create the namespace)."""
+
+    async def cleanup(self) -> None:
+        """Runs on the harness loop after the workers stopped."""
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 180) -> T:
+        """Run ``coro`` on the harness loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def start(self) -> Self:
+        self._thread.start()
+        self.run(self._start())
+        return self
+
+    async def _start(self) -> None:
+        await self.prepare()
+        self.client = await Client.connect(self.address, namespace=self.namespace)
+        self._stop = asyncio.Event()
+        self._serving = asyncio.ensure_future(self._serve(self.make_workers(self.client)))
+
+    async def _serve(self, workers: Sequence[Worker]) -> None:
+        assert self._stop is not None
+        async with contextlib.AsyncExitStack() as running:
+            for worker in workers:
+                await running.enter_async_context(worker)
+            await self._stop.wait()
+
+    def stop(self) -> None:
+        async def stop() -> None:
+            assert self._stop is not None and self._serving is not None
+            self._stop.set()
+            await self._serving
+            await self.cleanup()
+
+        try:
+            self.run(stop(), timeout=60)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+
+class BuilderAndSyncHarness(WorkerHarness):
+    """A builder worker on a queue of its own (attempts recorded when ``recorder`` is given)
+    and the sync worker on the real sync queue."""
+
+    def __init__(
+        self,
+        address: str,
+        db: Database,
+        *,
+        namespace: str = "default",
+        recorder: AttemptRecorder | None = None,
+        queue_prefix: str = "wfmon-builder",
+    ) -> None:
+        super().__init__(address, namespace)
+        self.db = db
+        self.recorder = recorder
+        self.builder_queue = f"{queue_prefix}-{uuid.uuid4().hex[:8]}"
+
+    def make_workers(self, client: Client) -> Sequence[Worker]:
+        if self.recorder is not None:
+            self.recorder.start()
+        return [
+            build_worker(client, task_queue=self.builder_queue, recorder=self.recorder),
+            build_sync_worker(client, self.db, options=SyncOptions(lease_seconds=15)),
+        ]
+
+    async def cleanup(self) -> None:
+        if self.recorder is not None:
+            await self.recorder.close()
