@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -149,12 +150,17 @@ def test_killed_worker_mid_sync_leaves_no_duplicates_and_no_lease(
     private_services: tuple[EmbeddedServices, Endpoints],
 ) -> None:
     services, endpoints = private_services
-    # One event per page makes this sync take seconds, so the kill lands mid-sync.
-    worker = WorkerProcess(endpoints, services.state_dir, "--sync-page-size", "1")
+    worker = WorkerProcess(endpoints, services.state_dir)
     try:
-        ref = run_wide_workflow(endpoints.temporal_address, nodes=150)
-        with Database(endpoints.database_url) as db:
+        ref = run_wide_workflow(endpoints.temporal_address, nodes=40)
+        with (
+            Database(endpoints.database_url) as db,
+            psycopg.connect(endpoints.database_url) as blocker,
+        ):
             record(endpoints.temporal_address, db, ref)  # as discovery does: row first
+            # Hold the sync inside its write transaction: component rows cannot be written
+            # until this lock goes, so the kill below lands mid-sync, deterministically.
+            blocker.execute("LOCK TABLE component_executions IN EXCLUSIVE MODE")
             signal_sync(endpoints.temporal_address, ref)
             leased = wait_for(
                 lambda: (row := execution_row(db, ref)) and row["sync_lease_owner"] and row,
@@ -162,10 +168,13 @@ def test_killed_worker_mid_sync_leaves_no_duplicates_and_no_lease(
                 "the sync to take its lease",
             )
             assert leased["history_sync_status"] == "pending"
+            time.sleep(1)  # the history is fetched; the write waits for the lock
             worker.kill()
+            blocker.rollback()
             after_kill = execution_row(db, ref)
             assert after_kill is not None
             assert after_kill["components"] == 0, "a reader never sees half a sync"
+            assert after_kill["history_sync_status"] == "pending"
             assert after_kill["sync_lease_owner"] is not None, "the dead worker's lease remains"
 
             worker = WorkerProcess(endpoints, services.state_dir)
@@ -178,9 +187,9 @@ def test_killed_worker_mid_sync_leaves_no_duplicates_and_no_lease(
                 90,
                 "the retried sync to complete after the worker restarted",
             )
-        assert synced["components"] == 150
+        assert synced["components"] == 40
         assert synced["sync_lease_owner"] is None
-        assert synced["history_event_count"] > 150 * 3
+        assert synced["history_event_count"] > 40 * 3
     finally:
         worker.stop()
 

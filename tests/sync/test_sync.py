@@ -12,10 +12,11 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 
 from tests.sync.conftest import Owner, SyncHarness
 from wfmon.db import Database
-from wfmon.history import read_history
+from wfmon.history import HistoryReader, read_history
 from wfmon.model import WorkflowDefinition
 from wfmon.runtime import start_builder_run
 from wfmon.runtime.client import RunContext
+from wfmon.sync.activities import SyncActivities, _Fetched
 from wfmon.sync.batch import sync_many
 from wfmon.sync.messages import ExecutionRef, SyncOutcome, SyncResult
 from wfmon.sync.worker import sync_many_now, sync_now
@@ -198,3 +199,27 @@ def test_unknown_execution_is_reported_not_found(sync_harness: SyncHarness) -> N
     result = h.run(sync_now(h.client, ref))
     assert result.outcome is SyncOutcome.NOT_FOUND
     assert "does not exist" in (result.error or "")
+
+
+def test_an_older_snapshot_never_replaces_a_newer_one(
+    sync_harness: SyncHarness, db: Database, alice: Owner
+) -> None:
+    """A slow sync whose lease lapsed writes after a newer one: the newer data stays."""
+    h = sync_harness
+    ref = ref_of(h, h.run(run_builder(h, alice, "success")))
+    assert h.run(sync_now(h.client, ref)).outcome is SyncOutcome.SYNCED
+    execution, rows = db_components(db, alice, ref)
+
+    history = h.run(
+        h.client.get_workflow_handle(ref.workflow_id, run_id=ref.run_id).fetch_history()
+    )
+    reader = HistoryReader()
+    reader.feed(history.events[:8])  # the run as an early sync saw it
+    older = _Fetched(reader, [], b"", None)
+    activities = SyncActivities(h.client, db)
+    activities._write(ref, "a-slow-syncer", reader.finish(), older)
+
+    after, rows_after = db_components(db, alice, ref)
+    assert after["history_event_count"] == execution["history_event_count"] == len(history.events)
+    assert after["status"] == "completed"
+    assert rows_after == rows

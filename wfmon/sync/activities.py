@@ -227,6 +227,17 @@ class SyncActivities:
         """One transaction: execution row, component rows, stored history, status, lease."""
         summary = report.execution
         with self._db.as_system() as conn:
+            check = store.lock_for_write(conn, ref.namespace, ref.workflow_id, ref.run_id, owner)
+            if check is not None and check.busy:
+                raise _Busy
+            if (
+                check
+                and check.stored_event_count
+                and summary.event_count < check.stored_event_count
+            ):
+                # A slower sync of an older snapshot: what is stored is newer; keep it.
+                store.release_lease(conn, check.execution_id, owner)
+                return store.component_count(conn, check.execution_id)
             who = store.resolve_owner(
                 conn,
                 namespace=ref.namespace,
@@ -258,9 +269,6 @@ class SyncActivities:
                     error_message=summary.error_message,
                 ),
             )
-            check = store.lock_for_write(conn, execution_id, owner)
-            if check.busy:
-                raise _Busy
             components = self._component_ids(conn)
             children = store.execution_ids(
                 conn,

@@ -112,6 +112,15 @@ def component_ids(conn: DbConnection) -> dict[str, UUID]:
     return {r["name"]: r["id"] for r in conn.execute("SELECT id, name FROM components")}
 
 
+def component_count(conn: DbConnection, execution_id: UUID) -> int:
+    """How many component rows the execution has now."""
+    row = conn.execute(
+        "SELECT count(*) AS n FROM component_executions WHERE workflow_execution_id = %s",
+        (execution_id,),
+    ).fetchone()
+    return int(row["n"]) if row else 0
+
+
 def execution_ids(
     conn: DbConnection, namespace: str, runs: list[tuple[str, str]]
 ) -> dict[tuple[str, str], UUID]:
@@ -192,25 +201,43 @@ def renew_leases(conn: DbConnection, owner: str, seconds: float) -> int:
     return cur.rowcount
 
 
+def release_lease(conn: DbConnection, execution_id: UUID, owner: str) -> None:
+    """Give back ``owner``'s lease on the execution (a no-op when it holds none)."""
+    conn.execute(
+        "UPDATE workflow_executions SET sync_lease_owner = NULL, sync_lease_expires_at = NULL "
+        "WHERE id = %s AND sync_lease_owner = %s",
+        (execution_id, owner),
+    )
+
+
 @dataclass(frozen=True)
 class WriteCheck:
     """What the row says just before a sync writes it (the row is locked)."""
 
+    execution_id: UUID
     busy: bool
     stored_event_count: int | None
 
 
-def lock_for_write(conn: DbConnection, execution_id: UUID, owner: str) -> WriteCheck:
-    """Lock the execution row and tell whether ``owner`` may write it: not while another
-    owner's lease is live."""
+def lock_for_write(
+    conn: DbConnection, namespace: str, workflow_id: str, run_id: str, owner: str
+) -> WriteCheck | None:
+    """Lock the execution's row (None when there is none yet) and tell whether ``owner``
+    may write it: not while another owner's lease is live."""
     row = conn.execute(
         """
-        SELECT sync_lease_owner IS NOT NULL AND sync_lease_owner <> %s
+        SELECT id,
+               sync_lease_owner IS NOT NULL AND sync_lease_owner <> %s
                    AND sync_lease_expires_at > now() AS busy,
                history_event_count
-        FROM workflow_executions WHERE id = %s FOR UPDATE
+        FROM workflow_executions
+        WHERE temporal_namespace = %s AND temporal_workflow_id = %s AND temporal_run_id = %s
+        FOR UPDATE
         """,
-        (owner, execution_id),
+        (owner, namespace, workflow_id, run_id),
     ).fetchone()
-    assert row is not None
-    return WriteCheck(busy=row["busy"], stored_event_count=row["history_event_count"])
+    if row is None:
+        return None
+    return WriteCheck(
+        execution_id=row["id"], busy=row["busy"], stored_event_count=row["history_event_count"]
+    )
