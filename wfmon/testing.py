@@ -12,12 +12,16 @@ import contextlib
 import threading
 import uuid
 from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from wfmon.db import Database
+from wfmon.db.accounts import create_project, create_user, create_workflow
+from wfmon.db.rows import Project, User, Workflow
+from wfmon.model import WorkflowDefinition
 from wfmon.runtime.attempts import AttemptRecorder
 from wfmon.runtime.worker import build_worker
 from wfmon.sync.activities import SyncOptions
@@ -112,3 +116,59 @@ class BuilderAndSyncHarness(WorkerHarness):
     async def cleanup(self) -> None:
         if self.recorder is not None:
             await self.recorder.close()
+
+
+# -- test data ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A user with a project and a workflow, as the builder records them in the memo."""
+
+    user: User
+    project: Project
+    workflow: Workflow
+
+
+def make_owner(db: Database, name: str) -> Owner:
+    """A new user (unique email) with one project and one workflow at version 1."""
+    auth_id = uuid.uuid4()
+    with db.as_system() as conn:
+        user = create_user(
+            conn, auth_user_id=auth_id, email=f"{name}-{auth_id.hex[:6]}@example.com"
+        )
+    with db.as_user(auth_id) as conn:
+        project = create_project(conn, name=f"{name} project", created_by=user.id)
+        workflow = create_workflow(
+            conn, project_id=project.id, created_by=user.id, name=f"{name} flow", definition={}
+        )
+    return Owner(user, project, workflow)
+
+
+FAST_RETRIES = {"interval": "100ms"}
+
+
+def definition(kind: str) -> WorkflowDefinition:
+    """Small builder workflows: ``success`` (2 transforms), ``retry`` (flaky, one expected
+    retry), ``slow`` (sleeps a few seconds), anything else (always-fail)."""
+    nodes: list[dict[str, Any]]
+    edges: list[dict[str, str]] = []
+    if kind == "success":
+        nodes = [
+            {"id": "a", "component": "transform", "config": {"set": {"x": 1}}},
+            {"id": "b", "component": "transform", "config": {"pick": {"x": "upstream.a.x"}}},
+        ]
+        edges = [{"source": "a", "target": "b"}]
+    elif kind == "retry":
+        policy = {"strategy": "fail_after_attempts", "max_attempts": 3, **FAST_RETRIES}
+        nodes = [
+            {"id": "flaky", "component": "flaky", "config": {"fail_times": 1},
+             "retry_policy": policy}
+        ]  # fmt: skip
+    elif kind == "slow":
+        nodes = [{"id": "nap", "component": "sleep", "config": {"seconds": 4}}]
+    else:
+        nodes = [{"id": "boom", "component": "always-fail"}]
+    return WorkflowDefinition.model_validate(
+        {"id": f"wf-{kind}", "name": kind, "version": 1, "nodes": nodes, "edges": edges}
+    )

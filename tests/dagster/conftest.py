@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -25,14 +23,11 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError
 
 from wfmon.db import Database
-from wfmon.db.accounts import create_project, create_user, create_workflow
-from wfmon.db.rows import Project, User, Workflow
 from wfmon.dev.services import Endpoints
-from wfmon.model import WorkflowDefinition
 from wfmon.runtime import start_builder_run
 from wfmon.runtime.client import RunContext
 from wfmon.sync.messages import ExecutionRef
-from wfmon.testing import BuilderAndSyncHarness
+from wfmon.testing import BuilderAndSyncHarness, Owner, definition, make_owner
 from wfmon_defs.definitions import build_definitions
 
 NAMESPACE = "wfmon-dagster-tests"
@@ -100,59 +95,6 @@ class Harness(BuilderAndSyncHarness):
             await handle.result()
         assert handle.result_run_id is not None
         return ExecutionRef(NAMESPACE, handle.id, handle.result_run_id)
-
-
-FAST = {"interval": "100ms"}
-
-
-def definition(kind: str) -> WorkflowDefinition:
-    """Small builder workflows: ``success`` (2 transforms), ``retry`` (flaky, one expected
-    retry), ``fail`` (always-fail), ``slow`` (sleeps a few seconds)."""
-    nodes: list[dict[str, Any]]
-    edges: list[dict[str, str]] = []
-    if kind == "success":
-        nodes = [
-            {"id": "a", "component": "transform", "config": {"set": {"x": 1}}},
-            {"id": "b", "component": "transform", "config": {"pick": {"x": "upstream.a.x"}}},
-        ]
-        edges = [{"source": "a", "target": "b"}]
-    elif kind == "retry":
-        nodes = [
-            {
-                "id": "flaky",
-                "component": "flaky",
-                "config": {"fail_times": 1},
-                "retry_policy": {"strategy": "fail_after_attempts", "max_attempts": 3, **FAST},
-            }
-        ]
-    elif kind == "slow":
-        nodes = [{"id": "nap", "component": "sleep", "config": {"seconds": 4}}]
-    else:
-        nodes = [{"id": "boom", "component": "always-fail"}]
-    return WorkflowDefinition.model_validate(
-        {"id": f"wf-{kind}", "name": kind, "version": 1, "nodes": nodes, "edges": edges}
-    )
-
-
-@dataclass(frozen=True)
-class Owner:
-    user: User
-    project: Project
-    workflow: Workflow
-
-
-def make_owner(db: Database, name: str) -> Owner:
-    auth_id = uuid.uuid4()
-    with db.as_system() as conn:
-        user = create_user(
-            conn, auth_user_id=auth_id, email=f"{name}-{auth_id.hex[:6]}@example.com"
-        )
-    with db.as_user(auth_id) as conn:
-        project = create_project(conn, name=f"{name} project", created_by=user.id)
-        workflow = create_workflow(
-            conn, project_id=project.id, created_by=user.id, name=f"{name} flow", definition={}
-        )
-    return Owner(user, project, workflow)
 
 
 @pytest.fixture(scope="session")

@@ -13,41 +13,13 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from tests.sync.conftest import Owner, SyncHarness
 from wfmon.db import Database
 from wfmon.history import HistoryReader, read_history
-from wfmon.model import WorkflowDefinition
 from wfmon.runtime import start_builder_run
 from wfmon.runtime.client import RunContext
 from wfmon.sync.activities import SyncActivities, _Fetched
 from wfmon.sync.batch import sync_many
 from wfmon.sync.messages import ExecutionRef, SyncOutcome, SyncResult
 from wfmon.sync.worker import sync_many_now, sync_now
-
-FAST = {"interval": "100ms"}
-
-
-def definition(kind: str) -> WorkflowDefinition:
-    nodes: list[dict[str, Any]]
-    if kind == "success":
-        nodes = [
-            {"id": "a", "component": "transform", "config": {"set": {"x": 1}}},
-            {"id": "b", "component": "transform", "config": {"pick": {"x": "upstream.a.x"}}},
-        ]
-        edges = [{"source": "a", "target": "b"}]
-    elif kind == "retry":
-        nodes = [
-            {
-                "id": "flaky",
-                "component": "flaky",
-                "config": {"fail_times": 1},
-                "retry_policy": {"strategy": "fail_after_attempts", "max_attempts": 3, **FAST},
-            },
-        ]
-        edges = []
-    else:
-        nodes = [{"id": "boom", "component": "always-fail"}]
-        edges = []
-    return WorkflowDefinition.model_validate(
-        {"id": f"wf-{kind}", "name": kind, "version": 1, "nodes": nodes, "edges": edges}
-    )
+from wfmon.testing import definition
 
 
 async def run_builder(h: SyncHarness, owner: Owner | None, kind: str) -> WorkflowHandle[Any, Any]:
