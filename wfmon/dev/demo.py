@@ -22,11 +22,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wfmon.dev import postgres
 from wfmon.dev.process import ServiceError, free_port, stop_pid
 from wfmon.dev.services import EmbeddedServices, Endpoints, Service
 from wfmon.settings import Settings
+
+if TYPE_CHECKING:
+    from wfmon.db import Database
 
 Say = Callable[[str], None]
 
@@ -264,10 +268,8 @@ def _signin_links(ep: Endpoints, env: dict[str, str], api_url: str) -> list[str]
         ]
 
 
-def _counts(db: object) -> list[str]:
-    from wfmon.db import Database
-
-    assert isinstance(db, Database)
+def _counts(db: Database) -> list[str]:
+    """One line on the component executions the demo produced."""
     with db.as_system() as conn:
         rows = conn.execute(
             """

@@ -15,6 +15,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from google.protobuf.json_format import MessageToDict
 from temporalio import activity
@@ -30,6 +31,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from wfmon.db import Database
+from wfmon.db.database import DbConnection
 from wfmon.db.executions import (
     mark_history_sync_failed,
     mark_history_synced,
@@ -86,7 +88,7 @@ class SyncActivities:
         self._client = client
         self._db = db
         self._options = options or SyncOptions()
-        self._components: dict[str, Any] | None = None
+        self._components: dict[str, UUID] | None = None
 
     @activity.defn(name="sync_executions")
     async def sync_executions(self, batch: SyncBatch) -> list[SyncResult]:
@@ -293,7 +295,7 @@ class SyncActivities:
             )
             return count
 
-    def _component_ids(self, conn: Any) -> dict[str, Any]:
+    def _component_ids(self, conn: DbConnection) -> dict[str, UUID]:
         """Registered component ids by name, read once per worker (components are seeded by
         migrations and rarely change; a new one is picked up on the next worker start)."""
         if self._components is None:
@@ -352,8 +354,8 @@ def _lease_owner() -> str:
 
 def _component_row(
     c: ComponentExecution,
-    components: dict[str, Any],
-    children: dict[tuple[str, str], Any],
+    components: dict[str, UUID],
+    children: dict[tuple[str, str], UUID],
 ) -> ComponentExecutionRow:
     child = (c.child_workflow_id or "", c.child_run_id or "")
     return ComponentExecutionRow(
