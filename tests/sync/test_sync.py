@@ -9,6 +9,7 @@ from typing import Any
 
 from temporalio.api.history.v1 import History
 from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.testing import ActivityEnvironment
 
 from tests.sync.conftest import Owner, SyncHarness
 from wfmon.db import Database
@@ -17,7 +18,7 @@ from wfmon.runtime import start_builder_run
 from wfmon.runtime.client import RunContext
 from wfmon.sync.activities import SyncActivities, _Fetched
 from wfmon.sync.batch import sync_many
-from wfmon.sync.messages import ExecutionRef, SyncOutcome, SyncResult
+from wfmon.sync.messages import ExecutionRef, SyncFailures, SyncOutcome, SyncResult
 from wfmon.sync.worker import sync_many_now, sync_now
 from wfmon.testing import definition
 
@@ -195,3 +196,18 @@ def test_an_older_snapshot_never_replaces_a_newer_one(
     assert after["history_event_count"] == execution["history_event_count"] == len(history.events)
     assert after["status"] == "completed"
     assert rows_after == rows
+
+
+def test_a_failed_sync_is_recorded_on_the_row_for_the_user(
+    sync_harness: SyncHarness, db: Database, alice: Owner
+) -> None:
+    h = sync_harness
+    ref = ref_of(h, h.run(run_builder(h, alice, "success")))
+    assert h.run(sync_now(h.client, ref)).outcome is SyncOutcome.SYNCED
+    failure = SyncResult(ref, SyncOutcome.FAILED, error="Temporal: unavailable")
+    h.run(ActivityEnvironment().run(SyncActivities(h.client, db).record_sync_failures,
+                                    SyncFailures([failure])))  # fmt: skip
+    execution, _ = db_components(db, alice, ref)
+    assert execution["history_sync_status"] == "failed"
+    assert execution["history_sync_error"] == "Temporal: unavailable"
+    assert execution["sync_lease_owner"] is None

@@ -32,6 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from wfmon.db import Database
 from wfmon.db.database import DbConnection
+from wfmon.db.details import find_execution
 from wfmon.db.executions import (
     mark_history_sync_failed,
     mark_history_synced,
@@ -127,11 +128,7 @@ class SyncActivities:
             with self._db.as_system() as conn:
                 for failure in failures.failures:
                     ref = failure.execution
-                    row = conn.execute(
-                        "SELECT id FROM workflow_executions WHERE temporal_namespace = %s "
-                        "AND temporal_workflow_id = %s AND temporal_run_id = %s",
-                        (ref.namespace, ref.workflow_id, ref.run_id),
-                    ).fetchone()
+                    row = find_execution(conn, ref.namespace, ref.workflow_id, ref.run_id)
                     if row is not None:
                         mark_history_sync_failed(conn, row["id"], (failure.error or "")[:4000])
 

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionResponse
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
-from temporalio.converter import decode_typed_search_attributes
 
 from wfmon.db import Database
 from wfmon.db.database import DbConnection
@@ -171,22 +169,4 @@ def upsert_discovered(conn: DbConnection, d: DiscoveredExecution) -> UUID:
             workflow_id=owner.workflow_id,
             workflow_version=owner.workflow_version,
         ),
-    )
-
-
-def from_description(namespace: str, d: DescribeWorkflowExecutionResponse) -> DiscoveredExecution:
-    """The same record as a listing gives, from ``DescribeWorkflowExecution``."""
-    info = d.workflow_execution_info
-    attrs = decode_typed_search_attributes(info.search_attributes)
-    return DiscoveredExecution(
-        ref=ExecutionRef(namespace, info.execution.workflow_id, info.execution.run_id),
-        workflow_type=info.type.name,
-        task_queue=info.task_queue,
-        status=EXECUTION_STATUS.get(WorkflowExecutionStatus(info.status), "running"),
-        started_at=info.start_time.ToDatetime(tzinfo=UTC),
-        closed_at=info.close_time.ToDatetime(tzinfo=UTC) if info.HasField("close_time") else None,
-        wfmon_workflow_id=attrs.get(WFMON_WORKFLOW_ID),
-        project_id=attrs.get(WFMON_PROJECT_ID),
-        user_id=attrs.get(WFMON_USER_ID),
-        definition_version=attrs.get(WFMON_DEFINITION_VERSION),
     )
