@@ -37,7 +37,6 @@ from wfmon.db.executions import (
     mark_history_sync_failed,
     mark_history_synced,
     replace_component_executions,
-    upsert_execution,
 )
 from wfmon.db.rows import ComponentExecutionRow, ExecutionRow
 from wfmon.history import (
@@ -237,16 +236,7 @@ class SyncActivities:
                 # A slower sync of an older snapshot: what is stored is newer; keep it.
                 store.release_lease(conn, check.execution_id, owner)
                 return store.component_count(conn, check.execution_id)
-            who = store.resolve_owner(
-                conn,
-                namespace=ref.namespace,
-                workflow_type=summary.workflow_type or "unknown",
-                wfmon_workflow_id=summary.wfmon_workflow_id,
-                project_id=summary.project_id,
-                user_id=summary.user_id,
-                definition_version=summary.definition_version,
-            )
-            execution_id = upsert_execution(
+            execution_id = store.upsert_owned_execution(
                 conn,
                 ExecutionRow(
                     temporal_namespace=ref.namespace,
@@ -259,14 +249,14 @@ class SyncActivities:
                     started_at=summary.started_at,  # type: ignore[arg-type]
                     closed_at=summary.closed_at,
                     duration_ms=summary.duration_ms,
-                    created_by=who.created_by,
-                    project_id=who.project_id,
-                    workflow_id=who.workflow_id,
-                    workflow_version=who.workflow_version,
                     input=summary.input_data,
                     output=summary.output_data,
                     error_message=summary.error_message,
                 ),
+                wfmon_workflow_id=summary.wfmon_workflow_id,
+                project_id=summary.project_id,
+                user_id=summary.user_id,
+                definition_version=summary.definition_version,
             )
             components = self._component_ids(conn)
             children = store.execution_ids(

@@ -17,7 +17,6 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from wfmon.db import Database
 from wfmon.db.database import DbConnection
-from wfmon.db.executions import upsert_execution
 from wfmon.db.rows import ExecutionRow
 from wfmon.runtime.client import (
     WFMON_DEFINITION_VERSION,
@@ -141,16 +140,7 @@ def record_discovered(db: Database, found: Sequence[DiscoveredExecution]) -> int
 
 def upsert_discovered(conn: DbConnection, d: DiscoveredExecution) -> UUID:
     """Upsert one execution row (system unit of work) with its owner; return its id."""
-    owner = store.resolve_owner(
-        conn,
-        namespace=d.ref.namespace,
-        workflow_type=d.workflow_type,
-        wfmon_workflow_id=d.wfmon_workflow_id,
-        project_id=d.project_id,
-        user_id=d.user_id,
-        definition_version=d.definition_version,
-    )
-    return upsert_execution(
+    return store.upsert_owned_execution(
         conn,
         ExecutionRow(
             temporal_namespace=d.ref.namespace,
@@ -164,9 +154,9 @@ def upsert_discovered(conn: DbConnection, d: DiscoveredExecution) -> UUID:
             duration_ms=(
                 int((d.closed_at - d.started_at).total_seconds() * 1000) if d.closed_at else None
             ),
-            created_by=owner.created_by,
-            project_id=owner.project_id,
-            workflow_id=owner.workflow_id,
-            workflow_version=owner.workflow_version,
         ),
+        wfmon_workflow_id=d.wfmon_workflow_id,
+        project_id=d.project_id,
+        user_id=d.user_id,
+        definition_version=d.definition_version,
     )

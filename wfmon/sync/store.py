@@ -5,12 +5,13 @@ Every function takes a connection inside a ``Database.as_system()`` unit of work
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 from uuid import UUID
 
 from wfmon.db.database import DbConnection
-from wfmon.db.rows import DISCOVERED_PROJECT_ID, SYSTEM_USER_ID
+from wfmon.db.executions import upsert_execution
+from wfmon.db.rows import DISCOVERED_PROJECT_ID, SYSTEM_USER_ID, ExecutionRow
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,39 @@ def resolve_owner(
         project_id=DISCOVERED_PROJECT_ID,
         workflow_id=discovered_workflow_id(conn, namespace, workflow_type),
         workflow_version=None,
+    )
+
+
+def upsert_owned_execution(
+    conn: DbConnection,
+    row: ExecutionRow,
+    *,
+    wfmon_workflow_id: object,
+    project_id: object,
+    user_id: object,
+    definition_version: int | None,
+) -> UUID:
+    """Upsert ``row`` with the owner :func:`resolve_owner` finds for these memo / search
+    attribute ids (the row's own owner fields are ignored); return the execution's id.
+    An existing row keeps its owner (see ``upsert_execution``)."""
+    owner = resolve_owner(
+        conn,
+        namespace=row.temporal_namespace,
+        workflow_type=row.workflow_type,
+        wfmon_workflow_id=wfmon_workflow_id,
+        project_id=project_id,
+        user_id=user_id,
+        definition_version=definition_version,
+    )
+    return upsert_execution(
+        conn,
+        replace(
+            row,
+            created_by=owner.created_by,
+            project_id=owner.project_id,
+            workflow_id=owner.workflow_id,
+            workflow_version=owner.workflow_version,
+        ),
     )
 
 
