@@ -185,12 +185,16 @@ class SyncCoordinatorWorkflow:
 
     def _wake_when(self, draining: bool) -> Callable[[], bool]:
         """Condition for the main loop to go round again: a batch can start, a batch
-        finished, or (draining) it is time to continue-as-new."""
+        finished, or (draining) it is time to continue-as-new.
+
+        Every clause must be false when the loop goes to sleep, or the loop spins without
+        yielding (the SDK then fails the workflow task as a deadlock): hence "no batch
+        running" in the last one, which the loop acts on before it waits."""
         finished = self._batches_this_run
         return lambda: (
             self._startable(draining)
             or self._batches_this_run != finished
-            or (draining and workflow.all_handlers_finished())
+            or (draining and self._running_batches == 0 and workflow.all_handlers_finished())
         )
 
     def _enqueue(self, execution: ExecutionRef) -> asyncio.Future[SyncResult]:
