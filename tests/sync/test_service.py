@@ -70,6 +70,34 @@ def test_details_sync_once_then_come_from_the_database(
     assert status.history_sync_status == "synced" and not status.stale
 
 
+def test_cached_details_follow_every_write_to_the_execution(
+    sync_harness: SyncHarness, db: Database, alice: Owner
+) -> None:
+    """The in-process cache is keyed by the row version: a re-sync (which rewrites the
+    component rows and the execution row in one transaction) is seen at once."""
+    h = sync_harness
+    service = ExecutionService(db, h.client)
+    ref = ref_of(h, h.run(run_builder(h, alice, "retry")))
+    execution_id = discovered_id(h, db, ref)
+    h.run(service.get_execution_details(execution_id, auth(alice)))
+    cached = h.run(service.get_execution_details(execution_id, auth(alice)))
+    assert not cached.synced_now and cached.components[0]["output_data"] != {"rewritten": 1}
+
+    with db.as_system() as conn:  # what a later sync writes, in one transaction
+        conn.execute(
+            "UPDATE component_executions SET output_data = '{\"rewritten\": 1}' "
+            "WHERE workflow_execution_id = %s",
+            (execution_id,),
+        )
+        conn.execute(
+            "UPDATE workflow_executions SET history_synced_at = history_synced_at WHERE id = %s",
+            (execution_id,),
+        )
+    fresh = h.run(service.get_execution_details(execution_id, auth(alice)))
+    assert not fresh.synced_now
+    assert fresh.components[0]["output_data"] == {"rewritten": 1}
+
+
 def test_another_user_cannot_see_or_sync(
     sync_harness: SyncHarness, db: Database, alice: Owner, bob: Owner
 ) -> None:

@@ -32,6 +32,23 @@ def get_execution(conn: DbConnection, execution_id: UUID) -> dict[str, Any] | No
     ).fetchone()
 
 
+def get_execution_version(conn: DbConnection, execution_id: UUID) -> dict[str, Any] | None:
+    """What decides whether a cached copy of the execution is current, or None when missing
+    or not visible: its status, sync fields, ``row_version`` (the row's ``xmin``, which
+    every update changes) and ``attempts_updated_at``. No JSON columns, so it is cheap."""
+    return conn.execute(
+        """
+        SELECT id, status, history_sync_status, history_synced_at, xmin::text AS row_version,
+               (SELECT max(a.updated_at) FROM component_execution_attempts a
+                WHERE a.temporal_namespace = e.temporal_namespace
+                  AND a.temporal_workflow_id = e.temporal_workflow_id
+                  AND a.temporal_run_id = e.temporal_run_id) AS attempts_updated_at
+        FROM workflow_executions e WHERE id = %s
+        """,
+        (execution_id,),
+    ).fetchone()
+
+
 def find_execution(
     conn: DbConnection, namespace: str, workflow_id: str, run_id: str
 ) -> dict[str, Any] | None:

@@ -93,8 +93,9 @@ class ExecutionService:
         """The execution with components and attempts; fresh data after at most one sync.
 
         Closed, synced executions do not change until they are synced again, so their
-        details are kept in a small in-process cache keyed by (id, last sync, last attempt
-        update); every call still checks, under the caller's RLS, that they may see it.
+        details are kept in a small in-process cache keyed by (id, row version, last attempt
+        update); every call still checks, under the caller's RLS, that they may see it,
+        with one small query that reads no JSON.
         """
         details = await asyncio.to_thread(self._read, execution_id, auth_user_id)
         if not self._status(details.execution).stale:
@@ -134,18 +135,25 @@ class ExecutionService:
         )
 
     def _read(self, execution_id: UUID, auth_user_id: UUID) -> ExecutionDetails:
-        """One unit of work as the caller: the row (RLS check), then components and attempts
-        from the cache or the database."""
+        """One unit of work as the caller: the row's version (RLS check), then the details
+        from the cache when that version is cached, else from the database."""
         with self._db.as_user(auth_user_id) as conn:
-            row = q.get_execution(conn, execution_id)
-            if row is None:
+            version = q.get_execution_version(conn, execution_id)
+            if version is None:
                 raise ExecutionNotFound(f"execution {execution_id} not found")
-            key = (execution_id, row["history_synced_at"], row["attempts_updated_at"])
-            cacheable = row["status"] != "running" and row["history_sync_status"] == "synced"
+            # Any write to the row (a sync, a recorded failure) changes its xmin; attempts
+            # live in their own table, hence their own timestamp.
+            key = (execution_id, version["row_version"], version["attempts_updated_at"])
+            cacheable = (
+                version["status"] != "running" and version["history_sync_status"] == "synced"
+            )
             cached = self._cache.get(key) if cacheable else None
             if cached is not None:
                 self._cache.move_to_end(key)
-                return ExecutionDetails(row, cached.components, cached.attempts)
+                return ExecutionDetails(cached.execution, cached.components, cached.attempts)
+            row = q.get_execution(conn, execution_id)
+            if row is None:  # deleted since the line above (same transaction, so rare)
+                raise ExecutionNotFound(f"execution {execution_id} not found")
             components = q.list_component_executions(conn, execution_id)
             attempts: dict[str, list[dict[str, Any]]] = {}
             for a in q.list_attempts(
