@@ -6,6 +6,10 @@
 2. ``get_execution_details`` of a synced 100-component execution (database read under
    RLS), p50/p99, versus fetching + reading the same history from Temporal. Target >= 10x.
 
+The same executions are then synced again with a second sync worker process
+(``wfmon worker --sync-only``) polling next to the first: how sync scales out when one
+Python process is the limit.
+
 ``WFMON_BENCH_SYNC_EXECUTIONS`` sets N (default 1000).
 """
 
@@ -14,9 +18,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
@@ -25,7 +33,8 @@ from bench.common import write_result
 from tests.conftest import make_state_dir
 from wfmon.db import Database
 from wfmon.db.accounts import create_project, create_user, create_workflow
-from wfmon.dev.services import EmbeddedServices
+from wfmon.dev.process import stop_pid
+from wfmon.dev.services import EmbeddedServices, Endpoints
 from wfmon.history import read_history
 from wfmon.migrate import apply_migrations
 from wfmon.model import WorkflowDefinition
@@ -60,7 +69,35 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _bench(client: Client, db: Database, executions: int) -> dict[str, Any]:
+def _start_sync_only_worker(endpoints: Endpoints, state: Path) -> subprocess.Popen[bytes]:
+    """``wfmon worker --sync-only`` as a child process, returned once it polls."""
+    env = {
+        **os.environ,
+        "WFMON_DATABASE_URL": endpoints.database_url,
+        "WFMON_TEMPORAL_ADDRESS": endpoints.temporal_address,
+        "WFMON_REDIS_URL": endpoints.redis_url,
+        "WFMON_STATE_DIR": str(state),
+    }
+    log = state / "sync-only-worker.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "wfmon"), "worker", "--sync-only"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while "Ctrl-C to stop" not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_pid(proc.pid, signal.SIGKILL)
+            raise RuntimeError(f"sync-only worker did not start:\n{log.read_text()}")
+        time.sleep(0.1)
+    return proc
+
+
+async def _bench(
+    client: Client, db: Database, executions: int, endpoints: Endpoints, state: Path
+) -> dict[str, Any]:
     auth = uuid.uuid4()
     with db.as_system() as conn:
         user = create_user(conn, auth_user_id=auth, email="bench@example.com")
@@ -103,6 +140,16 @@ async def _bench(client: Client, db: Database, executions: int) -> dict[str, Any
         sync_s = time.perf_counter() - t0
         assert not report.failed, report.failed[:3]
 
+        second = await asyncio.to_thread(_start_sync_only_worker, endpoints, state)
+        try:
+            t0 = time.perf_counter()
+            report = await sync_many(client, refs, concurrency=CONCURRENCY)
+            sync_two_s = time.perf_counter() - t0
+        finally:
+            stop_pid(second.pid, signal.SIGTERM)
+            second.wait()
+        assert not report.failed, report.failed[:3]
+
         # Cache read of a 100-component execution.
         big = await run_one(_definition("bench-100", 100))
         await sync_many(client, [big])
@@ -139,6 +186,8 @@ async def _bench(client: Client, db: Database, executions: int) -> dict[str, Any
         "raw_fetch_history_per_s": executions / fetch_s,
         "sync_per_s": executions / sync_s,
         "sync_to_fetch_ratio": fetch_s / sync_s,
+        "sync_two_processes_per_s": executions / sync_two_s,
+        "sync_two_processes_to_fetch_ratio": fetch_s / sync_two_s,
         "details_cached_p50_ms": statistics.median(cached) * 1000,
         "details_cached_p99_ms": _percentile(cached, 0.99) * 1000,
         "fetch_and_read_p50_ms": statistics.median(direct) * 1000,
@@ -158,7 +207,7 @@ def main() -> None:
         async def go() -> dict[str, Any]:
             client = await Client.connect(endpoints.temporal_address)
             with Database(endpoints.database_url, max_size=20) as db:
-                return await _bench(client, db, executions)
+                return await _bench(client, db, executions, endpoints, state)
 
         f = asyncio.run(go())
     finally:
@@ -168,7 +217,9 @@ def main() -> None:
         "sync",
         f,
         f"{f['sync_per_s']:.0f} exec/s synced vs {f['raw_fetch_history_per_s']:.0f}/s raw fetch "
-        f"(ratio {f['sync_to_fetch_ratio']:.2f}, target >= 0.7); details p50 "
+        f"(ratio {f['sync_to_fetch_ratio']:.2f}, target >= 0.7; two sync processes "
+        f"{f['sync_two_processes_per_s']:.0f}/s, {f['sync_two_processes_to_fetch_ratio']:.2f}); "
+        "details p50 "
         f"{f['details_cached_p50_ms']:.1f} ms vs {f['fetch_and_read_p50_ms']:.1f} ms "
         f"({f['cache_speedup_p50']:.1f}x, target >= 10x)",
     )

@@ -84,6 +84,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
+    from temporalio.worker import Worker
+
     from wfmon.runtime.attempts import AttemptRecorder, AttemptSink, InMemoryAttemptSink
     from wfmon.runtime.components import builtin_registry
     from wfmon.runtime.worker import (
@@ -119,13 +121,20 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
         sync_db = Database(database_url)
 
+    if args.sync_only and sync_db is None:
+        print("wfmon: --sync-only needs a database, and none is reachable", file=sys.stderr)
+        return 2
+
     async def run() -> None:
         client = await connect(settings)
         recorder = AttemptRecorder(sink)
-        worker = build_worker(
-            client, task_queue=args.task_queue, registry=registry, recorder=recorder
-        )
-        others = []
+        others: list[Worker] = []
+        if not args.sync_only:
+            others.append(
+                build_worker(
+                    client, task_queue=args.task_queue, registry=registry, recorder=recorder
+                )
+            )
         if sync_db is not None:
             from wfmon.sync.activities import SyncOptions
             from wfmon.sync.messages import SYNC_TASK_QUEUE
@@ -135,13 +144,16 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             options = SyncOptions(page_size=args.sync_page_size)
             others.append(build_sync_worker(client, sync_db, options=options))
             print(f"wfmon sync worker on task queue {SYNC_TASK_QUEUE!r}", flush=True)
-        print(
-            f"wfmon worker on task queue {args.task_queue!r}, attempts to {where}; "
-            f"components: {', '.join(registry)}; Ctrl-C to stop",
-            flush=True,
-        )
+        if args.sync_only:
+            print("wfmon worker: sync only; Ctrl-C to stop", flush=True)
+        else:
+            print(
+                f"wfmon worker on task queue {args.task_queue!r}, attempts to {where}; "
+                f"components: {', '.join(registry)}; Ctrl-C to stop",
+                flush=True,
+            )
         try:
-            await run_worker_until_signalled(worker, recorder, *others)
+            await run_worker_until_signalled(*others, recorder=None if args.sync_only else recorder)
         finally:
             await extra.aclose()
 
@@ -334,7 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="run the builder and sync workers until SIGINT/SIGTERM")
     p.add_argument("--task-queue", default=BUILDER_TASK_QUEUE)
-    p.add_argument("--no-sync", action="store_true", help="do not run the sync worker")
+    only = p.add_mutually_exclusive_group()
+    only.add_argument("--no-sync", action="store_true", help="do not run the sync worker")
+    only.add_argument(
+        "--sync-only",
+        action="store_true",
+        help="run only the sync worker (start several to sync on more cores)",
+    )
     p.add_argument(
         "--sync-page-size", type=int, default=1000, help="history events per page when syncing"
     )

@@ -266,3 +266,33 @@ def test_coordinator_continues_as_new_and_carries_its_work(
         assert "Failing workflow task" not in worker.log.read_text()
     finally:
         worker.stop()
+
+
+def test_sync_only_workers_share_the_sync_work(
+    private_services: tuple[EmbeddedServices, Endpoints],
+) -> None:
+    """Scaling out: a builder-only worker runs workflows, two ``--sync-only`` workers sync
+    them; every execution is synced once, whichever process took it."""
+    services, endpoints = private_services
+    builder = WorkerProcess(endpoints, services.state_dir, "--no-sync")
+    syncers = [WorkerProcess(endpoints, services.state_dir, "--sync-only") for _ in range(2)]
+    try:
+        assert "sync only" in syncers[0].log.read_text()
+        refs = [run_wide_workflow(endpoints.temporal_address, nodes=3) for _ in range(6)]
+        with Database(endpoints.database_url) as db:
+            for ref in refs:
+                signal_sync(endpoints.temporal_address, ref)
+            for ref in refs:
+                synced = wait_for(
+                    lambda ref=ref: (
+                        (row := execution_row(db, ref))
+                        and row["history_sync_status"] == "synced"
+                        and row
+                    ),
+                    60,
+                    f"{ref.workflow_id} to be synced by a sync-only worker",
+                )
+                assert synced["components"] == 3 and synced["sync_lease_owner"] is None
+    finally:
+        for w in (builder, *syncers):
+            w.stop()

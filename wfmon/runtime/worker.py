@@ -50,11 +50,10 @@ def build_worker(
 
 
 async def run_worker_until_signalled(
-    worker: Worker, recorder: AttemptRecorder | None, *others: Worker
+    *workers: Worker, recorder: AttemptRecorder | None = None
 ) -> None:
-    """Run ``worker`` (and ``others``) until SIGINT or SIGTERM, then shut them down
-    gracefully (in-flight activities finish or are cancelled by the SDK) and flush the
-    recorder."""
+    """Run ``workers`` until SIGINT or SIGTERM, then shut them down gracefully (in-flight
+    activities finish or are cancelled by the SDK) and flush the recorder."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -63,7 +62,7 @@ async def run_worker_until_signalled(
         if recorder is not None:
             recorder.start()
         async with contextlib.AsyncExitStack() as running:
-            for w in (worker, *others):
+            for w in workers:
                 await running.enter_async_context(w)
             await stop.wait()
     finally:
