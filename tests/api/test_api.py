@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import JWT_SECRET, Http, Reply, World, sleeper
+from tests.api.conftest import DEFINITION, JWT_SECRET, Http, Reply, World, sleeper
 from wfmon.api.jwt import dev_token, encode_hs256
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -98,6 +98,55 @@ def test_failed_execution_shows_components_and_retry_history(world: World) -> No
     assert kinds == ["attempt", "wait", "attempt"], "retries are visible as segments"
     assert all(0 <= s["left"] <= 100 and s["width"] > 0 for s in bars["charge"]["segments"])
     assert d["timeline"]["live"] is False
+
+
+def test_nodes_that_never_ran_are_listed_with_why(world: World) -> None:
+    chain = {
+        **DEFINITION,
+        "nodes": [
+            *DEFINITION["nodes"],
+            {"id": "notify", "component": "transform", "config": {"set": {"sent": True}}},
+            {"id": "archive", "component": "transform", "config": {"set": {"done": True}}},
+        ],
+        "edges": [
+            *DEFINITION["edges"],
+            {"source": "charge", "target": "notify"},
+            {"source": "notify", "target": "archive"},
+        ],
+    }
+    execution_id = world.sync(world.run(world.alice, chain))
+    d = world.http(world.alice).get(f"/api/executions/{execution_id}").json()
+    assert d["component_total"] == 2, "nodes that did not run are not component executions"
+    assert [(n["node_id"], n["blocked_by"], n["waiting"]) for n in d["not_run"]] == [
+        ("notify", ["charge"], False),
+        ("archive", ["notify"], False),
+    ]
+    assert d["not_run"][0]["reason"] == "not run: upstream charge did not complete"
+
+    page = world.http().get(
+        f"/executions/{execution_id}", headers={"Cookie": f"wfmon_token={world.alice.token}"}
+    )
+    assert "Nodes that did not run" in page.text and page.text.count("not-run-node") == 2
+
+    # Every node ran: nothing listed.
+    done = world.http(world.alice).get(f"/api/executions/{world.executions['completed']}")
+    assert done.json()["not_run"] == []
+
+
+def test_nodes_of_a_running_execution_wait_for_their_upstream(world: World) -> None:
+    definition = sleeper(3)
+    definition["nodes"].append({"id": "after", "component": "transform", "config": {}})
+    definition["edges"] = [{"source": "nap", "target": "after"}]
+    handle = world.run(world.alice, definition, wait=False)
+    execution_id = world.sync(handle)
+    h = world.http(world.alice)
+    d = h.get(f"/api/executions/{execution_id}").json()
+    assert d["execution"]["status"] == "running"
+    waiting = {n["node_id"]: n for n in d["not_run"]}
+    assert waiting["after"]["waiting"] and waiting["after"]["reason"] == "waiting for nap"
+    world.harness.run(handle.result())
+    world.sync(handle)
+    assert h.get(f"/api/executions/{execution_id}").json()["not_run"] == []
 
 
 def test_components_are_paged_on_a_5000_component_execution(world: World) -> None:

@@ -195,6 +195,18 @@ class TimelineOut(BaseModel):
     bars: list[TimelineBar]
 
 
+class NotRunNodeOut(BaseModel):
+    """A node of the definition that ran with no component execution (yet)."""
+
+    node_id: str
+    component: str
+    #: True while the execution runs: the node may still start.
+    waiting: bool
+    #: Upstream nodes that had not completed (why it did not run or has not started).
+    blocked_by: list[str]
+    reason: str
+
+
 class ExecutionDetailOut(BaseModel):
     execution: ExecutionOut
     component_total: int
@@ -203,6 +215,9 @@ class ExecutionDetailOut(BaseModel):
     limit: int
     components: list[ComponentOut]
     timeline: TimelineOut
+    #: Nodes of a wfmon workflow that never ran, in dependency order (empty for workflows
+    #: not built with wfmon, whose nodes are not known).
+    not_run: list[NotRunNodeOut] = []
 
 
 class ComponentPageOut(BaseModel):

@@ -120,6 +120,19 @@ def component_page(
     ).fetchall()
 
 
+def last_status_by_node(conn: DbConnection, execution_id: UUID) -> dict[str, str]:
+    """Each node's latest component row status (a node can run more than once)."""
+    rows = conn.execute(
+        """
+        SELECT DISTINCT ON (node_id) node_id, status FROM component_executions
+        WHERE workflow_execution_id = %s
+        ORDER BY node_id, scheduled_event_id DESC
+        """,
+        (execution_id,),
+    ).fetchall()
+    return {r["node_id"]: r["status"] for r in rows}
+
+
 def attempts_for(
     conn: DbConnection, execution: Row, activity_ids: Sequence[str]
 ) -> dict[str, list[Row]]:

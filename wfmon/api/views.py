@@ -28,6 +28,7 @@ from wfmon.api.models import (
     ExecutionPageOut,
     LiveStats,
     LongestRun,
+    NotRunNodeOut,
     PolicyOut,
     ProjectDetail,
     ProjectOut,
@@ -46,6 +47,8 @@ from wfmon.db import details as d
 from wfmon.db.executions import ExecutionSort, page_executions
 from wfmon.db.rows import ExecutionStatus
 from wfmon.db.statistics import get_project_statistics, get_workflow_statistics
+from wfmon.history import builder_definition
+from wfmon.history.reader import BUILDER_WORKFLOW_TYPE
 
 _OPEN = ("running", "retrying", "pending")
 
@@ -324,7 +327,42 @@ def execution_detail(
             for r in rows
         ],
         timeline=timeline(row, rows, attempts, datetime.now(UTC)),
+        not_run=not_run_nodes(row, q.last_status_by_node(conn, execution_id)),
     )
+
+
+def not_run_nodes(row: Mapping[str, Any], last_status: Mapping[str, str]) -> list[NotRunNodeOut]:
+    """The definition's nodes without a component execution, each with why: the upstream
+    nodes that did not complete, or the execution ending (or, while it runs, not yet)."""
+    if row["workflow_type"] != BUILDER_WORKFLOW_TYPE:
+        return []
+    try:
+        definition = builder_definition(row["input"])
+    except ValueError:
+        return []
+    running = row["status"] == "running"
+    out = []
+    for node in definition.topological_order():
+        if node.id in last_status:
+            continue
+        blocked_by = [u for u in definition.upstream(node.id) if last_status.get(u) != "completed"]
+        names = ", ".join(blocked_by)
+        if running:
+            reason = f"waiting for {names}" if blocked_by else "not started yet"
+        elif blocked_by:
+            reason = f"not run: upstream {names} did not complete"
+        else:
+            reason = f"not run: the execution ended ({row['status'].replace('_', ' ')}) first"
+        out.append(
+            NotRunNodeOut(
+                node_id=node.id,
+                component=node.component,
+                waiting=running,
+                blocked_by=blocked_by,
+                reason=reason,
+            )
+        )
+    return out
 
 
 def component_page(

@@ -107,6 +107,15 @@ def read_history(
     return reader.finish(pending_activities)
 
 
+def builder_definition(args: Any) -> WorkflowDefinition:
+    """The definition a builder workflow ran, from its decoded start arguments (what the
+    reader stores as the execution's input). Raises ``ValueError`` saying why not."""
+    try:
+        return WorkflowDefinition.model_validate(args[0]["definition"])
+    except (IndexError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"builder workflow input holds no valid definition: {exc}") from None
+
+
 def events_from_json(data: str | bytes | dict[str, Any]) -> list[HistoryEvent]:
     """Events of a history in Temporal's JSON form (``WorkflowHistory.to_json``, the CLI,
     the Web UI). Raises :class:`HistoryFormatError` naming the first problem."""
@@ -311,9 +320,9 @@ class HistoryReader:
 
     def _definition_from_input(self, args: list[Any]) -> WorkflowDefinition | None:
         try:
-            return WorkflowDefinition.model_validate(args[0]["definition"])
-        except (IndexError, KeyError, TypeError, ValueError) as exc:
-            self._warn(f"builder workflow input holds no valid definition: {exc}")
+            return builder_definition(args)
+        except ValueError as exc:
+            self._warn(str(exc))
             return None
 
     def _workflow_completed(self, ev: HistoryEvent) -> None:
