@@ -128,6 +128,20 @@ def test_topological_order_is_stable_and_respects_edges() -> None:
     assert d.upstream("c") == ["d"]
 
 
+def test_upstream_keeps_edge_order_without_repeats() -> None:
+    d = definition(
+        [{"id": i, "component": "t"} for i in ("x", "y", "z")],
+        [
+            {"source": "y", "target": "z"},
+            {"source": "x", "target": "z"},
+            {"source": "y", "target": "z"},
+        ],
+    )
+    assert d.upstream("z") == ["y", "x"]
+    assert d.upstream("x") == [] and d.upstream("missing") == []
+    assert d.node("y") is not None and d.node("y").id == "y" and d.node("missing") is None  # type: ignore[union-attr]
+
+
 def test_definitions_round_trip_through_json() -> None:
     d = definition(
         [
