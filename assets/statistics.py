@@ -5,6 +5,12 @@ Each dbt model is an asset (``workflow_statistics``, ``project_statistics``,
 (dbt sources mapped to the ``workflow_executions`` / ``component_executions`` assets), and
 each dbt test is an asset check on its model. A Python check adds what dbt tests cannot
 say simply: the statistics agree with the executions they summarise.
+
+Every model carries :func:`statistics_follow_sync` as its automation condition, so the
+statistics follow any materialization of the synced-history assets (a sensor's sync run, a
+partition materialized by hand, a backfill of any range) without waiting for the schedule:
+the automation-condition sensor ``statistics_after_sync`` (``wfmon_defs/sensors.py``)
+requests one refresh of all four models once the sync runs have finished.
 """
 
 import fcntl
@@ -27,6 +33,33 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
 
 WORKFLOW_STATISTICS = dg.AssetKey("workflow_statistics")
 PROJECT_STATISTICS = dg.AssetKey("project_statistics")
+#: Label of the condition below, shown in the UI's automation evaluations.
+FOLLOW_SYNC_LABEL = "statistics follow synced histories"
+
+
+def statistics_follow_sync() -> dg.AutomationCondition[dg.AssetKey | dg.AssetCheckKey]:
+    """True once a synced-history dependency (``workflow_executions`` or
+    ``component_executions``, any partition) was materialized since this model was last
+    requested, and nothing upstream or of this model is still running.
+
+    * Coalesced: any number of partitions materialized between two evaluations (a
+      100-day backfill in one run, or many sensor runs) make one request, and nothing is
+      requested while a sync run or backfill is still in progress (``any_deps_in_progress``),
+      so a backfill gets one refresh when it ends.
+    * Never lost: the condition is reset only when the model is *requested*, not when it
+      is updated, so a sync that lands while a refresh (e.g. the schedule's) is running asks
+      for one more refresh after it (``in_progress`` holds it back until then).
+    * A run that materialized the models together with their sync dependencies does not
+      trigger again (``any_deps_updated`` ignores such updates).
+    """
+    requested = (
+        dg.AutomationCondition.newly_requested() | dg.AutomationCondition.initial_evaluation()
+    )
+    return (
+        dg.AutomationCondition.any_deps_updated().since(requested.with_label("requested"))
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+    ).with_label(FOLLOW_SYNC_LABEL)
 
 
 def _sources_newer_than(path: Path) -> bool:
@@ -90,6 +123,13 @@ class WfmonDbtTranslator(DagsterDbtTranslator):
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
         return list(OWNERS)
+
+    def get_automation_condition(
+        self, dbt_resource_props: Mapping[str, Any]
+    ) -> dg.AutomationCondition[dg.AssetKey | dg.AssetCheckKey] | None:
+        if dbt_resource_props.get("resource_type") != "model":
+            return None
+        return statistics_follow_sync()
 
 
 class StatisticsConfig(dg.Config):

@@ -29,7 +29,7 @@ from wfmon_defs.schedules import (
     nightly_statistics_recompute,
     statistics_refresh_schedule,
 )
-from wfmon_defs.sensors import new_executions_sensor, refresh_statistics_after_sync
+from wfmon_defs.sensors import new_executions_sensor, statistics_after_sync
 
 
 def build_definitions(
@@ -44,7 +44,7 @@ def build_definitions(
         assets=[discovered_executions, sync_executions, statistics_dbt_models],
         asset_checks=[workflow_statistics_match_executions, project_statistics_match_executions],
         jobs=[sync_executions_job, refresh_statistics_job],
-        sensors=[new_executions_sensor, refresh_statistics_after_sync],
+        sensors=[new_executions_sensor, statistics_after_sync],
         schedules=[
             statistics_refresh_schedule,
             nightly_reconciliation,

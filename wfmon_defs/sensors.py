@@ -1,5 +1,7 @@
 """The execution sensor: newly closed executions -> runs of their days; running ones -> the
-sync coordinator for live sync. Plus: a statistics refresh after every successful sync run.
+sync coordinator for live sync. Plus: ``statistics_after_sync``, the automation-condition
+sensor that refreshes the statistics after synced histories are materialized by any run
+(this sensor's, a partition materialized by hand, a backfill).
 
 The cursor holds a close time, the keys of executions closed within ``OVERLAP`` before it
 (visibility may index an execution a little after it closed, so each tick looks back that
@@ -26,11 +28,12 @@ import dagster as dg
 from temporalio.client import Client
 
 from assets.partitions import partition_key_for
+from assets.statistics import statistics_dbt_models
 from resources.temporal import TemporalResource
 from wfmon.sync.discovery import DiscoveredExecution, discover
 from wfmon.sync.messages import SYNC_TASK_QUEUE, ExecutionRef
 from wfmon.sync.worker import request_sync
-from wfmon_defs.jobs import refresh_statistics_job, sync_executions_job
+from wfmon_defs.jobs import STATISTICS_REFRESH_TAG, sync_executions_job
 
 #: How far back each tick looks again before the cursor (visibility indexing lag).
 OVERLAP: Final = timedelta(seconds=30)
@@ -185,25 +188,23 @@ def new_executions_sensor(
     )
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[sync_executions_job],
-    request_job=refresh_statistics_job,
+#: How often the statistics automation is evaluated (each evaluation reads only the event
+#: log of the instance; a refresh costs a dbt run, so one per evaluation at most).
+STATISTICS_AUTOMATION_INTERVAL_SECONDS: Final = 15
+
+statistics_after_sync = dg.AutomationConditionSensorDefinition(
+    "statistics_after_sync",
+    target=dg.AssetSelection.assets(statistics_dbt_models),
+    run_tags={STATISTICS_REFRESH_TAG: "true"},
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=5,
-    description="Refresh the statistics after each successful sync run.",
+    minimum_interval_seconds=STATISTICS_AUTOMATION_INTERVAL_SECONDS,
+    # Evaluated in the code location like any sensor (not in the daemon process), so the
+    # conditions are always this code's and tests can evaluate the very same definition.
+    use_user_code_server=True,
+    description=(
+        "Refreshes the statistics and trend models (one run per tick) after synced histories "
+        "were materialized by any run: the new-executions sensor's, a partition materialized "
+        "by hand, or a backfill of any range (once, when it has finished). The schedule "
+        "statistics_refresh_schedule stays as the safety net."
+    ),
 )
-def refresh_statistics_after_sync(
-    context: dg.RunStatusSensorContext,
-) -> dg.RunRequest | dg.SkipReason:
-    """One refresh per successful sync run, unless a refresh is already waiting to start
-    (it will see this run's rows: it has not read anything yet)."""
-    waiting = context.instance.get_runs_count(
-        filters=dg.RunsFilter(
-            job_name=refresh_statistics_job.name,
-            statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED],
-        )
-    )
-    if waiting:
-        return dg.SkipReason("a statistics refresh is already waiting to start")
-    return dg.RunRequest(run_key=f"after-sync-{context.dagster_run.run_id}")

@@ -11,10 +11,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from assets.statistics import FOLLOW_SYNC_LABEL
 from wfmon.sync.discovery import DiscoveredExecution
 from wfmon.sync.messages import ExecutionRef
 from wfmon_defs.definitions import build_definitions, defs
 from wfmon_defs.instance import dagster_storage_url, instance_config, write_instance
+from wfmon_defs.jobs import STATISTICS_REFRESH_TAG
 from wfmon_defs.sensors import OVERLAP, ExecutionCursor, plan_tick, run_key_for
 
 K = dg.AssetKey
@@ -68,7 +70,10 @@ def test_checks_jobs_sensors_schedules_are_defined() -> None:
     assert defs.resolve_job_def("sync_executions_job")
     assert defs.resolve_job_def("refresh_statistics_job")
     assert defs.resolve_sensor_def("new_executions_sensor")
-    assert defs.resolve_sensor_def("refresh_statistics_after_sync")
+    automation = defs.resolve_sensor_def("statistics_after_sync")
+    assert isinstance(automation, dg.AutomationConditionSensorDefinition)
+    assert automation.default_status == dg.DefaultSensorStatus.RUNNING
+    assert automation.run_tags == {STATISTICS_REFRESH_TAG: "true"}
     assert defs.resolve_schedule_def("statistics_refresh_schedule").cron_schedule == "*/5 * * * *"
     nightly = defs.resolve_schedule_def("nightly_reconciliation")
     with dg.build_schedule_context(
@@ -83,6 +88,29 @@ def test_checks_jobs_sensors_schedules_are_defined() -> None:
     ) as context:
         run_config = recompute.evaluate_tick(context).run_requests[0].run_config  # type: ignore[index]
     dg.validate_run_config(defs.resolve_job_def("refresh_statistics_job"), run_config)
+
+
+def test_statistics_models_follow_the_sync_assets() -> None:
+    """Every dbt model (and nothing else) carries the follow-sync condition, and the
+    automation sensor targets exactly those models."""
+    graph = defs.resolve_asset_graph()
+    models = {
+        K(m)
+        for m in (
+            "workflow_statistics",
+            "project_statistics",
+            "workflow_daily_trends",
+            "component_daily_trends",
+        )
+    }
+    conditioned = {k for k in graph.get_all_asset_keys() if graph.get(k).automation_condition}
+    assert conditioned == models
+    for key in models:
+        condition = graph.get(key).automation_condition
+        assert condition is not None and condition.get_label() == FOLLOW_SYNC_LABEL
+    sensor = defs.resolve_sensor_def("statistics_after_sync")
+    assert isinstance(sensor, dg.AutomationConditionSensorDefinition)
+    assert sensor.asset_selection.resolve(graph) == models
 
 
 def _exec(wf: str, closed: datetime | None) -> DiscoveredExecution:
