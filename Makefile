@@ -7,7 +7,7 @@ UV := .tools/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test bench lint clean services-down
+.PHONY: install demo test bench lint clean services-down notebooks
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -35,6 +35,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy wfmon wfmon_defs assets resources bench
+
+## Notebook packages (JupyterLab, matplotlib: dependency group `notebooks`, not installed by
+## `make test`), then JupyterLab on notebooks/ (needs `wfmon services up` or WFMON_* settings).
+notebooks: install
+	$(UV) sync --frozen --python $(PYTHON) --group notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root)
 
 services-down: install
 	$(BIN)/wfmon services down
