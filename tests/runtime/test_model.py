@@ -139,7 +139,8 @@ def test_upstream_keeps_edge_order_without_repeats() -> None:
     )
     assert d.upstream("z") == ["y", "x"]
     assert d.upstream("x") == [] and d.upstream("missing") == []
-    assert d.node("y") is not None and d.node("y").id == "y" and d.node("missing") is None  # type: ignore[union-attr]
+    node = d.node("y")
+    assert node is not None and node.id == "y" and d.node("missing") is None
 
 
 def test_definitions_round_trip_through_json() -> None:
