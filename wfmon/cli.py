@@ -128,9 +128,9 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> None:
         client = await connect(settings)
         recorder = AttemptRecorder(sink)
-        others: list[Worker] = []
+        workers: list[Worker] = []
         if not args.sync_only:
-            others.append(
+            workers.append(
                 build_worker(
                     client, task_queue=args.task_queue, registry=registry, recorder=recorder
                 )
@@ -142,7 +142,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
             sync_db.open()
             options = SyncOptions(page_size=args.sync_page_size)
-            others.append(build_sync_worker(client, sync_db, options=options))
+            workers.append(build_sync_worker(client, sync_db, options=options))
             print(f"wfmon sync worker on task queue {SYNC_TASK_QUEUE!r}", flush=True)
         if args.sync_only:
             print("wfmon worker: sync only; Ctrl-C to stop", flush=True)
@@ -153,7 +153,9 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
                 flush=True,
             )
         try:
-            await run_worker_until_signalled(*others, recorder=None if args.sync_only else recorder)
+            await run_worker_until_signalled(
+                *workers, recorder=None if args.sync_only else recorder
+            )
         finally:
             await extra.aclose()
 
