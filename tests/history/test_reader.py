@@ -19,6 +19,7 @@ from wfmon.history import (
     HistoryReader,
     PayloadDecoder,
     ReadOptions,
+    builder_definition,
     events_from_json,
     read_history,
     read_history_json,
@@ -203,3 +204,22 @@ def test_definition_maps_nodes_and_flags_strangers() -> None:
     assert report.warnings == ["activity 'combine' is not a node of definition 'other' v9"]
     # The version recorded at start wins over the definition passed in.
     assert report.execution.definition_version == 2
+
+
+def test_builder_definition_is_validated_once_and_bad_ones_name_the_problem() -> None:
+    definition = {
+        "id": "wf",
+        "name": "wf",
+        "version": 3,
+        "nodes": [{"id": "a", "component": "transform", "timeouts": {"start_to_close": "2m"}}],
+    }
+    first = builder_definition([{"definition": definition, "input": 1}])
+    again = builder_definition([{"definition": json.loads(json.dumps(definition)), "input": 2}])
+    assert again is first, "the same definition is validated once"
+    assert first.version == 3 and first.nodes[0].timeouts.start_to_close.total_seconds() == 120
+
+    changed = builder_definition([{"definition": {**definition, "version": 4}}])
+    assert changed.version == 4 and changed is not first
+    for bad in ([], [{}], [{"definition": {**definition, "nodes": []}}], None):
+        with pytest.raises(ValueError, match="builder workflow input holds no valid definition"):
+            builder_definition(bad)

@@ -20,6 +20,7 @@ What it guarantees (see ``docs/architecture/history-reader.md``):
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -111,9 +112,18 @@ def builder_definition(args: Any) -> WorkflowDefinition:
     """The definition a builder workflow ran, from its decoded start arguments (what the
     reader stores as the execution's input). Raises ``ValueError`` saying why not."""
     try:
-        return WorkflowDefinition.model_validate(args[0]["definition"])
+        text = json.dumps(args[0]["definition"], separators=(",", ":"))
+        return _definition_from_json(text)
     except (IndexError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"builder workflow input holds no valid definition: {exc}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _definition_from_json(text: str) -> WorkflowDefinition:
+    """Validated once per distinct definition: every execution of a workflow version
+    carries the same one, and validating it (durations, retry policies, the graph) cost
+    a fifth of a sync's CPU. Definitions are frozen, so sharing one is safe."""
+    return WorkflowDefinition.model_validate_json(text)
 
 
 def events_from_json(data: str | bytes | dict[str, Any]) -> list[HistoryEvent]:
