@@ -10,8 +10,7 @@ from pydantic import Field
 from resources.database import WfmonDatabaseResource
 from wfmon.connections.crypto import Keyring
 from wfmon.connections.errors import ConnectionNotFound
-from wfmon.connections.resolver import ResolvedConnection
-from wfmon.connections.service import load_secret
+from wfmon.connections.resolver import ResolvedConnection, load_connection
 
 
 class ProjectConnectionsResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -39,17 +38,4 @@ class ProjectConnectionsResource(dg.ConfigurableResource):  # type: ignore[type-
             project = UUID(str(project_id))
         except ValueError:
             raise ConnectionNotFound(f"project {project_id!r} not found") from None
-        with self.database.as_system() as conn:
-            info, url = load_secret(conn, connection_id, self.keyring())
-        if info.project_id != project:
-            raise ConnectionNotFound(f"connection {connection_id} not found in this project")
-        return ResolvedConnection(
-            id=info.id,
-            project_id=info.project_id,
-            name=info.name,
-            connection_type=info.connection_type,
-            masked_url=info.masked_url,
-            config=info.config,
-            version=info.updated_at.isoformat(),
-            url=url,
-        )
+        return load_connection(self.database.database(), self.keyring(), project, connection_id)

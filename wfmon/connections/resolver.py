@@ -68,17 +68,25 @@ class ConnectionResolver:
         self._cache.clear()
 
     def _load(self, project_id: UUID, connection_id: UUID) -> ResolvedConnection:
-        with self._db.as_system() as conn:
-            info, url = load_secret(conn, connection_id, self._keyring)
-        if info.project_id != project_id:
-            raise ConnectionNotFound(f"connection {connection_id} not found in this project")
-        return ResolvedConnection(
-            id=info.id,
-            project_id=info.project_id,
-            name=info.name,
-            connection_type=info.connection_type,
-            masked_url=info.masked_url,
-            config=info.config,
-            version=info.updated_at.isoformat(),
-            url=url,
-        )
+        return load_connection(self._db, self._keyring, project_id, connection_id)
+
+
+def load_connection(
+    db: Database, keyring: Keyring, project_id: UUID, connection_id: UUID | str
+) -> ResolvedConnection:
+    """Read and decrypt ``connection_id`` as the system role; it must belong to
+    ``project_id`` (:class:`ConnectionNotFound` otherwise, as for an unknown id)."""
+    with db.as_system() as conn:
+        info, url = load_secret(conn, connection_id, keyring)
+    if info.project_id != project_id:
+        raise ConnectionNotFound(f"connection {connection_id} not found in this project")
+    return ResolvedConnection(
+        id=info.id,
+        project_id=info.project_id,
+        name=info.name,
+        connection_type=info.connection_type,
+        masked_url=info.masked_url,
+        config=info.config,
+        version=info.updated_at.isoformat(),
+        url=url,
+    )
