@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from wfmon.api.models import AttemptOut
 from wfmon.model.duration import parse_duration
 from wfmon.model.retry import (
     ExponentialBackoff,
@@ -102,21 +103,6 @@ def _policy_from_json(text: str) -> Policy:
     return Policy(strategy, raw)
 
 
-@dataclass(frozen=True)
-class AttemptView:
-    attempt: int
-    label: str
-    started_at: datetime | None
-    ended_at: datetime | None
-    duration_ms: int | None
-    outcome: str
-    failure_type: str | None
-    failure_message: str | None
-    retried: bool
-    retry_expected: bool | None
-    explanation: str
-
-
 def _why_unexpected(component: Mapping[str, Any], policy: Policy, last: int) -> str:
     status = component["status"]
     state = (component.get("retry_state") or "").upper()
@@ -142,8 +128,8 @@ def _duration_ms(start: datetime | None, end: datetime | None) -> int | None:
 
 def explain_attempts(
     component: Mapping[str, Any], attempts: Sequence[Mapping[str, Any]], policy: Policy
-) -> list[AttemptView]:
-    """One view per attempt, oldest first, each explained against the policy.
+) -> list[AttemptOut]:
+    """One entry per attempt, oldest first, each explained against the policy.
 
     Attempts the worker did not record (a workflow run by another worker) are filled in
     from the component row's attempt number, marked as not recorded.
@@ -151,7 +137,7 @@ def explain_attempts(
     by_number = {int(a["attempt"]): a for a in attempts}
     last = max([int(component.get("temporal_attempt") or 1), *by_number])
     expected = bool(component.get("is_expected_retry"))
-    views: list[AttemptView] = []
+    explained: list[AttemptOut] = []
     for n in range(1, last + 1):
         row = by_number.get(n)
         if row is None:
@@ -185,8 +171,8 @@ def explain_attempts(
             explanation = f"{policy.sentence}: {label} {words}; {why}"
         else:
             explanation = f"{policy.sentence}: {label} {words}"
-        views.append(
-            AttemptView(
+        explained.append(
+            AttemptOut(
                 attempt=n,
                 label=label,
                 started_at=started,
@@ -200,7 +186,7 @@ def explain_attempts(
                 explanation=explanation,
             )
         )
-    return views
+    return explained
 
 
 def _component_outcome(component: Mapping[str, Any]) -> str:

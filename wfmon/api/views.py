@@ -18,7 +18,6 @@ from uuid import UUID
 from wfmon.api import queries as q
 from wfmon.api.errors import NotFound
 from wfmon.api.models import (
-    AttemptOut,
     ComponentOut,
     ComponentPageOut,
     CountItem,
@@ -152,7 +151,7 @@ def execution_out(row: Mapping[str, Any], name: str | None, synced_now: bool) ->
 
 def component_out(row: Mapping[str, Any], attempts: Sequence[Mapping[str, Any]]) -> ComponentOut:
     policy = policy_from_recorded(row["retry_policy"])
-    views = explain_attempts(row, attempts, policy)
+    explained = explain_attempts(row, attempts, policy)
     return ComponentOut(
         id=row["id"],
         node_id=row["node_id"],
@@ -178,8 +177,8 @@ def component_out(row: Mapping[str, Any], attempts: Sequence[Mapping[str, Any]])
             max_attempts=policy.max_attempts,
             recorded=policy.recorded,
         ),
-        attempts=[AttemptOut(**v.__dict__) for v in views],  # shallow: asdict deep-copies
-        retry_summary=retry_summary(row, policy, len(views)),
+        attempts=explained,
+        retry_summary=retry_summary(row, policy, len(explained)),
     )
 
 
