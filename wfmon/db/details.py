@@ -33,12 +33,15 @@ def get_execution(conn: DbConnection, execution_id: UUID) -> dict[str, Any] | No
 
 
 def get_execution_version(conn: DbConnection, execution_id: UUID) -> dict[str, Any] | None:
-    """What decides whether a cached copy of the execution is current, or None when missing
-    or not visible: its status, sync fields, ``row_version`` (the row's ``xmin``, which
-    every update changes) and ``attempts_updated_at``. No JSON columns, so it is cheap."""
+    """The execution's identity, status and sync fields, ``row_version`` (the row's
+    ``xmin``, which every update changes) and ``attempts_updated_at``: what a freshness
+    check or a cache lookup needs. None when missing or not visible. No JSON columns, so
+    it is cheap."""
     return conn.execute(
         """
-        SELECT id, status, history_sync_status, history_synced_at, xmin::text AS row_version,
+        SELECT id, temporal_namespace, temporal_workflow_id, temporal_run_id, status,
+               history_sync_status, history_synced_at, history_sync_error,
+               xmin::text AS row_version,
                (SELECT max(a.updated_at) FROM component_execution_attempts a
                 WHERE a.temporal_namespace = e.temporal_namespace
                   AND a.temporal_workflow_id = e.temporal_workflow_id

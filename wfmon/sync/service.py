@@ -110,7 +110,7 @@ class ExecutionService:
     async def _visible(self, execution_id: UUID, auth_user_id: UUID) -> dict[str, Any]:
         def read() -> dict[str, Any] | None:
             with self._db.as_user(auth_user_id) as conn:
-                return q.get_execution(conn, execution_id)
+                return q.get_execution_version(conn, execution_id)
 
         row = await asyncio.to_thread(read)
         if row is None:

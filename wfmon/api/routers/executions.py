@@ -92,15 +92,8 @@ def list_components(
 async def get_sync_status(execution_id: UUID, ctx: Context, user: CurrentUser) -> SyncStatusOut:
     """Whether the stored copy is synced and whether it is stale."""
     service = await service_for(ctx)
-    s = await service.check_sync_status(execution_id, user.auth_user_id)
-    return SyncStatusOut(
-        execution_id=s.execution_id,
-        execution_status=s.execution_status,
-        history_sync_status=s.history_sync_status,
-        history_synced_at=s.history_synced_at,
-        history_sync_error=s.history_sync_error,
-        stale=s.stale,
-    )
+    status = await service.check_sync_status(execution_id, user.auth_user_id)
+    return SyncStatusOut.model_validate(status, from_attributes=True)
 
 
 @router.post(
