@@ -119,40 +119,32 @@ def dagster_environment(
 def dagster_dev_command(
     *, port: int, host: str = "127.0.0.1", workspace: Path = WORKSPACE_FILE
 ) -> list[str]:
-    """``setsid env --default-signal=INT dagster dev ...``: its own session (process group
-    = its pid) with SIGINT restored, so ``kill -TERM <pid>`` stops it and its children."""
-    dagster = str(Path(sys.executable).parent / "dagster")
-    return [
-        "setsid",
-        "env",
-        "--default-signal=INT",
-        dagster,
-        "dev",
-        "-w",
-        str(workspace),
-        "--host",
-        host,
-        "--port",
-        str(port),
-    ]
+    """``dagster dev`` (webserver and daemon) in its own session."""
+    return _in_own_session(
+        "dagster", "dev", "-w", str(workspace), "--host", host, "--port", str(port)
+    )
 
 
 def webserver_command(
     *, port: int, host: str = "127.0.0.1", workspace: Path = WORKSPACE_FILE
 ) -> list[str]:
-    """``dagster-webserver`` alone (no daemon: sensors and schedules do not tick)."""
-    webserver = str(Path(sys.executable).parent / "dagster-webserver")
+    """``dagster-webserver`` alone (no daemon: sensors and schedules do not tick), in its
+    own session."""
+    return _in_own_session(
+        "dagster-webserver", "-w", str(workspace), "--host", host, "--port", str(port)
+    )
+
+
+def _in_own_session(program: str, *args: str) -> list[str]:
+    """``setsid env --default-signal=INT <venv program> ...``: its own session (process
+    group = its pid) with SIGINT restored, so ``kill -TERM <pid>`` stops it and its
+    children."""
     return [
         "setsid",
         "env",
         "--default-signal=INT",
-        webserver,
-        "-w",
-        str(workspace),
-        "--host",
-        host,
-        "--port",
-        str(port),
+        str(Path(sys.executable).parent / program),
+        *args,
     ]
 
 
