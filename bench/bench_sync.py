@@ -37,19 +37,18 @@ from temporalio.client import Client
 from bench.common import write_result
 from tests.conftest import make_state_dir
 from wfmon.db import Database
-from wfmon.db.accounts import create_project, create_user, create_workflow
 from wfmon.dev.process import stop_pid
 from wfmon.dev.services import EmbeddedServices, Endpoints
 from wfmon.history import read_history
 from wfmon.migrate import apply_migrations
 from wfmon.model import WorkflowDefinition
 from wfmon.runtime import start_builder_run
-from wfmon.runtime.client import RunContext
 from wfmon.runtime.worker import build_worker
 from wfmon.sync.batch import sync_many
 from wfmon.sync.messages import ExecutionRef
 from wfmon.sync.service import ExecutionService
 from wfmon.sync.worker import build_sync_worker
+from wfmon.testing import make_owner
 
 CONCURRENCY = 16
 
@@ -112,15 +111,10 @@ def _start_sync_only_worker(endpoints: Endpoints, state: Path) -> subprocess.Pop
 async def _bench(
     client: Client, db: Database, executions: int, endpoints: Endpoints, state: Path
 ) -> dict[str, Any]:
-    auth = uuid.uuid4()
-    with db.as_system() as conn:
-        user = create_user(conn, auth_user_id=auth, email="bench@example.com")
-    with db.as_user(auth) as conn:
-        project = create_project(conn, name="bench", created_by=user.id)
-        workflow = create_workflow(
-            conn, project_id=project.id, created_by=user.id, name="bench", definition={}
-        )
-    ctx = RunContext(str(workflow.id), str(project.id), str(user.id))
+    owner = make_owner(db, "bench")
+    auth = owner.user.auth_user_id
+    assert auth is not None
+    ctx = owner.run_context()
     queue = f"bench-builder-{uuid.uuid4().hex[:6]}"
 
     async with build_worker(client, task_queue=queue), build_sync_worker(client, db):

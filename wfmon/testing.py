@@ -15,7 +15,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from wfmon.db import Database
@@ -23,6 +23,7 @@ from wfmon.db.accounts import create_project, create_user, create_workflow
 from wfmon.db.rows import Project, User, Workflow
 from wfmon.model import WorkflowDefinition
 from wfmon.runtime.attempts import AttemptRecorder
+from wfmon.runtime.client import RunContext, start_builder_run
 from wfmon.runtime.worker import build_worker
 from wfmon.sync.activities import SyncOptions
 from wfmon.sync.worker import build_sync_worker
@@ -117,6 +118,17 @@ class BuilderAndSyncHarness(WorkerHarness):
         if self.recorder is not None:
             await self.recorder.close()
 
+    async def start_run(self, owner: Owner | None, kind: str) -> WorkflowHandle[Any, Any]:
+        """Start a builder execution of :func:`definition` ``kind`` (input ``{"n": 1}``) on
+        this harness's builder queue, recorded as ``owner``'s when given."""
+        return await start_builder_run(
+            self.client,
+            definition(kind),
+            {"n": 1},
+            context=owner.run_context() if owner else None,
+            task_queue=self.builder_queue,
+        )
+
 
 # -- test data ------------------------------------------------------------------------------
 
@@ -128,6 +140,14 @@ class Owner:
     user: User
     project: Project
     workflow: Workflow
+
+    def run_context(self) -> RunContext:
+        """The ids a builder run records for this owner."""
+        return RunContext(
+            workflow_id=str(self.workflow.id),
+            project_id=str(self.project.id),
+            user_id=str(self.user.id),
+        )
 
 
 def make_owner(db: Database, name: str) -> Owner:

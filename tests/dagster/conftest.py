@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
-from typing import Any
 
 import dagster as dg
 import pytest
@@ -19,15 +18,13 @@ from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
 from wfmon.db import Database
 from wfmon.dev.services import Endpoints
-from wfmon.runtime import start_builder_run
-from wfmon.runtime.client import RunContext
 from wfmon.sync.messages import ExecutionRef
-from wfmon.testing import BuilderAndSyncHarness, Owner, definition, make_owner
+from wfmon.testing import BuilderAndSyncHarness, Owner, make_owner
 from wfmon_defs.definitions import build_definitions
 
 NAMESPACE = "wfmon-dagster-tests"
@@ -73,20 +70,6 @@ class Harness(BuilderAndSyncHarness):
 
     async def prepare(self) -> None:
         await ensure_namespace(self.address, NAMESPACE)
-
-    async def start_run(self, owner: Owner | None, kind: str) -> WorkflowHandle[Any, Any]:
-        ctx = (
-            RunContext(
-                workflow_id=str(owner.workflow.id),
-                project_id=str(owner.project.id),
-                user_id=str(owner.user.id),
-            )
-            if owner
-            else None
-        )
-        return await start_builder_run(
-            self.client, definition(kind), {"n": 1}, context=ctx, task_queue=self.builder_queue
-        )
 
     async def execute(self, owner: Owner | None, kind: str) -> ExecutionRef:
         """Run one builder execution to its end; its ref."""

@@ -17,7 +17,6 @@ from wfmon.db import Database
 from wfmon.db.details import find_execution
 from wfmon.model import WorkflowDefinition
 from wfmon.runtime import start_builder_run
-from wfmon.runtime.client import RunContext
 from wfmon.sync.discovery import discover, record_discovered
 from wfmon.sync.messages import SYNC_TASK_QUEUE, ExecutionRef, SyncOutcome
 from wfmon.sync.service import ExecutionNotFound, ExecutionService
@@ -156,13 +155,10 @@ def test_running_execution_shows_pending_components_then_final_state(
             "edges": [{"source": "wait", "target": "after"}],
         }
     )
-    ctx = RunContext(
-        workflow_id=str(alice.workflow.id),
-        project_id=str(alice.project.id),
-        user_id=str(alice.user.id),
-    )
     handle: WorkflowHandle[Any, Any] = h.run(
-        start_builder_run(h.client, slow, None, context=ctx, task_queue=h.builder_queue)
+        start_builder_run(
+            h.client, slow, None, context=alice.run_context(), task_queue=h.builder_queue
+        )
     )
     time.sleep(0.5)
     ref = ExecutionRef(h.client.namespace, handle.id, handle.result_run_id or "")

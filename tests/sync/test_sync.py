@@ -14,28 +14,14 @@ from temporalio.testing import ActivityEnvironment
 from tests.sync.conftest import Owner, SyncHarness
 from wfmon.db import Database
 from wfmon.history import HistoryReader, read_history
-from wfmon.runtime import start_builder_run
-from wfmon.runtime.client import RunContext
 from wfmon.sync.activities import SyncActivities, _Fetched
 from wfmon.sync.batch import sync_many
 from wfmon.sync.messages import ExecutionRef, SyncFailures, SyncOutcome, SyncResult
 from wfmon.sync.worker import sync_many_now, sync_now
-from wfmon.testing import definition
 
 
 async def run_builder(h: SyncHarness, owner: Owner | None, kind: str) -> WorkflowHandle[Any, Any]:
-    ctx = (
-        RunContext(
-            workflow_id=str(owner.workflow.id),
-            project_id=str(owner.project.id),
-            user_id=str(owner.user.id),
-        )
-        if owner
-        else None
-    )
-    handle = await start_builder_run(
-        h.client, definition(kind), {"n": 1}, context=ctx, task_queue=h.builder_queue
-    )
+    handle = await h.start_run(owner, kind)
     with contextlib.suppress(WorkflowFailureError):
         await handle.result()
     return handle
