@@ -326,19 +326,21 @@ def execution_detail(
             for r in rows
         ],
         timeline=timeline(row, rows, attempts, datetime.now(UTC)),
-        not_run=not_run_nodes(row, q.last_status_by_node(conn, execution_id)),
+        not_run=not_run_nodes(conn, row),
     )
 
 
-def not_run_nodes(row: Mapping[str, Any], last_status: Mapping[str, str]) -> list[NotRunNodeOut]:
+def not_run_nodes(conn: DbConnection, row: Mapping[str, Any]) -> list[NotRunNodeOut]:
     """The definition's nodes without a component execution, each with why: the upstream
-    nodes that did not complete, or the execution ending (or, while it runs, not yet)."""
+    nodes that did not complete, or the execution ending (or, while it runs, not yet).
+    Only wfmon's builder executions have a definition; others cost no query."""
     if row["workflow_type"] != BUILDER_WORKFLOW_TYPE:
         return []
     try:
         definition = builder_definition(row["input"])
     except ValueError:
         return []
+    last_status = q.last_status_by_node(conn, row["id"])
     running = row["status"] == "running"
     out = []
     for node in definition.topological_order():
