@@ -47,7 +47,7 @@ from wfmon.db.executions import ExecutionSort, page_executions
 from wfmon.db.rows import ExecutionStatus
 from wfmon.db.statistics import get_project_statistics, get_workflow_statistics
 from wfmon.history import builder_definition
-from wfmon.history.reader import BUILDER_WORKFLOW_TYPE
+from wfmon.model import BUILDER_WORKFLOW_TYPE
 
 _OPEN = ("running", "retrying", "pending")
 

@@ -48,13 +48,10 @@ from wfmon.history.records import (
     HistoryReport,
     timeout_error,
 )
-from wfmon.model import WorkflowDefinition, format_duration
+from wfmon.model import BUILDER_WORKFLOW_TYPE, WorkflowDefinition, format_duration
 
 #: Marker names SDKs use for local activities (Core-based SDKs; Go and Java).
 LOCAL_ACTIVITY_MARKERS = frozenset({"core_local_activity", "LocalActivity"})
-#: Workflow type of wfmon's builder workflow (kept in sync with wfmon.runtime.workflow;
-#: not imported so the reader does not depend on the runtime).
-BUILDER_WORKFLOW_TYPE = "WfmonBuilderWorkflow"
 
 #: Warnings kept per report; further ones are counted in a last line.
 MAX_WARNINGS = 100

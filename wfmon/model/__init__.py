@@ -1,6 +1,7 @@
 """wfmon's domain models: workflow definitions, nodes and retry policies."""
 
 from wfmon.model.definition import (
+    BUILDER_WORKFLOW_TYPE,
     DEFAULT_START_TO_CLOSE,
     Edge,
     Node,
@@ -18,6 +19,7 @@ from wfmon.model.retry import (
 )
 
 __all__ = [
+    "BUILDER_WORKFLOW_TYPE",
     "DEFAULT_RETRY_POLICY",
     "DEFAULT_START_TO_CLOSE",
     "Duration",

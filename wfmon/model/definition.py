@@ -21,6 +21,9 @@ from wfmon.model.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 
 #: An attempt that runs longer than this fails with a start-to-close timeout (then retries).
 DEFAULT_START_TO_CLOSE = timedelta(minutes=5)
+#: Workflow type of the Temporal workflow that runs definitions (wfmon.runtime.workflow):
+#: how the history reader and the web app recognise an execution of a definition.
+BUILDER_WORKFLOW_TYPE = "WfmonBuilderWorkflow"
 
 NodeId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
 

@@ -23,13 +23,11 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from wfmon.model import Node, WorkflowDefinition
+    from wfmon.model import BUILDER_WORKFLOW_TYPE, Node, WorkflowDefinition
     from wfmon.runtime.messages import BuilderRunInput, BuilderRunResult, NodeInput
 
 #: Task queue the builder workflow and its component activities run on.
 BUILDER_TASK_QUEUE = "wfmon-builder"
-#: Workflow type name as it appears in Temporal (and in histories wfmon reads).
-BUILDER_WORKFLOW_TYPE = "WfmonBuilderWorkflow"
 
 
 @workflow.defn(name=BUILDER_WORKFLOW_TYPE)
