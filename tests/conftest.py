@@ -39,7 +39,7 @@ def embedded_services() -> Iterator[EmbeddedServices]:
 
 @pytest.fixture(scope="session")
 def endpoints(embedded_services: EmbeddedServices) -> Endpoints:
-    """URLs of the session's PostgreSQL (app role), Temporal and Redis."""
+    """URLs of the session's PostgreSQL (login roles), Temporal and Redis."""
     return embedded_services.endpoints()
 
 
@@ -51,8 +51,8 @@ from wfmon.migrate import apply_migrations  # noqa: E402
 
 @pytest.fixture(scope="session")
 def database_url(endpoints: Endpoints) -> str:
-    """The session database (login role ``wfmon``) with every migration applied."""
-    apply_migrations(endpoints.database_url)
+    """The session database with every migration applied; the authenticator's URL."""
+    apply_migrations(endpoints.migrations_url)
     return endpoints.database_url
 
 

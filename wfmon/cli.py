@@ -67,7 +67,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from wfmon.migrate import apply_migrations
     from wfmon.settings import resolve_endpoints
 
-    applied = apply_migrations(resolve_endpoints(settings).database_url)
+    applied = apply_migrations(resolve_endpoints(settings).migrations_url)
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
     return 0
 

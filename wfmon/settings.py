@@ -48,7 +48,18 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     database_url: SecretStr | None = Field(
-        default=None, description="PostgreSQL URL the application connects with."
+        default=None,
+        description="PostgreSQL URL of wfmon's processes: a login role that owns nothing.",
+    )
+    web_database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL of the web app (a role that may only become wfmon_user).",
+    )
+    migrations_database_url: SecretStr | None = Field(
+        default=None, description="PostgreSQL URL of the tables' owner, for `wfmon migrate`."
+    )
+    dagster_database_url: SecretStr | None = Field(
+        default=None, description="PostgreSQL URL of Dagster's storage database."
     )
     temporal_address: str | None = Field(default=None, description="host:port of Temporal.")
     temporal_namespace: str = Field(default="default", min_length=1)
@@ -63,7 +74,9 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = Field(default=None, description="HMAC secret for API tokens.")
     state_dir: Path = Field(default=Path(".wfmon"), description="Embedded services' state.")
 
-    @field_validator("database_url")
+    @field_validator(
+        "database_url", "web_database_url", "migrations_database_url", "dagster_database_url"
+    )
     @classmethod
     def _database_url(cls, v: SecretStr | None) -> SecretStr | None:
         if v is not None:
@@ -135,10 +148,42 @@ class ResolvedEndpoints:
         return url.get_secret_value() if url else self._embedded.database_url
 
     @property
+    def web_database_url(self) -> str:
+        """The web app's login: ``WFMON_WEB_DATABASE_URL``, else ``WFMON_DATABASE_URL``'s."""
+        url = self._settings.web_database_url
+        if url:
+            return url.get_secret_value()
+        if self._settings.database_url:
+            return self.database_url
+        return self._embedded.web_database_url
+
+    @property
+    def migrations_url(self) -> str:
+        """The tables' owner, for ``wfmon migrate`` only."""
+        return (
+            self._own_or_embedded("migrations_database_url", "the table owner that runs migrations")
+            or self._embedded.migrations_url
+        )
+
+    @property
     def dagster_database_url(self) -> str:
-        """Dagster's storage: database ``dagster`` on the same server as wfmon's."""
-        parts = urlsplit(self.database_url)
-        return parts._replace(path="/dagster").geturl()
+        """Dagster's storage database (its own tables; not wfmon's)."""
+        return (
+            self._own_or_embedded("dagster_database_url", "Dagster's storage database")
+            or self._embedded.dagster_database_url
+        )
+
+    def _own_or_embedded(self, field: str, what: str) -> str | None:
+        url: SecretStr | None = getattr(self._settings, field)
+        if url:
+            return url.get_secret_value()
+        if self._settings.database_url:
+            # wfmon's own login role cannot do this job: say which variable is missing.
+            raise SettingsError(
+                f"{ENV_PREFIX}{field.upper()} is unset: with WFMON_DATABASE_URL set, wfmon "
+                f"needs the URL of {what} too"
+            )
+        return None
 
     @property
     def temporal_address(self) -> str:

@@ -57,7 +57,7 @@ def _with_database(url: str, name: str) -> str:
 
 @pytest.fixture(scope="session")
 def new_database(admin_url: str, endpoints: Endpoints) -> Iterator[Callable[[], str]]:
-    """Factory: an empty database owned by ``wfmon``; returns its app-role URL."""
+    """Factory: an empty database owned by ``wfmon``; returns the owner's URL (migrations)."""
     created: list[str] = []
 
     def make() -> str:
@@ -65,7 +65,7 @@ def new_database(admin_url: str, endpoints: Endpoints) -> Iterator[Callable[[], 
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER wfmon").format(sql.Identifier(name)))
         created.append(name)
-        return _with_database(endpoints.database_url, name)
+        return _with_database(endpoints.migrations_url, name)
 
     yield make
     with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -76,11 +76,11 @@ def new_database(admin_url: str, endpoints: Endpoints) -> Iterator[Callable[[], 
 
 
 @pytest.fixture(scope="module")
-def fresh_url(new_database: Callable[[], str]) -> str:
-    """App-role URL of a freshly migrated database of this module's own."""
-    url = new_database()
-    apply_migrations(url)
-    return url
+def fresh_url(new_database: Callable[[], str], endpoints: Endpoints) -> str:
+    """The authenticator's URL of a freshly migrated database of this module's own."""
+    owner_url = new_database()
+    apply_migrations(owner_url)
+    return _with_database(endpoints.database_url, urlsplit(owner_url).path.lstrip("/"))
 
 
 @pytest.fixture(scope="module")

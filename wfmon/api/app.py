@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -33,7 +34,10 @@ from wfmon.connections.crypto import Keyring
 from wfmon.connections.errors import KeyringError
 from wfmon.connections.policy import NetworkPolicy
 from wfmon.db import Database
+from wfmon.db.database import SYSTEM_ROLE, USER_ROLE
 from wfmon.settings import Settings, SettingsError, load_settings, resolve_endpoints
+
+log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 #: Database connections the app may hold: enough for 20 concurrent clients.
@@ -63,14 +67,17 @@ def create_app(
     """The app. Unset dependencies come from ``settings`` (``load_settings()`` when None).
 
     ``db`` given: the caller owns it (opens and closes it). Otherwise the app opens a pool
-    on ``WFMON_DATABASE_URL`` (or the embedded Postgres) at startup and closes it at
-    shutdown. Raises :class:`SettingsError` when ``WFMON_JWT_SECRET`` is not set.
+    on ``WFMON_WEB_DATABASE_URL`` (else ``WFMON_DATABASE_URL``, else the embedded Postgres's
+    web login) at startup and closes it at shutdown; it refuses a login role that could
+    bypass row-level security. Raises :class:`SettingsError` when ``WFMON_JWT_SECRET`` is not set.
     """
     settings = settings or load_settings()
     if settings.jwt_secret is None or not settings.jwt_secret.get_secret_value():
         raise SettingsError("WFMON_JWT_SECRET is not set: the API needs it to verify tokens")
     owns_db = db is None
-    database = db or Database(resolve_endpoints(settings).database_url, max_size=DEFAULT_POOL_SIZE)
+    database = db or Database(
+        resolve_endpoints(settings).web_database_url, max_size=DEFAULT_POOL_SIZE
+    )
     keyring_error = None
     if keyring is None:
         keyring, keyring_error = _keyring(settings)
@@ -90,6 +97,14 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if owns_db:
             await asyncio.to_thread(database.open)
+            if database.login and SYSTEM_ROLE in database.login.rls_roles:
+                log.warning(
+                    "the web app's database login %r can become %s: give the web app a login "
+                    "that may only become %s (WFMON_WEB_DATABASE_URL)",
+                    database.login.name,
+                    SYSTEM_ROLE,
+                    USER_ROLE,
+                )
         try:
             yield
         finally:

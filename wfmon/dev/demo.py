@@ -56,6 +56,8 @@ def demo_environment(settings: Settings, ep: Endpoints) -> dict[str, str]:
         **os.environ,
         "WFMON_STATE_DIR": str(settings.state_path),
         "WFMON_DATABASE_URL": ep.database_url,
+        "WFMON_WEB_DATABASE_URL": ep.web_database_url,
+        "WFMON_DAGSTER_DATABASE_URL": ep.dagster_database_url,
         "WFMON_TEMPORAL_ADDRESS": ep.temporal_address,
         "WFMON_REDIS_URL": ep.redis_url,
         "WFMON_CONNECTIONS_ALLOW_LOOPBACK": "true",
@@ -119,7 +121,7 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say = _say) -> int:
     try:
         say("starting embedded PostgreSQL, Temporal and Redis ...")
         ep = services.up()
-        applied = apply_migrations(ep.database_url)
+        applied = apply_migrations(ep.migrations_url)
         say(f"schema up to date ({len(applied)} migration(s) applied now)")
         env = demo_environment(settings, ep)
         api_port, dagster_port = free_port(), free_port()

