@@ -255,7 +255,7 @@ def main() -> None:
     services = EmbeddedServices(state, temporal_ui=False, durable=False)
     try:
         endpoints = services.up()
-        apply_migrations(endpoints.database_url)
+        apply_migrations(endpoints.migrations_url)
         with Database(endpoints.database_url, max_size=24) as db:
             f = _bench(db, endpoints.database_url, endpoints.temporal_address)
     finally:

@@ -71,7 +71,7 @@ def _bench(state: Path) -> dict[str, Any]:
     services = EmbeddedServices(state, temporal_ui=False, durable=False)
     try:
         endpoints = services.up()
-        apply_migrations(endpoints.database_url)
+        apply_migrations(endpoints.migrations_url)
         keyring = Keyring.parse(generate_key())
         with Database(endpoints.database_url) as db:
             auth = uuid4()

@@ -30,7 +30,7 @@ def main() -> None:
             t0 = time.perf_counter()
             ep = services.up()
             t1 = time.perf_counter()
-            apply_migrations(ep.database_url)
+            apply_migrations(ep.migrations_url)
             t2 = time.perf_counter()
             cold.append(t1 - t0)
             migrate.append(t2 - t1)

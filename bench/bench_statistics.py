@@ -311,7 +311,7 @@ def main() -> None:
     services = EmbeddedServices(state, temporal_ui=False, durable=False)
     try:
         endpoints = services.up()
-        apply_migrations(endpoints.database_url)
+        apply_migrations(endpoints.migrations_url)
         with Database(endpoints.database_url) as db:
             stats = _statistics(db, endpoints.database_url, executions)
         sensor = _sensor(endpoints.temporal_address, known)

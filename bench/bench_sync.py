@@ -230,7 +230,7 @@ def main() -> None:
     services = EmbeddedServices(state, temporal_ui=False, durable=False)
     try:
         endpoints = services.up()
-        apply_migrations(endpoints.database_url)
+        apply_migrations(endpoints.migrations_url)
 
         async def go() -> dict[str, Any]:
             client = await Client.connect(endpoints.temporal_address)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from wfmon.db.login import UnsafeLoginRole
 from wfmon.dev.process import ServiceError
 from wfmon.migrate import MigrationError
 from wfmon.settings import Settings, SettingsError, load_settings
@@ -320,7 +321,13 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from wfmon.api.app import serve
+    from wfmon.db import Database
+    from wfmon.settings import resolve_endpoints
 
+    # Refuse an unsafe login role here, with one clear line, rather than as a failed
+    # start-up deep in the server's log.
+    with Database(resolve_endpoints(settings).web_database_url, max_size=1):
+        pass
     serve(settings, host=args.host, port=args.port)
     return 0
 
@@ -401,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         func: Command = args.func
         return func(args, settings)
-    except (SettingsError, ServiceError, MigrationError) as exc:
+    except (SettingsError, ServiceError, MigrationError, UnsafeLoginRole) as exc:
         print(f"wfmon: {exc}", file=sys.stderr)
         return 2
 

@@ -46,14 +46,14 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> DenoSandbox:
 
 @pytest.fixture(scope="session")
 def scratch_pg_url(embedded_services: EmbeddedServices, endpoints: Endpoints) -> Iterator[str]:
-    """A database of its own (owned by the app role) for the queries components run."""
+    """A user's own database (owned by the table owner role) for the queries components run."""
     port = urlsplit(endpoints.database_url).port
     assert port is not None
     admin = PostgresInstance(embedded_services.state_dir / "postgres", port).url("postgres")
     name = f"wfmon_components_{secrets.token_hex(4)}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} OWNER wfmon").format(sql.Identifier(name)))
-    url = urlunsplit(urlsplit(endpoints.database_url)._replace(path=f"/{name}"))
+    url = urlunsplit(urlsplit(endpoints.migrations_url)._replace(path=f"/{name}"))
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             """

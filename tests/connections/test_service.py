@@ -346,6 +346,9 @@ def _key_b64(ring: Keyring) -> str:
 
 
 def test_app_role_cannot_read_the_table_directly(pg_url: str, alices_connection: str) -> None:
-    """The login role owns the table but FORCE RLS hides every row from it."""
-    with psycopg.connect(pg_url) as conn:
-        assert conn.execute("SELECT count(*) FROM project_connections").fetchone() == (0,)
+    """The login role owns nothing and holds no privileges: it cannot read the table at all."""
+    with (
+        psycopg.connect(pg_url) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match="project_connections"),
+    ):
+        conn.execute("SELECT count(*) FROM project_connections")

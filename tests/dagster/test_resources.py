@@ -44,9 +44,8 @@ def test_project_connection_resolves_only_in_its_project(
 
 
 def _record_run(db: Database, owner: Owner) -> None:
-    """An execution row as its owner records it (RLS lets users insert their own runs)."""
-    assert owner.user.auth_user_id is not None
-    with db.as_user(owner.user.auth_user_id) as conn:
+    """An execution row of ``owner``'s, recorded as sync records it (users never write them)."""
+    with db.as_system() as conn:
         conn.execute(
             "INSERT INTO workflow_executions (temporal_namespace, temporal_workflow_id, "
             "temporal_run_id, workflow_type, task_queue, status, started_at, created_by, "

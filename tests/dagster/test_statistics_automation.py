@@ -267,6 +267,7 @@ def test_no_refresh_while_a_sync_run_is_in_progress(
 
     with psycopg.connect(database_url) as blocker:
         # The sync of the day cannot write its component rows until this lock goes.
+        blocker.execute("SET ROLE wfmon_system")  # the login role itself may touch nothing
         blocker.execute("LOCK TABLE component_executions IN EXCLUSIVE MODE")
         run = RunProcess(
             dagster_home,
@@ -310,6 +311,7 @@ def test_a_sync_that_lands_during_a_refresh_gets_a_refresh_of_its_own(
     with psycopg.connect(database_url) as blocker:
         # The running refresh cannot MERGE into workflow_statistics until this lock goes
         # (the other models go on and finish in that run meanwhile).
+        blocker.execute("SET ROLE wfmon_system")  # the login role itself may touch nothing
         blocker.execute("LOCK TABLE workflow_statistics IN EXCLUSIVE MODE")
         run = RunProcess(dagster_home, database_url, endpoints, "refresh_statistics_job")
         try:

@@ -161,7 +161,7 @@ def build_world(db: Database, admin_url: str) -> World:
             """
             INSERT INTO components (name, created_by, visibility_id)
             SELECT 'builtin-test', %s, id FROM component_visibility WHERE name = 'public'
-            ON CONFLICT (name) DO NOTHING
+            ON CONFLICT (created_by, name) DO NOTHING
             """,
             (SYSTEM_USER_ID,),
         )

@@ -9,8 +9,12 @@ web app uses (``wfmon_web``).
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -77,9 +81,11 @@ def test_reset_role_leads_nowhere(
     with db.as_user(world.auth["A"]) as conn:
         conn.execute("RESET ROLE")
         assert conn.execute("SELECT current_user AS u").fetchone() == {"u": f"wfmon_{login}"}
-        with pytest.raises(Denied, match="permission denied for table projects"):
-            with conn.transaction():
-                conn.execute("SELECT count(*) FROM projects")
+        with (
+            pytest.raises(Denied, match="permission denied for table projects"),
+            conn.transaction(),
+        ):
+            conn.execute("SELECT count(*) FROM projects")
         _no_escape(conn)
 
 
@@ -161,7 +167,7 @@ def test_a_temporary_table_left_on_a_connection_never_shadows_the_real_one(
 
 
 def test_the_table_owner_is_refused_as_login_role(new_database_owner_url: str) -> None:
-    with pytest.raises(UnsafeLoginRole, match="'wfmon'.*owns .* relations"):
+    with pytest.raises(UnsafeLoginRole, match=r"'wfmon'.*owns .* relations"):
         Database(new_database_owner_url).open()
 
 
@@ -200,3 +206,23 @@ def test_a_bypassrls_role_and_a_role_that_can_become_the_owner_are_refused(
 @pytest.fixture(scope="module")
 def new_database_owner_url(fresh_url: str, endpoints: Endpoints) -> str:
     return _same_database(endpoints.migrations_url, fresh_url)
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["worker", "--sync-only"]])
+def test_wfmon_refuses_to_start_with_the_table_owner_as_login(
+    new_database_owner_url: str, endpoints: Endpoints, command: list[str]
+) -> None:
+    env = {
+        **os.environ,
+        "WFMON_DATABASE_URL": new_database_owner_url,
+        "WFMON_WEB_DATABASE_URL": new_database_owner_url,
+        "WFMON_TEMPORAL_ADDRESS": endpoints.temporal_address,
+        "WFMON_JWT_SECRET": "x" * 32,
+    }
+    wfmon = str(Path(sys.executable).parent / "wfmon")
+    result = subprocess.run([wfmon, *command], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "refuses to use database login role 'wfmon'" in result.stderr
+    assert "owns" in result.stderr
+    password = urlsplit(new_database_owner_url).password
+    assert password and password not in result.stdout + result.stderr

@@ -178,8 +178,8 @@ MATRIX: dict[str, dict[Actor, tuple[object, object, object, object]]] = {
     },
     "workflow_executions": {
         # actor    select                   insert  update                  delete
-        "A":       ({"ea"},                 OK,     D,                      {"ea"}),
-        "B":       ({"eb"},                 OK,     D,                      {"eb"}),
+        "A":       ({"ea"},                 D,      D,                      {"ea"}),
+        "B":       ({"eb"},                 D,      D,                      {"eb"}),
         "system":  (EXECS,                  OK,     EXECS,                  EXECS),
         "anon":    (NONE,                   D,      D,                      NONE),
     },

@@ -9,7 +9,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from wfmon.db import Database
+from wfmon.db import Database, DbConnection
 from wfmon.db.accounts import create_project, create_workflow, current_user_id
 from wfmon.db.executions import page_executions, upsert_execution
 from wfmon.db.statistics import get_workflow_statistics
@@ -181,6 +181,63 @@ def test_system_creates_workflows_only_in_the_discovered_project_as_itself(
             " SELECT %s, %s, 'sneaky', id FROM component_visibility WHERE name = 'private'",
             (world.ids[project], world.ids[owner]),
         )
+
+
+# -- no existence oracles: a write never tells whether someone else's row exists ----------
+
+
+def _add_component(conn: DbConnection, name: str, owner: object) -> None:
+    conn.execute(
+        "INSERT INTO components (name, created_by, visibility_id)"
+        " SELECT %s, %s, id FROM component_visibility WHERE name = 'private'",
+        (name, owner),
+    )
+
+
+def test_naming_a_component_like_another_users_private_one_tells_nothing(
+    fresh_db: Database, world: World
+) -> None:
+    """A's private component "ca" exists; B naming one "ca" too succeeds like any name."""
+    with fresh_db.as_user(world.auth["B"]) as conn:
+        _add_component(conn, "ca", world.ids["B"])
+        _add_component(conn, "fresh-name", world.ids["B"])
+        assert {
+            r["name"]
+            for r in conn.execute(
+                "SELECT name FROM components WHERE created_by = %s", (world.ids["B"],)
+            )
+        } >= {"ca", "fresh-name"}
+        conn.execute(
+            "DELETE FROM components WHERE name IN ('ca', 'fresh-name') AND created_by = %s",
+            (world.ids["B"],),
+        )
+    # Unique per owner still: a user's own duplicate is refused.
+    with (
+        pytest.raises(psycopg.errors.UniqueViolation),
+        fresh_db.as_user(world.auth["A"]) as conn,
+    ):
+        _add_component(conn, "ca", world.ids["A"])
+
+
+@pytest.mark.parametrize("temporal_ids", ["B's", "fresh"])
+def test_users_cannot_record_executions_whatever_the_temporal_ids(
+    fresh_db: Database, world: World, temporal_ids: str
+) -> None:
+    """An execution row is the system's record of Temporal: a user insert is refused the same
+    way for B's Temporal ids as for fresh ones (no unique violation to learn from)."""
+    workflow_id, run_id = ("eb", "run-eb") if temporal_ids == "B's" else ("brand-new", "r1")
+    row = execution_row(
+        workflow_id,
+        temporal_run_id=run_id,
+        created_by=world.ids["A"],
+        project_id=world.ids["pa"],
+        workflow_id=world.ids["wa"],
+    )
+    with (
+        pytest.raises(Denied, match="permission denied for table workflow_executions"),
+        fresh_db.as_user(world.auth["A"]) as conn,
+    ):
+        upsert_execution(conn, row)
 
 
 # -- public workflows share definition and statistics, nothing else ---------------------

@@ -80,7 +80,7 @@ def test_data_survives_down_and_up(state_dir: Path) -> None:
     services = EmbeddedServices(state_dir, temporal_ui=False)
     ep = services.up()
     marker = uuid.uuid4().hex
-    with psycopg.connect(ep.database_url, autocommit=True) as conn:
+    with psycopg.connect(ep.migrations_url, autocommit=True) as conn:  # the owner creates
         conn.execute("create table kept (v text)")
         conn.execute("insert into kept values (%s)", (marker,))
     _start_workflow(ep.temporal_address, f"kept-{marker}")
@@ -90,7 +90,7 @@ def test_data_survives_down_and_up(state_dir: Path) -> None:
     ep2 = services.up()
 
     assert ep2 == ep, "ports are reused when free, so URLs stay stable"
-    with psycopg.connect(ep2.database_url) as conn:
+    with psycopg.connect(ep2.migrations_url) as conn:
         assert conn.execute("select v from kept").fetchone() == (marker,)
     assert (
         _workflow_status(ep2.temporal_address, f"kept-{marker}") == WorkflowExecutionStatus.RUNNING
@@ -219,8 +219,9 @@ def test_cli_services_up_status_down(state_dir: Path) -> None:
     )
     assert up.returncode == 0, up.stderr
     assert "Temporal" in up.stdout and "PostgreSQL" in up.stdout
-    password = (state_dir / "postgres" / "app_password").read_text().strip()
-    assert password not in up.stdout + up.stderr, "the database password is never printed"
+    for secret in (state_dir / "postgres").glob("*password"):
+        password = secret.read_text().strip()
+        assert password not in up.stdout + up.stderr, "database passwords are never printed"
 
     status = subprocess.run([wfmon, "services", "status"], env=env, capture_output=True, text=True)
     assert status.returncode == 0 and status.stdout.count("healthy") == 3, status.stdout

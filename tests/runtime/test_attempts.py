@@ -151,7 +151,7 @@ def test_activities_do_not_notice_a_sink_that_is_down(endpoints: Endpoints) -> N
 
 @pytest.fixture(scope="module")
 def database(endpoints: Endpoints) -> Database:
-    apply_migrations(endpoints.database_url)
+    apply_migrations(endpoints.migrations_url)
     return Database(endpoints.database_url)
 
 

@@ -45,7 +45,7 @@ def private_services() -> Iterator[tuple[EmbeddedServices, Endpoints]]:
     services = EmbeddedServices(state, temporal_ui=False, durable=False)
     try:
         endpoints = services.up()
-        apply_migrations(endpoints.database_url)
+        apply_migrations(endpoints.migrations_url)
         yield services, endpoints
     finally:
         services.down()
@@ -160,6 +160,7 @@ def test_killed_worker_mid_sync_leaves_no_duplicates_and_no_lease(
             record(endpoints.temporal_address, db, ref)  # as discovery does: row first
             # Hold the sync inside its write transaction: component rows cannot be written
             # until this lock goes, so the kill below lands mid-sync, deterministically.
+            blocker.execute("SET ROLE wfmon_system")  # the login role itself may touch nothing
             blocker.execute("LOCK TABLE component_executions IN EXCLUSIVE MODE")
             signal_sync(endpoints.temporal_address, ref)
             leased = wait_for(

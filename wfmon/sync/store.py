@@ -142,8 +142,16 @@ def discovered_workflow_id(conn: DbConnection, namespace: str, workflow_type: st
 
 
 def component_ids(conn: DbConnection) -> dict[str, UUID]:
-    """Registered components by name."""
-    return {r["name"]: r["id"] for r in conn.execute("SELECT id, name FROM components")}
+    """Registered components by name: the built-in one where there is one, else the oldest.
+
+    Names are unique per owner (migrations/0301), so a name may have several rows.
+    """
+    rows = conn.execute(
+        "SELECT DISTINCT ON (name) id, name FROM components"
+        " ORDER BY name, created_by <> %s, created_at, id",
+        (SYSTEM_USER_ID,),
+    )
+    return {r["name"]: r["id"] for r in rows}
 
 
 def component_count(conn: DbConnection, execution_id: UUID) -> int:
