@@ -25,7 +25,7 @@ from temporalio.service import RPCError
 
 from tests.conftest import make_state_dir
 from wfmon.db import Database
-from wfmon.dev import temporal
+from wfmon.dev import postgres, temporal
 from wfmon.dev.process import stop_pid
 from wfmon.dev.services import EmbeddedServices, Endpoints, Service
 from wfmon.migrate import apply_migrations
@@ -135,6 +135,15 @@ def record(address: str, db: Database, ref: ExecutionRef) -> None:
         client = await Client.connect(address)
         found = [d for d in await discover(client) if d.ref == ref]
         record_discovered(db, found)
+
+    asyncio.run(go())
+
+
+def record_all(address: str, db: Database, refs: list[ExecutionRef]) -> None:
+    async def go() -> None:
+        client = await Client.connect(address)
+        wanted = set(refs)
+        record_discovered(db, [d for d in await discover(client) if d.ref in wanted])
 
     asyncio.run(go())
 
@@ -297,3 +306,119 @@ def test_sync_only_workers_share_the_sync_work(
     finally:
         for w in (builder, *syncers):
             w.stop()
+
+
+def run_many_workflows(address: str, count: int, nodes: int) -> list[ExecutionRef]:
+    """``count`` finished builder executions of ``nodes`` transform nodes each."""
+    definition = WorkflowDefinition.model_validate(
+        {
+            "id": "wf-many",
+            "name": "many",
+            "version": 1,
+            "nodes": [
+                {"id": f"n{i}", "component": "transform", "config": {"set": {"i": i}}}
+                for i in range(nodes)
+            ],
+            "edges": [],
+        }
+    )
+
+    async def go() -> list[ExecutionRef]:
+        client = await Client.connect(address)
+        gate = asyncio.Semaphore(50)
+
+        async def one() -> ExecutionRef:
+            async with gate:
+                handle = await start_builder_run(client, definition, None)
+                await handle.result()
+                return ExecutionRef(client.namespace, handle.id, handle.result_run_id or "")
+
+        return list(await asyncio.gather(*(one() for _ in range(count))))
+
+    return asyncio.run(go())
+
+
+def sync_progress(endpoints: Endpoints, workflow_ids: list[str]) -> dict[str, int] | None:
+    """Counts over the executions, read on a fresh connection (None while the database is
+    down): synced, leased, component rows, and duplicated component rows."""
+    try:
+        with psycopg.connect(endpoints.database_url, connect_timeout=2) as conn:
+            conn.execute("SET ROLE wfmon_system")
+            row = conn.execute(
+                """
+                SELECT count(*) FILTER (WHERE e.history_sync_status = 'synced') AS synced,
+                       count(*) FILTER (WHERE e.sync_lease_owner IS NOT NULL) AS leased,
+                       count(*) AS executions,
+                       (SELECT count(*) FROM component_executions c
+                         JOIN workflow_executions x ON x.id = c.workflow_execution_id
+                        WHERE x.temporal_workflow_id = ANY(%(ids)s)) AS components,
+                       (SELECT count(*) FROM (
+                           SELECT 1 FROM component_executions c
+                             JOIN workflow_executions x ON x.id = c.workflow_execution_id
+                            WHERE x.temporal_workflow_id = ANY(%(ids)s)
+                            GROUP BY c.workflow_execution_id, c.node_id HAVING count(*) > 1
+                        ) d) AS duplicated
+                FROM workflow_executions e
+                WHERE e.temporal_workflow_id = ANY(%(ids)s)
+                """,
+                {"ids": workflow_ids},
+            ).fetchone()
+    except psycopg.OperationalError:
+        return None
+    assert row is not None
+    return dict(
+        zip(("synced", "leased", "executions", "components", "duplicated"), row, strict=True)
+    )
+
+
+def test_postgres_restart_mid_sync_of_1000_executions_loses_and_duplicates_nothing(
+    private_services: tuple[EmbeddedServices, Endpoints],
+) -> None:
+    services, endpoints = private_services
+    count, nodes = 1000, 2
+    builder = WorkerProcess(endpoints, services.state_dir, "--no-sync")
+    try:
+        refs = run_many_workflows(endpoints.temporal_address, count, nodes)
+    finally:
+        builder.stop()
+    ids = [r.workflow_id for r in refs]
+    with Database(endpoints.database_url) as db:
+        record_all(endpoints.temporal_address, db, refs)  # as discovery does: rows first
+
+    syncer = WorkerProcess(endpoints, services.state_dir, "--sync-only")
+    restarted_at: dict[str, int] | None = None
+    try:
+
+        async def request_all() -> None:
+            client = await Client.connect(endpoints.temporal_address)
+            handle = await coordinator(client)
+            await handle.signal(SyncCoordinatorWorkflow.request_syncs, refs)
+
+        asyncio.run(request_all())
+        # Restart PostgreSQL once some, but not all, executions are synced.
+        progress = wait_for(
+            lambda: (p := sync_progress(endpoints, ids)) and p["synced"] >= 20 and p,
+            120,
+            "the sync to start",
+        )
+        assert progress["synced"] < count, "the restart must land mid-sync"
+        pid = {s.service: s.pid for s in services.status()}[Service.POSTGRES]
+        postgres.stop(pid)
+        restarted_at = progress
+        assert services.up() == endpoints, "PostgreSQL restarts on its recorded port"
+
+        final = wait_for(
+            lambda: (p := sync_progress(endpoints, ids)) and p["synced"] == count and p,
+            240,
+            "every execution to be synced after the restart",
+        )
+    finally:
+        syncer.stop()
+    assert restarted_at is not None and restarted_at["synced"] < count
+    assert final == {
+        "synced": count,
+        "leased": 0,
+        "executions": count,
+        "components": count * nodes,
+        "duplicated": 0,
+    }, final
