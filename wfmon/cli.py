@@ -306,13 +306,14 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
-    from wfmon.api.tokens import UnknownUser, token_for
+    from wfmon.api.tokens import UnknownUser, signin_url, token_for
     from wfmon.db import Database
     from wfmon.settings import resolve_endpoints
 
     with Database(resolve_endpoints(settings).database_url, max_size=1) as db:
         try:
-            print(token_for(db, settings, args.user, args.hours))
+            token = token_for(db, settings, args.user, args.hours)
+            print(signin_url(args.link, token) if args.link else token)
         except UnknownUser as exc:
             print(f"wfmon: {exc}", file=sys.stderr)
             return 2
@@ -392,6 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("token", help="print a development API token for a user")
     p.add_argument("--user", required=True, help="the user's email or auth user id")
     p.add_argument("--hours", type=float, default=24 * 7, help="validity (default a week)")
+    p.add_argument(
+        "--link",
+        metavar="BASE_URL",
+        help="print a sign-in link for the web app at BASE_URL (token in the URL fragment, "
+        "which browsers never send to the server)",
+    )
     p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("serve", help="serve the web app and API until SIGINT/SIGTERM")

@@ -306,6 +306,29 @@ def test_connections_crud_and_test(world: World, database_url: str) -> None:
     assert h.delete(f"/api/connections/{cid}").status == 404
 
 
+def test_a_nul_or_control_character_in_a_connection_name_is_a_422_naming_it(
+    world: World,
+) -> None:
+    h = world.http(world.alice)
+    project = world.alice.project.id
+    good = {"connection_type": "redis", "url": "redis://127.0.0.1:1/0"}
+    created = h.post(f"/api/projects/{project}/connections", {"name": "nul-target", **good})
+    assert created.status == 201, created.text
+    cid = created.json()["id"]
+    for name in ("a\u0000b", "a\u0007b", "two\nlines"):
+        for reply in (
+            h.post(f"/api/projects/{project}/connections", {"name": name, **good}),
+            h.patch(f"/api/connections/{cid}", {"name": name}),
+        ):
+            assert reply.status == 422, reply.text
+            assert [f["field"] for f in reply.json()["fields"]] == ["body.name"]
+    config = h.patch(f"/api/connections/{cid}", {"config": {"pool_max_size": "\u0000"}})
+    assert config.status == 422, config.text
+    assert [f["field"] for f in config.json()["fields"]] == ["body.config.pool_max_size"]
+    assert h.get(f"/api/connections/{cid}").json()["name"] == "nul-target"
+    assert h.delete(f"/api/connections/{cid}").status == 204
+
+
 def test_cookie_writes_need_the_request_header(world: World) -> None:
     anon = world.http()
     cookie = {"Cookie": f"wfmon_token={world.alice.token}"}

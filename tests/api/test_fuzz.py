@@ -4,6 +4,10 @@ For every operation the document describes, parameters and bodies are generated 
 their schemas (valid values, real ids of the caller and of another user, boundary values,
 wrong types, malformed and hostile strings) and sent over HTTP to the real app. Every
 answer must be below 500, and every error must be the API's JSON error body.
+
+A second pass sends NUL, other control characters and lone surrogates to every string
+field (and into every JSON object field) of every request body the document describes:
+each must be a 422 naming the field, by the rule the schema marks (``x-wfmon-text``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,12 @@ HOSTILE_STRINGS = [
     "' OR 1=1 --",
     "%00",
     "\u0000",
+    "a\u0000b",
+    "\u0001",
+    "\u001b[2J",
+    "\u007f",
+    "line\nbreak",
+    "\ud800",
     "../../etc/passwd",
     "💥" * 50,
     "x" * 5000,
@@ -197,4 +207,180 @@ def _plain(v: Any) -> str:
 def _quote(s: str) -> str:
     from urllib.parse import quote
 
-    return quote(s, safe="")
+    return quote(s, safe="", errors="surrogatepass")
+
+
+# -- control characters in stored text ------------------------------------------------------
+
+#: (probe, refused by: "always" | "multi-line" | "single-line").
+TEXT_PROBES: list[tuple[str, str]] = [
+    ("a\u0000b", "always"),
+    ("\u0000", "always"),
+    ("x\ud800", "always"),
+    ("\udfffx", "always"),
+    ("a\u0001b", "multi-line"),
+    ("\u0008", "multi-line"),
+    ("\u000b", "multi-line"),
+    ("\u000c", "multi-line"),
+    ("\u001b[31mred", "multi-line"),
+    ("\u001f", "multi-line"),
+    ("del\u007f", "multi-line"),
+    ("tab\there", "single-line"),
+    ("two\nlines", "single-line"),
+    ("cr\rhere", "single-line"),
+    ("crlf\r\n", "single-line"),
+]
+#: JSON object fields (stored as jsonb): (value, path of the offending item inside it; a
+#: bad key is named with the character escaped, as the literal text ``\u0000``).
+JSON_PROBES: list[tuple[dict[str, Any], tuple[str | int, ...]]] = [
+    ({"k": "a\u0000b"}, ("k",)),
+    ({"a\u0000": 1}, ("a\\u0000",)),
+    ({"k": ["ok", {"deep": "\u0000"}]}, ("k", 1, "deep")),
+    ({"k": {"x\ud800": "y"}}, ("k", "x\\ud800")),
+    ({"k\u0000": {"v": "\u0000"}}, ("k\\u0000", "v")),
+]
+
+
+def _variants(spec: dict[str, Any], schema: dict[str, Any]) -> list[dict[str, Any]]:
+    schema = resolve(spec, schema)
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return [v for sub in schema[key] for v in _variants(spec, sub)]
+    return [schema]
+
+
+def stored_fields(
+    spec: dict[str, Any], schema: dict[str, Any], path: tuple[str | int, ...] = ()
+) -> list[tuple[tuple[str | int, ...], str, dict[str, Any]]]:
+    """Every string and free-form object field of a body schema, at any depth:
+    (path, "text" | "json", its schema)."""
+    out: list[tuple[tuple[str | int, ...], str, dict[str, Any]]] = []
+    for variant in _variants(spec, schema):
+        kind = variant.get("type")
+        if kind == "string" and "enum" not in variant and "format" not in variant:
+            out.append((path, "text", variant))
+        elif kind == "array":
+            out.extend(stored_fields(spec, variant.get("items", {}), (*path, 0)))
+        elif kind == "object" or "properties" in variant:
+            props = variant.get("properties", {})
+            if not props and variant.get("additionalProperties", True) is not False:
+                out.append((path, "json", variant))
+            for name, sub in props.items():
+                out.extend(stored_fields(spec, sub, (*path, name)))
+    return out
+
+
+def valid_value(spec: dict[str, Any], schema: dict[str, Any], name: str, serial: int) -> Any:
+    """A value the API accepts for a required field (known fields by name)."""
+    known: dict[str, Any] = {
+        "name": f"ctl-probe-{serial}",
+        "url": "redis://127.0.0.1:1/0",
+        "connection_type": "redis",
+    }
+    if name in known:
+        return known[name]
+    schema = _variants(spec, schema)[0]
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "string":
+        return str(uuid.uuid4()) if schema.get("format") == "uuid" else "x"
+    if kind == "boolean":
+        return False
+    if kind in ("integer", "number"):
+        return schema.get("minimum", 1)
+    if kind == "array":
+        return []
+    return {}
+
+
+def base_body(spec: dict[str, Any], schema: dict[str, Any], serial: int) -> dict[str, Any]:
+    body_schema = next(v for v in _variants(spec, schema) if v.get("type") == "object")
+    return {
+        name: valid_value(spec, sub, name, serial)
+        for name, sub in body_schema.get("properties", {}).items()
+        if name in body_schema.get("required", [])
+    }
+
+
+def put(body: Any, path: tuple[str | int, ...], value: Any) -> Any:
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(head, int):
+        return [put(None, rest, value)]
+    out = dict(body or {})
+    out[head] = put(out.get(head), rest, value)
+    return out
+
+
+def test_control_characters_in_stored_text_are_a_422_naming_the_field(world: World) -> None:
+    h = world.http(world.alice)
+    spec = h.get("/api/openapi.json").json()
+    conn = h.post(
+        f"/api/projects/{world.alice.project.id}/connections",
+        {"name": "ctl-target", "connection_type": "redis", "url": "redis://127.0.0.1:1/0"},
+    )
+    assert conn.status == 201, conn.text
+    ids = {
+        "project_id": str(world.alice.project.id),
+        "workflow_id": str(world.alice.workflow.id),
+        "execution_id": str(world.executions["completed"]),
+        "connection_id": conn.json()["id"],
+    }
+    serial = 0
+    probed: Counter[str] = Counter()
+    failures: list[str] = []
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            schema = (
+                op.get("requestBody", {})
+                .get("content", {})
+                .get("application/json", {})
+                .get("schema")
+            )
+            if schema is None:
+                continue
+            url = path
+            for p in op.get("parameters", []):
+                p = resolve(spec, p)
+                if p["in"] == "path":
+                    url = url.replace("{" + p["name"] + "}", ids[p["name"]])
+            for field_path, kind, field_schema in stored_fields(spec, schema):
+                field = ".".join(str(part) for part in ("body", *field_path))
+                cases: list[tuple[Any, str | None]] = []  # value, expected field (None: allowed)
+                if kind == "text":
+                    rule = field_schema.get("x-wfmon-text")
+                    refused = {
+                        "single-line": {"always", "multi-line", "single-line"},
+                        "multi-line": {"always", "multi-line"},
+                    }.get(rule, {"always"})
+                    cases += [(v, field if by in refused else None) for v, by in TEXT_PROBES]
+                else:
+                    for value, inner in JSON_PROBES:
+                        inner_field = ".".join(str(part) for part in (field, *inner))
+                        cases.append((value, inner_field))
+                for value, expected in cases:
+                    serial += 1
+                    body = put(base_body(spec, schema, serial), field_path, value)
+                    reply = h.request(method.upper(), url, body)
+                    probed[f"{method.upper()} {path} {field}"] += 1
+                    what = f"{method.upper()} {url} {field}={value!r} -> {reply.status}"
+                    if reply.status >= 500:
+                        failures.append(f"{what}: {reply.text[:200]}")
+                    elif expected is not None:
+                        err = reply.json() if reply.status == 422 else {}
+                        named = [f["field"] for f in err.get("fields", [])]
+                        if reply.status != 422 or expected not in named:
+                            failures.append(f"{what}, fields {named} (expected {expected})")
+    print(f"control characters: {sum(probed.values())} requests over {dict(probed)}")
+    for must in (
+        "POST /api/projects/{project_id}/connections body.name",
+        "POST /api/projects/{project_id}/connections body.url",
+        "POST /api/projects/{project_id}/connections body.config",
+        "PATCH /api/connections/{connection_id} body.name",
+        "PATCH /api/connections/{connection_id} body.url",
+        "PATCH /api/connections/{connection_id} body.config",
+    ):
+        assert probed[must], f"the schema walk reached {must}"
+    assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures[:30])

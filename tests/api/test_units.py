@@ -1,4 +1,5 @@
-"""Pure parts of the web app: HS256 tokens and retry policies in the node's own words."""
+"""Pure parts of the web app: HS256 tokens, retry policies in the node's own words, and
+what the server log redacts."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from temporalio.api.common.v1 import RetryPolicy as PbRetryPolicy
 
 from wfmon.api.jwt import TokenError, decode_hs256, dev_token, encode_hs256
+from wfmon.api.logs import redact_target, redact_text
 from wfmon.api.retry_words import explain_attempts, policy_from_recorded, retry_summary
 from wfmon.history.reader import _policy_dict
 from wfmon.model.retry import ExponentialBackoff, FailAfterAttempts, KeepTrying, NoRetries
@@ -83,3 +85,17 @@ def test_unrecorded_policy_and_attempts_are_said_so() -> None:
     assert views[0].retry_expected is False
     assert views[2].failure_message == "boom"
     assert retry_summary(component, policy, 3).startswith("2 retries, unexpected")
+
+
+def test_credentials_in_request_targets_are_redacted() -> None:
+    jwt = dev_token("abc", SECRET, ttl_seconds=60)
+    assert redact_target(f"/signin?token={jwt}&next=/projects") == (
+        "/signin?token=[redacted]&next=/projects"
+    )
+    for name in ("code", "api_key", "apiKey", "client_secret", "password", "access_token"):
+        assert redact_target(f"/x?{name}=hunter2&page=2") == f"/x?{name}=[redacted]&page=2"
+    nested = redact_target("/signin?next=%2Fprojects%3Fcode%3Dhunter2")
+    assert "hunter2" not in nested and nested.startswith("/signin?next=/projects")
+    assert redact_target("/projects?tab=connections&page=2") == "/projects?tab=connections&page=2"
+    assert redact_target("/projects/1") == "/projects/1"
+    assert jwt not in redact_text(f"Bearer {jwt} refused")

@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from google.protobuf.json_format import MessageToDict
 from temporalio.api.common.v1 import Payload, WorkflowExecution
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.converter import BinaryProtoPayloadConverter, DataConverter
 
 from wfmon.history import (
+    ComponentStatus,
     HistoryFormatError,
     HistoryReader,
     PayloadDecoder,
@@ -147,6 +149,93 @@ def test_payload_cap_is_configurable_and_marked() -> None:
     report = read_history_json(fixture_json("success"), options=ReadOptions(payload_limit_bytes=50))
     assert report.component("combine").input_data[0]["_wfmon"] == "truncated"  # type: ignore[index]
     assert report.component("count").output_data == {"n": 3}  # small enough to keep
+
+
+# -- cancellations -----------------------------------------------------------------------
+# The recorded ``cancellations`` history (tests/fixtures/history_scenarios.py,
+# CancelsItsPartsWorkflow) edited where the Python SDK cannot produce what other SDKs and
+# servers write: cancel details on a child or a workflow, requests naming other runs.
+
+
+def events_of(data: dict[str, object], event_type: str) -> list[dict[str, object]]:
+    events = data["events"]
+    assert isinstance(events, list)
+    found = [e for e in events if e["eventType"] == f"EVENT_TYPE_{event_type}"]
+    assert found, event_type
+    return found
+
+
+def details_of(*values: object) -> dict[str, object]:
+    return {"payloads": [MessageToDict(payload_of(v)) for v in values]}
+
+
+def test_canceled_child_details_are_its_reason_not_its_output() -> None:
+    data = fixture_json("cancellations")
+    (canceled,) = events_of(data, "CHILD_WORKFLOW_EXECUTION_CANCELED")
+    attrs = canceled["childWorkflowExecutionCanceledEventAttributes"]
+    assert isinstance(attrs, dict)
+    attrs["details"] = details_of({"reason": "superseded"}, "by the parent")
+    child = read_history_json(data).components[1]
+    assert child.status is ComponentStatus.CANCELED
+    assert child.output_data is None
+    assert child.error_message == (
+        'the child workflow was canceled: {"reason":"superseded"}, by the parent'
+    )
+
+
+def test_canceled_workflow_details_are_its_reason_not_its_output() -> None:
+    data = fixture_json("canceled")
+    (canceled,) = events_of(data, "WORKFLOW_EXECUTION_CANCELED")
+    attrs = canceled["workflowExecutionCanceledEventAttributes"]
+    assert isinstance(attrs, dict)
+    attrs["details"] = details_of("operator asked", None)
+    ex = read_history_json(data).execution
+    assert ex.output_data is None
+    assert ex.error_message == "the workflow was canceled: operator asked"
+
+
+def test_long_cancel_details_are_cut() -> None:
+    data = fixture_json("cancellations")
+    (canceled,) = events_of(data, "ACTIVITY_TASK_CANCELED")
+    attrs = canceled["activityTaskCanceledEventAttributes"]
+    assert isinstance(attrs, dict)
+    attrs["details"] = details_of("x" * 10_000)
+    message = read_history_json(data).components[0].error_message
+    assert message is not None and message.startswith("canceled: xxx")
+    assert len(message) == len("canceled: ") + 2000 and message.endswith("…")
+
+
+def _cancel_request(data: dict[str, object]) -> dict[str, object]:
+    (initiated,) = events_of(data, "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED")
+    attrs = initiated["requestCancelExternalWorkflowExecutionInitiatedEventAttributes"]
+    assert isinstance(attrs, dict)
+    return attrs
+
+
+def test_cancel_request_matches_the_child_by_workflow_id_and_run_id() -> None:
+    data = fixture_json("cancellations")
+    target = _cancel_request(data)["workflowExecution"]
+    assert isinstance(target, dict)
+    target.pop("runId")  # no run named: the child with that workflow id
+    assert read_history_json(data).components[1].cancel_requested is True
+
+
+def test_cancel_request_for_another_run_or_workflow_leaves_the_child_alone() -> None:
+    data = fixture_json("cancellations")
+    request = _cancel_request(data)
+    target = request["workflowExecution"]
+    assert isinstance(target, dict)
+    target["runId"] = "another-run"
+    report = read_history_json(data)
+    assert report.components[1].cancel_requested is False
+    # A child-only request that names no child of this history is worth a warning ...
+    assert len(report.warnings) == 1 and "asks to cancel child workflow" in report.warnings[0]
+    # ... one for some other workflow is not: that workflow is not a component of this run.
+    request["childWorkflowOnly"] = False
+    target["workflowId"] = "someone-else"
+    report = read_history_json(data)
+    assert report.components[1].cancel_requested is False
+    assert report.warnings == []
 
 
 # -- streaming and definitions -----------------------------------------------------------

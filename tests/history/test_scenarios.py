@@ -325,3 +325,42 @@ def test_payloads_all_arguments_null_and_bytes(reports: Reports) -> None:
     assert out["_wfmon"] == "truncated" and out["encoding"] == "binary/plain"
     assert out["size_bytes"] == 70_000
     assert len(out["preview"]) <= 64 * 1024
+
+
+def test_cancellations_scenario(reports: Reports) -> None:
+    """The parent cancels an activity no worker picked up and a running child."""
+    report = only(reports, "cancellations")
+    assert report.execution.status is ExecutionStatus.COMPLETED
+    assert report.execution.output_data == ["activity: CancelledError", "child: CancelledError"]
+    activity, child = report.components
+    assert (activity.kind, child.kind) == (ComponentKind.ACTIVITY, ComponentKind.CHILD_WORKFLOW)
+    for c in (activity, child):
+        assert (c.status, c.error_type) == (ComponentStatus.CANCELED, "canceled")
+    assert_timing(report)
+
+
+def test_canceled_activity_details_are_its_reason_not_its_output(reports: Reports) -> None:
+    """The server canceled the activity before any attempt started; ActivityTaskCanceled's
+    details say so. They are why it ended (error_message), not what it produced."""
+    activity = only(reports, "cancellations").components[0]
+    assert (activity.status, activity.cancel_requested) == (ComponentStatus.CANCELED, True)
+    assert activity.output_data is None
+    assert activity.error_message == "canceled: ACTIVITY_ID_NOT_STARTED"
+    assert activity.attempt_started_at is None
+
+
+def test_child_cancel_requested_by_the_parent(reports: Reports) -> None:
+    """Canceling a child handle writes RequestCancelExternalWorkflowExecutionInitiated
+    naming the child (workflow id and run id): the child shows it, like an activity's
+    ActivityTaskCancelRequested."""
+    child = only(reports, "cancellations").components[1]
+    assert child.child_workflow_id and child.child_workflow_id.endswith("-child")
+    assert child.child_run_id
+    assert (child.status, child.cancel_requested) == (ComponentStatus.CANCELED, True)
+    assert child.output_data is None
+    assert child.error_message == "the child workflow was canceled"
+    # The other scenarios' children were never asked to cancel.
+    assert [c.cancel_requested for c in only(reports, "child_workflow").components] == [
+        False,
+        False,
+    ]

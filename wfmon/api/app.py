@@ -29,6 +29,7 @@ from fastapi.staticfiles import StaticFiles
 
 from wfmon.api.deps import ApiContext, TemporalProvider
 from wfmon.api.errors import install_error_handlers
+from wfmon.api.logs import log_config
 from wfmon.api.routers import connections, executions, pages, projects, workflows
 from wfmon.connections.crypto import Keyring
 from wfmon.connections.errors import KeyringError
@@ -136,8 +137,11 @@ def serve(
     port: int = 8000,
     log_level: str = "info",
 ) -> None:
-    """Run the app in the foreground until SIGINT/SIGTERM."""
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    """Run the app in the foreground until SIGINT/SIGTERM. The access log redacts
+    credentials in request targets (:mod:`wfmon.api.logs`)."""
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_level=log_level, log_config=log_config()
+    )
 
 
 @dataclass

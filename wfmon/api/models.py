@@ -7,8 +7,9 @@ from typing import Any, Literal
 from uuid import UUID
 
 from fastapi import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from wfmon.api.inputs import RequestBody, SingleLineText, StoredJson
 from wfmon.db.executions import MAX_PAGE_SIZE
 
 ExecutionStatusName = Literal[
@@ -227,8 +228,7 @@ class ComponentPageOut(BaseModel):
     components: list[ComponentOut]
 
 
-class SyncRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SyncRequest(RequestBody):
     immediate: bool = Field(
         default=False, description="sync now and wait for it (true) or queue it (false)"
     )
@@ -315,19 +315,19 @@ class ConnectionOut(BaseModel):
     updated_at: datetime
 
 
-class ConnectionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
+class ConnectionCreate(RequestBody):
+    name: SingleLineText = Field(min_length=1, max_length=200)
     connection_type: Literal["postgresql", "redis"]
-    url: str = Field(min_length=1, max_length=4096, description="stored encrypted, never returned")
-    config: dict[str, Any] | None = None
+    url: SingleLineText = Field(
+        min_length=1, max_length=4096, description="stored encrypted, never returned"
+    )
+    config: StoredJson | None = None
 
 
-class ConnectionUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    url: str | None = Field(default=None, min_length=1, max_length=4096)
-    config: dict[str, Any] | None = None
+class ConnectionUpdate(RequestBody):
+    name: SingleLineText | None = Field(default=None, min_length=1, max_length=200)
+    url: SingleLineText | None = Field(default=None, min_length=1, max_length=4096)
+    config: StoredJson | None = None
 
 
 class ConnectionTestOut(BaseModel):

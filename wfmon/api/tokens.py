@@ -57,8 +57,13 @@ def token_for(
 
 
 def signin_url(base_url: str, token: str, next_path: str = "/projects") -> str:
-    """A link that signs the browser in with ``token`` and opens ``next_path`` (for the
-    demo's printout; the token travels in the URL, so use it only for local development)."""
+    """A link that signs the browser in with ``token`` and opens ``next_path``.
+
+    The token travels in the URL *fragment* (``/signin#token=...``), which browsers never
+    send to the server: the sign-in page's script posts it (a request body, never logged)
+    and the server answers with the HttpOnly cookie. Anyone holding the link can sign in
+    until the token expires: share it only on your own machine.
+    """
     from urllib.parse import urlencode
 
-    return f"{base_url.rstrip('/')}/signin?{urlencode({'token': token, 'next': next_path})}"
+    return f"{base_url.rstrip('/')}/signin#{urlencode({'token': token, 'next': next_path})}"

@@ -254,7 +254,8 @@ def _wait_for_statistics(ep: Endpoints, stop: threading.Event, timeout: float) -
 
 
 def _signin_links(ep: Endpoints, env: dict[str, str], api_url: str) -> list[str]:
-    """One sign-in link per demo user (a dev token in the URL: local development only)."""
+    """One sign-in link per demo user: a dev token in the URL fragment (never sent to the
+    server, so never in its log), for local development only."""
     from pydantic import SecretStr
 
     from wfmon.api.tokens import signin_url, token_for

@@ -53,6 +53,9 @@ from wfmon.model import BUILDER_WORKFLOW_TYPE, WorkflowDefinition, format_durati
 #: Marker names SDKs use for local activities (Core-based SDKs; Go and Java).
 LOCAL_ACTIVITY_MARKERS = frozenset({"core_local_activity", "LocalActivity"})
 
+#: Cancel details are shown in ``error_message``, cut to this many characters.
+MAX_DETAILS_CHARS = 2000
+
 #: Warnings kept per report; further ones are counted in a last line.
 MAX_WARNINGS = 100
 
@@ -228,6 +231,9 @@ class HistoryReader:
             EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED: self._child_canceled,
             EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT: self._child_timed_out,
             EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED: self._child_terminated,
+            EventType.EVENT_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: (
+                self._cancel_external_initiated
+            ),
         }
         # Every other type this SDK knows is irrelevant to component executions (workflow
         # tasks, timers, signals, updates, ...): skipped silently. Truly unknown types warn.
@@ -360,8 +366,7 @@ class HistoryReader:
         a = ev.workflow_execution_canceled_event_attributes
         self._close_workflow(ev, ExecutionStatus.CANCELED)
         self._summary.error_type = ErrorType.CANCELED
-        self._summary.error_message = "the workflow was canceled"
-        self._summary.output_data = self._result(a.details)
+        self._summary.error_message = self._with_details("the workflow was canceled", a.details)
 
     def _workflow_terminated(self, ev: HistoryEvent) -> None:
         a = ev.workflow_execution_terminated_event_attributes
@@ -445,8 +450,9 @@ class HistoryReader:
         if comp := self._find(a.scheduled_event_id, ev):
             comp.status = ComponentStatus.CANCELED
             comp.error_type = ErrorType.CANCELED
-            comp.error_message = "canceled"
-            comp.output_data = self._result(a.details)
+            # The details say why (the server's ACTIVITY_ID_NOT_STARTED, an SDK's reason);
+            # they are not a result, so they go with the message, never into output_data.
+            comp.error_message = self._with_details("canceled", a.details)
             self._close(comp, _ns(ev.event_time))
 
     def _failed_error_type(self, comp: ComponentExecution, state: int) -> str:
@@ -573,7 +579,7 @@ class HistoryReader:
         if comp := self._find(a.initiated_event_id, ev):
             comp.status = ComponentStatus.CANCELED
             comp.error_type = ErrorType.CANCELED
-            comp.error_message = "the child workflow was canceled"
+            comp.error_message = self._with_details("the child workflow was canceled", a.details)
             self._close(comp, _ns(ev.event_time))
 
     def _child_timed_out(self, ev: HistoryEvent) -> None:
@@ -592,6 +598,36 @@ class HistoryReader:
             comp.error_type = ErrorType.TERMINATED
             comp.error_message = "the child workflow was terminated"
             self._close(comp, _ns(ev.event_time))
+
+    def _cancel_external_initiated(self, ev: HistoryEvent) -> None:
+        """The workflow asked to cancel another one (a child handle's ``cancel()`` does
+        this): when it names one of our children, that child's cancellation was requested,
+        as ActivityTaskCancelRequested says for an activity."""
+        a = ev.request_cancel_external_workflow_execution_initiated_event_attributes
+        target = a.workflow_execution
+        comp = self._child_for(target.workflow_id, target.run_id)
+        if comp is not None:
+            comp.cancel_requested = True
+        elif a.child_workflow_only:
+            self._warn(
+                f"event {ev.event_id} ({_enum_name(ev.event_type)}) asks to cancel child "
+                f"workflow {target.workflow_id!r}, which no event of the history read started"
+            )
+        # Otherwise it targets a workflow that is not a child: not a component of this run.
+
+    def _child_for(self, workflow_id: str, run_id: str) -> ComponentExecution | None:
+        """The child workflow a request names: same workflow id and, when the request
+        names a run, that run (a child not started yet has no run id to compare). The
+        latest one wins: a workflow id is reused only after its previous run closed."""
+        for comp in reversed(self._components.values()):
+            if comp.kind is not ComponentKind.CHILD_WORKFLOW:
+                continue
+            if comp.child_workflow_id != workflow_id:
+                continue
+            if run_id and comp.child_run_id and comp.child_run_id != run_id:
+                continue
+            return comp
+        return None
 
     # -- pending activities ----------------------------------------------------------
 
@@ -673,6 +709,19 @@ class HistoryReader:
         if comp.status in _OPEN:
             return within_policy
         return False
+
+    def _with_details(self, message: str, details: Payloads) -> str:
+        """``message``, then the decoded cancel details when there are any (a string as it
+        is, anything else as compact JSON), at most ``MAX_DETAILS_CHARS`` of them."""
+        values = self._payloads.decode_all(details.payloads)
+        shown = ", ".join(
+            v if isinstance(v, str) else _compact_json(v) for v in values if v is not None
+        )
+        if not shown:
+            return message
+        if len(shown) > MAX_DETAILS_CHARS:
+            shown = shown[: MAX_DETAILS_CHARS - 1] + "…"
+        return f"{message}: {shown}"
 
     def _result(self, payloads: Payloads) -> Any:
         values = self._payloads.decode_all(payloads.payloads)
@@ -786,6 +835,10 @@ def _first(data: dict[str, Any], *keys: str) -> Any:
         if key in data:
             return data[key]
     return None
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -91,6 +91,8 @@ class ComponentExecution:
     #: Every argument, decoded (a list, even for one argument).
     input_data: list[Any] | None = None
     output_data: Any = None
+    #: Why it did not complete. For a canceled component this includes the cancel details
+    #: (``"canceled: ACTIVITY_ID_NOT_STARTED"``); details are never ``output_data``.
     error_message: str | None = None
     error_type: str | None = None
     #: The application's failure type (``ApplicationError.type`` / exception class).
@@ -103,6 +105,8 @@ class ComponentExecution:
     #: Temporal's RetryState name without prefix, e.g. ``"maximum_attempts_reached"``.
     retry_state: str | None = None
     next_retry_at: datetime | None = None
+    #: The workflow asked to cancel it: ActivityTaskCancelRequested for an activity, a
+    #: RequestCancelExternalWorkflowExecutionInitiated naming a child workflow.
     cancel_requested: bool = False
     child_workflow_id: str | None = None
     child_run_id: str | None = None

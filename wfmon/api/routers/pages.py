@@ -145,7 +145,10 @@ def signin_page(
     token: Annotated[str | None, Query(max_length=8192)] = None,
     next: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response:
-    """The sign-in form; ``?token=...`` signs in directly (the demo prints such links)."""
+    """The sign-in form. Links ``/signin#token=...&next=...`` (what ``signin_url`` and the
+    demo print) keep the token in the fragment: the page's script POSTs it. The older
+    ``?token=...`` form still signs in, but puts the token in the request line (the
+    access log of ``wfmon serve`` redacts it; proxies may not): prefer the fragment."""
     if token:
         try:
             return _signed_in(token, ctx, next)

@@ -23,6 +23,22 @@ function showError(form, message) {
   p.textContent = message; p.hidden = !message;
 }
 
+// -- sign-in page: a link /signin#token=...&next=... signs in by POSTing the token ---------
+// The fragment never reaches the server (nor its access log); the token is sent in the
+// form body and the server answers with the HttpOnly cookie.
+function signinFromFragment() {
+  const form = document.getElementById("signin");
+  if (!form || !location.hash) return;
+  const params = new URLSearchParams(location.hash.slice(1));
+  const token = params.get("token");
+  if (!token) return;
+  // Drop the token from the address bar and the history entry before anything else.
+  history.replaceState(null, "", location.pathname + location.search);
+  form.elements.token.value = token;
+  if (params.get("next")) form.elements.next.value = params.get("next");
+  form.submit();
+}
+
 // -- execution page: refresh while the execution runs ---------------------------------------
 function liveRefresh() {
   const live = document.getElementById("live");
@@ -110,4 +126,4 @@ function connections() {
   });
 }
 
-document.addEventListener("DOMContentLoaded", () => { liveRefresh(); connections(); });
+document.addEventListener("DOMContentLoaded", () => { signinFromFragment(); liveRefresh(); connections(); });
