@@ -36,6 +36,7 @@ from bench.common import write_result
 from tests.api.seed import make_person, seed_execution
 from tests.conftest import make_state_dir
 from wfmon.api import queries as q
+from wfmon.api.tokens import signin_url
 from wfmon.db import Database
 from wfmon.db import details as d
 from wfmon.db.executions import page_executions
@@ -145,7 +146,8 @@ def chromium_render(base: str, token: str, execution_id: UUID, repeat: int = 5) 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1366, "height": 850})
-        page.goto(f"{base}/signin?token={token}&next=/projects")
+        page.goto(signin_url(base, token))
+        page.wait_for_url("**/projects")
         for _ in range(repeat):
             page.goto(f"{base}/executions/{execution_id}", wait_until="load")
             t = page.evaluate(
@@ -184,7 +186,8 @@ class AppProcess:
             port = s.getsockname()[1]
         env = {
             **os.environ,
-            "WFMON_DATABASE_URL": database_url,
+            # The web app's own login (it may only become wfmon_user), as `make demo` runs it.
+            "WFMON_WEB_DATABASE_URL": database_url,
             "WFMON_TEMPORAL_ADDRESS": temporal_address,
             "WFMON_JWT_SECRET": SECRET,
         }
@@ -257,7 +260,7 @@ def main() -> None:
         endpoints = services.up()
         apply_migrations(endpoints.migrations_url)
         with Database(endpoints.database_url, max_size=24) as db:
-            f = _bench(db, endpoints.database_url, endpoints.temporal_address)
+            f = _bench(db, endpoints.web_database_url, endpoints.temporal_address)
     finally:
         services.down()
         shutil.rmtree(state, ignore_errors=True)
