@@ -11,23 +11,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from wfmon.db.login import UnsafeLoginRole
 from wfmon.dev.process import ServiceError
 from wfmon.migrate import MigrationError
-from wfmon.settings import Settings, SettingsError, load_settings
+from wfmon.settings import Settings, SettingsError, load_settings, masked_service_url
 
 Command = Callable[[argparse.Namespace, Settings], int]
-
-
-def mask_url(url: str) -> str:
-    """A URL with its password replaced by ``***`` (safe to print)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
 
 
 # -- services ---------------------------------------------------------------------------
@@ -40,8 +30,8 @@ def cmd_services(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "up":
         ep = services.up()
         print(f"state directory   {settings.state_path}")
-        print(f"PostgreSQL        {mask_url(ep.database_url)}")
-        print(f"Dagster storage   {mask_url(ep.dagster_database_url)}")
+        print(f"PostgreSQL        {masked_service_url(ep.database_url)}")
+        print(f"Dagster storage   {masked_service_url(ep.dagster_database_url)}")
         print(f"Temporal          {ep.temporal_address}")
         if ep.temporal_ui_url:
             print(f"Temporal Web UI   {ep.temporal_ui_url}")

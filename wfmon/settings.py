@@ -130,6 +130,15 @@ def resolve_endpoints(settings: Settings) -> ResolvedEndpoints:
     return ResolvedEndpoints(settings)
 
 
+def masked_service_url(url: str) -> str:
+    """A service URL with its password replaced by ``***`` (safe to print or log)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
 class ResolvedEndpoints:
     """Effective service URLs. They may carry credentials: never log them raw."""
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from wfmon.dev import postgres
 from wfmon.dev.process import ServiceError, free_port, stop_pid
 from wfmon.dev.services import EmbeddedServices, Endpoints, Service
-from wfmon.settings import Settings
+from wfmon.settings import Settings, masked_service_url
 
 if TYPE_CHECKING:
     from wfmon.db import Database
@@ -108,7 +108,6 @@ def child_process(
 
 
 def run_demo(settings: Settings, options: DemoOptions, say: Say = _say) -> int:
-    from wfmon.cli import mask_url
     from wfmon.migrate import apply_migrations
 
     services = EmbeddedServices(settings.state_path)
@@ -156,7 +155,7 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say = _say) -> int:
             say(f"  Dagster UI        {dagster_url}")
             for line in _signin_links(ep, env, api_url):
                 say(line)
-            say(f"  PostgreSQL        {mask_url(ep.database_url)}")
+            say(f"  PostgreSQL        {masked_service_url(ep.database_url)}")
             say(f"  Temporal          {ep.temporal_address}")
             if ep.temporal_ui_url:
                 say(f"  Temporal Web UI   {ep.temporal_ui_url}")
