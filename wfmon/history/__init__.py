@@ -1,4 +1,7 @@
-"""Temporal history -> execution summary + component executions (pure, no I/O)."""
+"""Temporal history -> execution summary + component executions (pure, no I/O).
+
+The statuses are wfmon's vocabulary (:mod:`wfmon.model.vocabulary`), re-exported here.
+"""
 
 from wfmon.history.payloads import DEFAULT_PAYLOAD_LIMIT, MARKER_KEY, PayloadDecoder
 from wfmon.history.reader import (
@@ -13,12 +16,11 @@ from wfmon.history.reader import (
 from wfmon.history.records import (
     ComponentExecution,
     ComponentKind,
-    ComponentStatus,
     ErrorType,
-    ExecutionStatus,
     ExecutionSummary,
     HistoryReport,
 )
+from wfmon.model.vocabulary import ComponentStatus, ExecutionStatus
 
 __all__ = [
     "DEFAULT_PAYLOAD_LIMIT",

@@ -41,14 +41,18 @@ from wfmon.history.payloads import DEFAULT_PAYLOAD_LIMIT, PayloadDecoder
 from wfmon.history.records import (
     ComponentExecution,
     ComponentKind,
-    ComponentStatus,
     ErrorType,
-    ExecutionStatus,
     ExecutionSummary,
     HistoryReport,
     timeout_error,
 )
-from wfmon.model import BUILDER_WORKFLOW_TYPE, WorkflowDefinition, format_duration
+from wfmon.model import (
+    BUILDER_WORKFLOW_TYPE,
+    ComponentStatus,
+    ExecutionStatus,
+    WorkflowDefinition,
+    format_duration,
+)
 
 #: Marker names SDKs use for local activities (Core-based SDKs; Go and Java).
 LOCAL_ACTIVITY_MARKERS = frozenset({"core_local_activity", "LocalActivity"})

@@ -12,33 +12,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from wfmon.model.vocabulary import ComponentStatus, ExecutionStatus
+
 
 class ComponentKind(StrEnum):
     ACTIVITY = "activity"
     LOCAL_ACTIVITY = "local_activity"
     CHILD_WORKFLOW = "child_workflow"
-
-
-class ComponentStatus(StrEnum):
-    #: Scheduled, no attempt running yet.
-    PENDING = "pending"
-    RUNNING = "running"
-    #: An attempt failed and the next one is waiting for its retry time.
-    RETRYING = "retrying"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELED = "canceled"
-    TIMED_OUT = "timed_out"
-
-
-class ExecutionStatus(StrEnum):
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELED = "canceled"
-    TERMINATED = "terminated"
-    TIMED_OUT = "timed_out"
-    CONTINUED_AS_NEW = "continued_as_new"
 
 
 class ErrorType(StrEnum):

@@ -1,4 +1,5 @@
-"""wfmon's domain models: workflow definitions, nodes and retry policies."""
+"""wfmon's domain models: workflow definitions, nodes and retry policies, and the
+vocabulary (statuses, failures, sort orders) everything else derives from."""
 
 from wfmon.model.definition import (
     BUILDER_WORKFLOW_TYPE,
@@ -17,13 +18,26 @@ from wfmon.model.retry import (
     NoRetries,
     RetryPolicy,
 )
+from wfmon.model.vocabulary import (
+    DEFAULT_EXECUTION_SORT,
+    FAILURE_STATUSES,
+    ComponentStatus,
+    ExecutionSort,
+    ExecutionStatus,
+    is_failure,
+)
 
 __all__ = [
     "BUILDER_WORKFLOW_TYPE",
+    "DEFAULT_EXECUTION_SORT",
     "DEFAULT_RETRY_POLICY",
     "DEFAULT_START_TO_CLOSE",
+    "FAILURE_STATUSES",
+    "ComponentStatus",
     "Duration",
     "Edge",
+    "ExecutionSort",
+    "ExecutionStatus",
     "ExponentialBackoff",
     "FailAfterAttempts",
     "KeepTrying",
@@ -33,5 +47,6 @@ __all__ = [
     "RetryPolicy",
     "WorkflowDefinition",
     "format_duration",
+    "is_failure",
     "parse_duration",
 ]
