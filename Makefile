@@ -35,6 +35,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy wfmon wfmon_defs assets resources bench
+	$(BIN)/lint-imports
 
 ## Notebook packages (JupyterLab, matplotlib: dependency group `notebooks`, not installed by
 ## `make test`), then JupyterLab on notebooks/ (needs `wfmon services up` or WFMON_* settings).

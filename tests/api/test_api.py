@@ -414,6 +414,24 @@ def test_another_user_gets_the_same_404_as_for_a_missing_id(world: World) -> Non
 # -- the app's own surface ---------------------------------------------------------------------
 
 
+def test_openapi_shows_the_bearer_and_cookie_schemes(world: World) -> None:
+    """/api/docs shows how to authenticate: a bearer token, or the sign-in cookie."""
+    spec = world.http().get("/api/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": schemes["bearer"]["description"],
+    }
+    assert schemes["cookie"]["type"] == "apiKey"
+    assert schemes["cookie"]["in"] == "cookie" and schemes["cookie"]["name"] == "wfmon_token"
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            assert {"bearer": []} in op.get("security", []), (method, path)
+            assert {"cookie": []} in op.get("security", []), (method, path)
+
+
 def test_openapi_and_json_errors(world: World) -> None:
     anon = world.http()
     spec = anon.get("/api/openapi.json").json()

@@ -1,23 +1,30 @@
 """Request dependencies: the app's services, the caller's identity, the unit of work.
 
+The JSON API and the web pages use the same ones:
+
 - :func:`current_user` verifies the bearer token (``Authorization: Bearer ...``, or the
   ``wfmon_token`` cookie the sign-in page sets) and yields the caller's ``auth_user_id``;
-  anything else is a 401.
+  anything else is a 401. Both ways are declared as OpenAPI security schemes
+  (``bearer`` and ``cookie``), so ``/api/docs`` shows them.
 - :func:`user_conn` is one database transaction under the caller's row-level security
   (``Database.as_user``). It ends BEFORE the response is sent (``scope="function"``), so a
   client that sees a 2xx can read its own write at once; an exception rolls it back.
+- :func:`user_work` is for handlers that must await something first (a cache-aside
+  sync): it opens that same kind of transaction later, on a worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, TypeVar
 from uuid import UUID
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from wfmon.api.errors import ServiceUnavailable, Unauthorized
@@ -29,6 +36,8 @@ from wfmon.db import Database, DbConnection
 from wfmon.settings import Settings
 
 TOKEN_COOKIE = "wfmon_token"
+
+T = TypeVar("T")
 
 
 class TemporalProvider:
@@ -115,16 +124,6 @@ class AuthUser:
     email: str | None = None
 
 
-def token_from(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise Unauthorized("Authorization header must be 'Bearer <token>'")
-        return value.strip()
-    return request.cookies.get(TOKEN_COOKIE) or None
-
-
 def authenticate(token: str | None, secret: str) -> AuthUser:
     """The caller a token names; :class:`Unauthorized` when absent or not verifying."""
     if not token:
@@ -147,9 +146,40 @@ CSRF_HEADER = "x-wfmon-request"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def current_user(request: Request, ctx: Context) -> AuthUser:
+#: ``Authorization: Bearer <token>``. ``auto_error=False``: a missing or malformed header
+#: is judged by :func:`current_user` (same 401 body as every other error), not by FastAPI.
+bearer_scheme = HTTPBearer(
+    scheme_name="bearer",
+    bearerFormat="JWT",
+    description="An HS256 JWT whose `sub` is your auth user id (`wfmon token --user EMAIL`).",
+    auto_error=False,
+)
+#: The HttpOnly cookie the sign-in page sets (the web pages send it).
+cookie_scheme = APIKeyCookie(
+    name=TOKEN_COOKIE,
+    scheme_name="cookie",
+    description="The same token, in the cookie `/signin` sets. Writes signed in by cookie "
+    "must also send the `X-Wfmon-Request` header.",
+    auto_error=False,
+)
+
+
+def current_user(
+    request: Request,
+    ctx: Context,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    cookie: Annotated[str | None, Security(cookie_scheme)],
+) -> AuthUser:
+    """The caller: the bearer token when an ``Authorization`` header is sent (it must be
+    ``Bearer <token>``), else the sign-in cookie; 401 when neither verifies."""
     from_header = "authorization" in request.headers
-    user = authenticate(token_from(request), ctx.jwt_secret)
+    if request.headers.get("authorization"):
+        if bearer is None:
+            raise Unauthorized("Authorization header must be 'Bearer <token>'")
+        token: str | None = bearer.credentials
+    else:
+        token = cookie or None
+    user = authenticate(token, ctx.jwt_secret)
     if (
         not from_header
         and request.method not in _SAFE_METHODS
@@ -168,3 +198,28 @@ def user_conn(user: CurrentUser, ctx: Context) -> Iterator[DbConnection]:
 
 
 UserConn = Annotated[DbConnection, Depends(user_conn, scope="function")]
+
+
+@dataclass(frozen=True)
+class UserWork:
+    """Units of work under the caller's row-level security, opened when the handler asks
+    (after an ``await``), each one transaction like :data:`UserConn`."""
+
+    db: Database
+    user: AuthUser
+
+    async def run(self, work: Callable[[DbConnection], T]) -> T:
+        """``work(conn)`` in one transaction as the caller, on a worker thread."""
+
+        def in_transaction() -> T:
+            with self.db.as_user(self.user.auth_user_id) as conn:
+                return work(conn)
+
+        return await run_in_threadpool(in_transaction)
+
+
+def user_work(user: CurrentUser, ctx: Context) -> UserWork:
+    return UserWork(ctx.db, user)
+
+
+CurrentUserWork = Annotated[UserWork, Depends(user_work)]

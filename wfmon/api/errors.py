@@ -5,7 +5,7 @@ with the status that fits: 401 (no or bad token), 404 (missing OR not yours: the
 deliberately indistinguishable), 409 (conflict), 422 (bad input, naming each field), 503
 (a service wfmon depends on did not answer). Messages never contain secrets or another
 user's data. Pages (paths outside ``/api``) get the same errors rendered as HTML by
-:mod:`wfmon.api.routers.pages`.
+:mod:`wfmon.api.html`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from wfmon.api.html import render_error_page, wants_html
 from wfmon.connections.errors import (
     ConnectionConflict,
     ConnectionNotFound,
@@ -131,8 +132,6 @@ def to_api_error(exc: Exception) -> ApiError | None:
 async def _api_error(request: Request, exc: Exception) -> Response:
     api = to_api_error(exc)
     assert api is not None
-    from wfmon.api.routers.pages import render_error_page, wants_html
-
     if wants_html(request):
         return render_error_page(request, api.status_code, api.message)
     response = error_response(api.status_code, api.code, api.message)
@@ -145,8 +144,6 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     fields = validation_fields(exc)
     message = "; ".join(f"{f.field}: {f.message}" for f in fields) or "invalid request"
-    from wfmon.api.routers.pages import render_error_page, wants_html
-
     if wants_html(request):
         return render_error_page(request, 422, message)
     return error_response(422, "invalid_input", message, fields=fields)
@@ -154,8 +151,6 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    from wfmon.api.routers.pages import render_error_page, wants_html
-
     message = str(exc.detail) if exc.detail else "error"
     if exc.status_code == 404:
         message = "not found"

@@ -2,30 +2,30 @@
 workflow (overview, statistics, executions) and an execution (timeline, component cards,
 retry history, raw history link).
 
-Pages read through the same view functions as the JSON API (:mod:`wfmon.api.views`),
-under the same row-level security. Sign-in stores the bearer token in an HttpOnly,
-SameSite=Strict cookie; a page without a valid token redirects to ``/signin``.
+Pages use the same dependencies as the JSON API (:mod:`wfmon.api.deps`: the caller from
+the bearer token or the sign-in cookie, and the caller's unit of work) and read through
+the same view functions (:mod:`wfmon.api.views`) and :mod:`wfmon.db` queries, under the
+same row-level security. Sign-in stores the bearer token in an HttpOnly, SameSite=Strict
+cookie; a page without a valid token redirects to ``/signin`` (:mod:`wfmon.api.html`).
+Templates, their filters and the error page live in :mod:`wfmon.api.html`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
-from starlette.concurrency import run_in_threadpool
 
 from wfmon.api import views
-from wfmon.api.deps import TOKEN_COOKIE, Context, authenticate, token_from
+from wfmon.api.deps import TOKEN_COOKIE, Context, CurrentUserWork, UserConn, authenticate
 from wfmon.api.errors import Unauthorized
 from wfmon.api.freshness import ensure_fresh
+from wfmon.api.html import render_page
 from wfmon.api.models import (
     MAX_PAGE,
     ComponentStatusName,
@@ -35,95 +35,18 @@ from wfmon.api.models import (
     TrendPoint,
 )
 from wfmon.connections import service as cs
+from wfmon.db import DbConnection, definitions
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
 
 CARDS_PER_PAGE = 100
 EXECUTIONS_PER_PAGE = 20
-#: Payloads longer than this are cut on the page (the API and raw history have them all).
-MAX_PAYLOAD_CHARS = 20_000
-
-
-# -- template helpers --------------------------------------------------------------------
-
-
-def fmt_duration(ms: int | float | None) -> str:
-    if ms is None:
-        return "—"
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, sec = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {sec} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
-
-
-def fmt_time(value: datetime | None) -> str:
-    if value is None:
-        return "—"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def fmt_json(value: Any) -> str:
-    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    if len(text) > MAX_PAYLOAD_CHARS:
-        return text[:MAX_PAYLOAD_CHARS] + f"\n… ({len(text) - MAX_PAYLOAD_CHARS} more characters)"
-    return text
-
-
-STATUS_WORDS = {
-    "timed_out": "timed out",
-    "continued_as_new": "continued as new",
-    "canceled": "canceled",
-}
-
-templates.env.filters["duration"] = fmt_duration
-templates.env.filters["time"] = fmt_time
-templates.env.filters["pretty"] = fmt_json
-templates.env.filters["status"] = lambda s: STATUS_WORDS.get(str(s), str(s))
-
-
-def wants_html(request: Request) -> bool:
-    path = request.url.path
-    return not (path.startswith("/api") or path.startswith("/static"))
-
-
-def render_error_page(request: Request, status: int, message: str) -> Response:
-    if status == 401:
-        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
-        return RedirectResponse(f"/signin?next={target}", status_code=303)
-    titles = {404: "Not found", 422: "That address is not valid", 503: "Unavailable"}
-    return templates.TemplateResponse(
-        request,
-        "error.html",
-        {
-            "title": titles.get(status, "Something went wrong"),
-            "message": message,
-            "status": status,
-            "signed_in": True,
-        },
-        status_code=status,
-    )
-
-
-def _user(request: Request, ctx: Context) -> UUID:
-    return authenticate(token_from(request), ctx.jwt_secret).auth_user_id
 
 
 def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/projects"
-
-
-def _page(request: Request, name: str, **context: Any) -> HTMLResponse:
-    context.setdefault("signed_in", True)
-    return templates.TemplateResponse(request, name, context)
 
 
 # -- sign in / out -----------------------------------------------------------------------
@@ -153,8 +76,10 @@ def signin_page(
         try:
             return _signed_in(token, ctx, next)
         except Unauthorized as exc:
-            return _page(request, "signin.html", error=exc.message, next=next, signed_in=False)
-    return _page(request, "signin.html", error=None, next=next, signed_in=False)
+            return render_page(
+                request, "signin.html", error=exc.message, next=next, signed_in=False
+            )
+    return render_page(request, "signin.html", error=None, next=next, signed_in=False)
 
 
 @router.post("/signin", response_class=HTMLResponse)
@@ -165,11 +90,8 @@ async def signin_submit(request: Request, ctx: Context) -> Response:
     try:
         return _signed_in(token, ctx, target)
     except Unauthorized as exc:
-        return templates.TemplateResponse(
-            request,
-            "signin.html",
-            {"error": exc.message, "next": target, "signed_in": False},
-            status_code=401,
+        return render_page(
+            request, "signin.html", status_code=401, error=exc.message, next=target, signed_in=False
         )
 
 
@@ -189,24 +111,23 @@ def home() -> Response:
 
 
 @router.get("/projects", response_class=HTMLResponse)
-def projects_page(request: Request, ctx: Context) -> Response:
-    with ctx.db.as_user(_user(request, ctx)) as conn:
-        items = views.projects(conn)
-    return _page(request, "projects.html", projects=items)
+def projects_page(request: Request, conn: UserConn) -> Response:
+    items = views.projects(conn)
+    return render_page(request, "projects.html", projects=items)
 
 
 @router.get("/projects/{project_id}", response_class=HTMLResponse)
 def project_page(
     request: Request,
     ctx: Context,
+    conn: UserConn,
     project_id: UUID,
     tab: Literal["workflows", "connections", "statistics"] = "workflows",
 ) -> Response:
-    with ctx.db.as_user(_user(request, ctx)) as conn:
-        project = views.project_detail(conn, project_id)
-        connections = cs.list_connections(conn, project_id) if tab == "connections" else []
-        stats = views.project_stats(conn, project_id) if tab == "statistics" else None
-    return _page(
+    project = views.project_detail(conn, project_id)
+    connections = cs.list_connections(conn, project_id) if tab == "connections" else []
+    stats = views.project_stats(conn, project_id) if tab == "statistics" else None
+    return render_page(
         request,
         "project.html",
         project=project,
@@ -225,40 +146,34 @@ def project_page(
 @router.get("/workflows/{workflow_id}", response_class=HTMLResponse)
 def workflow_page(
     request: Request,
-    ctx: Context,
+    conn: UserConn,
     workflow_id: UUID,
     tab: Literal["overview", "statistics", "executions"] = "overview",
     status: ExecutionStatusName | None = None,
     sort: SortName = "started_at_desc",
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> Response:
-    with ctx.db.as_user(_user(request, ctx)) as conn:
-        wf = views.workflow(conn, workflow_id)
-        definition = conn.execute(
-            "SELECT definition FROM workflows WHERE id = %s", (workflow_id,)
-        ).fetchone()
-        executions = (
-            views.execution_page(
-                conn,
-                workflow_id,
-                status=status,
-                page=page,
-                page_size=EXECUTIONS_PER_PAGE,
-                sort=sort,
-            )
-            if tab in ("executions", "overview")
-            else None
+    wf = views.workflow(conn, workflow_id)
+    nodes = definitions.workflow_nodes(conn, workflow_id)
+    executions = (
+        views.execution_page(
+            conn,
+            workflow_id,
+            status=status,
+            page=page,
+            page_size=EXECUTIONS_PER_PAGE,
+            sort=sort,
         )
-        stats = (
-            views.workflow_stats(conn, workflow_id) if tab in ("statistics", "overview") else None
-        )
-    nodes = (definition or {}).get("definition", {}) or {}
-    return _page(
+        if tab in ("executions", "overview")
+        else None
+    )
+    stats = views.workflow_stats(conn, workflow_id) if tab in ("statistics", "overview") else None
+    return render_page(
         request,
         "workflow.html",
         wf=wf,
         tab=tab,
-        nodes=nodes.get("nodes", []) if isinstance(nodes, dict) else [],
+        nodes=nodes,
         executions=executions,
         stats=stats,
         chart=_chart(stats.stored_trend, stats.live.trend) if stats else None,
@@ -283,32 +198,32 @@ def workflow_page(
 async def execution_page(
     request: Request,
     ctx: Context,
+    work: CurrentUserWork,
     execution_id: UUID,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     status: ComponentStatusName | None = None,
     fragment: bool = False,
 ) -> Response:
     """The execution: summary, timeline and component cards (100 per page), refreshed
-    live by the page's script while the execution runs (``fragment=1``)."""
-    user = authenticate(token_from(request), ctx.jwt_secret)
-    synced_now, error = await ensure_fresh(ctx, execution_id, user)
+    live by the page's script while the execution runs (``fragment=1``). The cache-aside
+    sync comes first; the caller's unit of work opens after it."""
+    synced_now, error = await ensure_fresh(ctx, execution_id, work.user)
     offset = (page - 1) * CARDS_PER_PAGE
 
-    def read() -> ExecutionDetailOut:
-        with ctx.db.as_user(user.auth_user_id) as conn:
-            return views.execution_detail(
-                conn,
-                execution_id,
-                offset=offset,
-                limit=CARDS_PER_PAGE,
-                status=status,
-                synced_now=synced_now,
-                sync_error=error,
-            )
+    def read(conn: DbConnection) -> ExecutionDetailOut:
+        return views.execution_detail(
+            conn,
+            execution_id,
+            offset=offset,
+            limit=CARDS_PER_PAGE,
+            status=status,
+            synced_now=synced_now,
+            sync_error=error,
+        )
 
-    detail = await run_in_threadpool(read)
+    detail = await work.run(read)
     pages = max(1, math.ceil(detail.component_total / CARDS_PER_PAGE))
-    return _page(
+    return render_page(
         request,
         "execution_live.html" if fragment else "execution.html",
         d=detail,
