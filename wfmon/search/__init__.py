@@ -1,0 +1,1 @@
+"""Search across executions: the query language (:mod:`wfmon.search.query`)."""
