@@ -11,14 +11,19 @@ from pydantic import BaseModel, Field
 
 from wfmon.api.inputs import RequestBody, SingleLineText, StoredJson
 from wfmon.db.executions import MAX_PAGE_SIZE
+from wfmon.db.executions import ExecutionSort as _DbExecutionSort
+from wfmon.db.rows import ComponentStatus as _DbComponentStatus
+from wfmon.db.rows import ExecutionStatus as _DbExecutionStatus
+from wfmon.model import ComponentStatus, ExecutionStatus
 
-ExecutionStatusName = Literal[
-    "running", "completed", "failed", "canceled", "terminated", "timed_out", "continued_as_new"
-]
-ComponentStatusName = Literal[
-    "pending", "running", "retrying", "completed", "failed", "canceled", "timed_out"
-]
-SortName = Literal["started_at_desc", "started_at_asc", "closed_at_desc", "duration_desc"]
+# Statuses and sort orders are wfmon's vocabulary (wfmon.model.vocabulary): the models
+# and the JSON routes' query parameters are typed with those enums, so the OpenAPI
+# document lists their values. The three names below are the database layer's types
+# for the same values, kept while wfmon/db and the HTML pages still take them
+# (tests/dagster/test_vocabulary.py holds them equal to the enums).
+ExecutionStatusName = _DbExecutionStatus
+ComponentStatusName = _DbComponentStatus
+SortName = _DbExecutionSort
 
 MAX_PAGE: int = 1_000_000
 MAX_COMPONENT_LIMIT: int = 500
@@ -71,7 +76,7 @@ class ExecutionListItem(BaseModel):
     id: UUID
     temporal_workflow_id: str
     temporal_run_id: str
-    status: ExecutionStatusName
+    status: ExecutionStatus
     started_at: datetime
     closed_at: datetime | None
     duration_ms: int | None
@@ -111,7 +116,7 @@ class ExecutionOut(BaseModel):
     temporal_run_id: str
     workflow_type: str
     task_queue: str
-    status: ExecutionStatusName
+    status: ExecutionStatus
     started_at: datetime
     closed_at: datetime | None
     duration_ms: int | None
@@ -152,7 +157,7 @@ class ComponentOut(BaseModel):
     component_name: str | None
     activity_type: str | None
     kind: str
-    status: ComponentStatusName
+    status: ComponentStatus
     started_at: datetime | None
     completed_at: datetime | None
     duration_ms: int | None
@@ -183,7 +188,7 @@ class TimelineSegment(BaseModel):
 class TimelineBar(BaseModel):
     component_id: UUID
     node_id: str
-    status: str
+    status: ComponentStatus
     left: float
     width: float
     segments: list[TimelineSegment]
@@ -244,7 +249,7 @@ class SyncOut(BaseModel):
 
 class SyncStatusOut(BaseModel):
     execution_id: UUID
-    execution_status: str
+    execution_status: ExecutionStatus
     history_sync_status: str
     history_synced_at: datetime | None
     history_sync_error: str | None

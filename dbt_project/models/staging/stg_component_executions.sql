@@ -1,5 +1,7 @@
 -- Component executions with a component name for every row (the activity type or node id
--- for workflows not built by the builder) and the number of attempts that failed.
+-- for workflows not built by the builder), a failure flag (wfmon_failure_statuses: a
+-- component is never 'terminated', so this is failed or timed out) and the number of
+-- attempts that failed.
 select
     c.id,
     c.workflow_execution_id,
@@ -11,7 +13,7 @@ select
     c.duration_ms,
     c.retry_count,
     c.is_expected_retry,
-    c.status in ('failed', 'timed_out') as is_failure,
-    c.retry_count + case when c.status in ('failed', 'timed_out') then 1 else 0 end
+    c.status in {{ wfmon_failure_statuses() }} as is_failure,
+    c.retry_count + case when c.status in {{ wfmon_failure_statuses() }} then 1 else 0 end
         as failed_attempts
 from {{ source('wfmon', 'component_executions') }} c

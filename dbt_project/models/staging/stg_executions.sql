@@ -10,5 +10,5 @@ select
     e.closed_at,
     e.duration_ms,
     e.updated_at,
-    e.status in ('failed', 'timed_out', 'terminated') as is_failure
+    e.status in {{ wfmon_failure_statuses() }} as is_failure
 from {{ source('wfmon', 'workflow_executions') }} e

@@ -13,7 +13,6 @@ from google.protobuf.json_format import MessageToJson
 from starlette.concurrency import run_in_threadpool
 from temporalio.api.history.v1 import History
 
-from wfmon.api import queries as q
 from wfmon.api import views
 from wfmon.api.deps import Context, CurrentUser, UserConn
 from wfmon.api.errors import ERROR_RESPONSES, Conflict, ErrorBody, NotFound
@@ -22,7 +21,6 @@ from wfmon.api.models import (
     DEFAULT_COMPONENT_LIMIT,
     MAX_COMPONENT_LIMIT,
     ComponentPageOut,
-    ComponentStatusName,
     ExecutionDetailOut,
     SyncOut,
     SyncRequest,
@@ -30,12 +28,13 @@ from wfmon.api.models import (
     json_response,
 )
 from wfmon.db import details as d
+from wfmon.model import ComponentStatus
 
 router = APIRouter(prefix="/api/executions", tags=["executions"], responses=ERROR_RESPONSES)
 
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="components to skip")]
 Limit = Annotated[int, Query(ge=1, le=MAX_COMPONENT_LIMIT, description="components per page")]
-StatusFilter = Annotated[ComponentStatusName | None, Query(description="only this status")]
+StatusFilter = Annotated[ComponentStatus | None, Query(description="only this status")]
 
 
 @router.get("/{execution_id}", response_model=ExecutionDetailOut)
@@ -152,7 +151,7 @@ def download_history(execution_id: UUID, conn: UserConn) -> StreamingResponse:
     Stored as protobuf; converted event by event while streaming, so memory stays bounded
     by one chunk of events beyond the stored bytes.
     """
-    row = q.history_proto(conn, execution_id)
+    row = d.get_history_proto(conn, execution_id)
     if row is None:
         raise NotFound(f"execution {execution_id} not found")
     name = f"{row['temporal_workflow_id']}-{row['temporal_run_id']}-history.json"

@@ -13,12 +13,11 @@ from wfmon.api.errors import ERROR_RESPONSES
 from wfmon.api.models import (
     MAX_PAGE,
     ExecutionPageOut,
-    ExecutionStatusName,
-    SortName,
     WorkflowOut,
     WorkflowStatsOut,
     json_response,
 )
+from wfmon.model import DEFAULT_EXECUTION_SORT, ExecutionSort, ExecutionStatus
 
 router = APIRouter(prefix="/api/workflows", tags=["workflows"], responses=ERROR_RESPONSES)
 
@@ -36,16 +35,22 @@ def get_workflow(workflow_id: UUID, conn: UserConn) -> WorkflowOut:
 def list_executions(
     workflow_id: UUID,
     conn: UserConn,
-    status: Annotated[ExecutionStatusName | None, Query(description="only this status")] = None,
-    sort: SortName = "started_at_desc",
+    status: Annotated[ExecutionStatus | None, Query(description="only this status")] = None,
+    sort: ExecutionSort = DEFAULT_EXECUTION_SORT,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE_SIZE)] = 20,
 ) -> Response:
     """Your executions of this workflow, one page at a time, with component and error
     counts and each run's sync status."""
+    # .value: wfmon.db still takes its own Literal types (mypy checks the values fit).
     return json_response(
         views.execution_page(
-            conn, workflow_id, status=status, page=page, page_size=page_size, sort=sort
+            conn,
+            workflow_id,
+            status=status.value if status else None,
+            page=page,
+            page_size=page_size,
+            sort=sort.value,
         )
     )
 
