@@ -1,9 +1,11 @@
-"""Pure parts of the web app: HS256 tokens, retry policies in the node's own words, and
-what the server log redacts."""
+"""Pure parts of the web app: HS256 tokens (including tokens made before PyJWT), retry
+policies in the node's own words, and what the server log redacts."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 
 import pytest
@@ -43,6 +45,92 @@ def test_token_round_trip_and_refusals() -> None:
             decode_hs256(junk, SECRET)
     with pytest.raises(TokenError, match="no JWT secret"):
         decode_hs256(token, "")
+
+
+# Made by the hand-written HS256 encoder wfmon had before PyJWT (kept verbatim): secret
+# "legacy-secret", exp 2100-01-01. Tokens already handed out must keep working.
+LEGACY_SECRET = "legacy-secret"
+LEGACY_SUB = "5b0c6a7e-3f1d-4c2a-9e8b-1d2f3a4b5c6d"
+LEGACY_CLAIMS = {
+    "sub": LEGACY_SUB,
+    "iat": 1767225600,
+    "exp": 4102444800,
+    "role": "authenticated",
+    "email": "legacy@example.com",
+}
+LEGACY_TOKEN = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+    "eyJzdWIiOiI1YjBjNmE3ZS0zZjFkLTRjMmEtOWU4Yi0xZDJmM2E0YjVjNmQiLCJpYXQiOjE3NjcyMjU2MDAsImV4"
+    "cCI6NDEwMjQ0NDgwMCwicm9sZSI6ImF1dGhlbnRpY2F0ZWQiLCJlbWFpbCI6ImxlZ2FjeUBleGFtcGxlLmNvbSJ9."
+    "R6XtmW8xG-zf2LSuYtrxe0x9C-C1KxO-GG4FjAebcow"
+)
+#: The same encoder, Supabase-shaped claims (aud, iss, session_id): carried, not judged.
+LEGACY_SUPABASE_TOKEN = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+    "eyJhdWQiOiJhdXRoZW50aWNhdGVkIiwiZXhwIjo0MTAyNDQ0ODAwLCJpYXQiOjE3NjcyMjU2MDAsImlzcyI6Imh0"
+    "dHBzOi8vZXhhbXBsZS5zdXBhYmFzZS5jby9hdXRoL3YxIiwic3ViIjoiNWIwYzZhN2UtM2YxZC00YzJhLTllOGIt"
+    "MWQyZjNhNGI1YzZkIiwiZW1haWwiOiJsZWdhY3lAZXhhbXBsZS5jb20iLCJyb2xlIjoiYXV0aGVudGljYXRlZCIs"
+    "InNlc3Npb25faWQiOiJzLTEifQ."
+    "tPItsFRCZ_monbLB6FPvB1SXpTQFo_6D6aOGbrXO0KY"
+)
+#: The old encoder, exp one hour after iat (2026-01-01): long expired.
+LEGACY_EXPIRED_TOKEN = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."
+    "eyJzdWIiOiI1YjBjNmE3ZS0zZjFkLTRjMmEtOWU4Yi0xZDJmM2E0YjVjNmQiLCJpYXQiOjE3NjcyMjU2MDAsImV4"
+    "cCI6MTc2NzIyOTIwMCwicm9sZSI6ImF1dGhlbnRpY2F0ZWQifQ."
+    "P6waCT37SM-0RYOZTtXNSODxatG8D3Zdf1YH6O8mReU"
+)
+
+
+def _b64(obj: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+
+def encode_with(alg: str, claims: dict[str, object]) -> str:
+    """A token signed with another HMAC algorithm (same secret): never accepted."""
+    digest = {"HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+    signing_input = f"{_b64({'alg': alg, 'typ': 'JWT'})}.{_b64(claims)}"
+    sig = hmac.new(LEGACY_SECRET.encode(), signing_input.encode(), digest).digest()
+    return f"{signing_input}.{base64.urlsafe_b64encode(sig).rstrip(b'=').decode()}"
+
+
+def test_tokens_made_before_pyjwt_still_verify() -> None:
+    assert decode_hs256(LEGACY_TOKEN, LEGACY_SECRET) == LEGACY_CLAIMS
+    supabase = decode_hs256(LEGACY_SUPABASE_TOKEN, LEGACY_SECRET)
+    assert supabase["sub"] == LEGACY_SUB and supabase["aud"] == "authenticated"
+    # The library's encoder writes the same bytes as the old one did.
+    assert encode_hs256(LEGACY_CLAIMS, LEGACY_SECRET) == LEGACY_TOKEN
+    with pytest.raises(TokenError, match=r"^token has expired$"):
+        decode_hs256(LEGACY_EXPIRED_TOKEN, LEGACY_SECRET)
+
+
+def test_pyjwt_refusals_keep_their_messages() -> None:
+    header, payload, signature = LEGACY_TOKEN.split(".")
+    refused = {
+        "alg none": (f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{payload}.", "algorithm"),
+        "alg none, signed": (f"{_b64({'alg': 'none'})}.{payload}.{signature}", "algorithm"),
+        "no alg": (f"{_b64({'typ': 'JWT'})}.{payload}.{signature}", "algorithm"),
+        "HS512": (encode_with("HS512", LEGACY_CLAIMS), "algorithm"),
+        "HS384 header on an HS256 signature": (
+            f"{_b64({'alg': 'HS384', 'typ': 'JWT'})}.{payload}.{signature}",
+            "algorithm",
+        ),
+        "wrong secret": (encode_hs256(LEGACY_CLAIMS, "another-secret"), "signature"),
+        "tampered payload": (
+            f"{header}.{_b64({**LEGACY_CLAIMS, 'sub': str(LEGACY_SUB[::-1])})}.{signature}",
+            "signature",
+        ),
+        "expired": (LEGACY_EXPIRED_TOKEN, "expired"),
+    }
+    messages = {
+        "algorithm": "token algorithm must be HS256",
+        "signature": "token signature does not verify",
+        "expired": "token has expired",
+    }
+    for why, (token, kind) in refused.items():
+        with pytest.raises(TokenError) as info:
+            decode_hs256(token, LEGACY_SECRET)
+        assert str(info.value) == messages[kind], why
 
 
 @pytest.mark.parametrize(

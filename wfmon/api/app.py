@@ -5,8 +5,9 @@
 demo); :func:`serve` runs it in the foreground; :func:`start_server` runs it on a
 background thread and returns a handle with its URL and ``stop()``.
 
-Guarantees: every request is authenticated by an HS256 bearer token (``sub`` = the user's
-``auth_user_id``) and runs under that user's row-level security; errors are JSON
+Guarantees: every request is authenticated by an HS256 token (``sub`` = the user's
+``auth_user_id``; ``Authorization: Bearer``, or the sign-in cookie the pages use) and runs
+under that user's row-level security; errors are JSON
 (:mod:`wfmon.api.errors`); the app works without Temporal for everything that does not
 sync (reads then say the data may be stale).
 """

@@ -1,105 +1,138 @@
-"""HS256 JSON Web Tokens with the standard library only (RFC 7519 / RFC 7515).
+"""HS256 JSON Web Tokens (RFC 7519 / RFC 7515), made and checked with PyJWT.
 
 Guarantees of :func:`decode_hs256`:
 
-- only ``alg: HS256`` is accepted (``none`` and every other algorithm are refused, so a
-  token cannot choose a weaker check than the server's);
-- the signature is compared in constant time (:func:`hmac.compare_digest`);
-- ``exp`` and ``nbf`` are enforced when present (with ``leeway`` seconds of clock skew),
-  and ``sub`` must be present;
+- only ``alg: HS256`` is accepted (``none`` and every other algorithm are refused by the
+  library before the signature is looked at, so a token cannot choose a weaker check than
+  the server's);
+- the library verifies the signature (constant-time comparison) and enforces ``exp`` and
+  ``nbf`` when present (with ``leeway`` seconds of clock skew); ``sub`` must be present and
+  a non-empty string; ``exp``/``nbf`` must be numbers;
+- other claims (``aud``, ``iss``, ``iat``, ``jti``, ``role``, ``email`` ...) are carried,
+  not judged, as before the library took over: a Supabase access token (``aud:
+  authenticated``) verifies as it did;
 - every failure raises :class:`TokenError` with a message safe to show (never the secret).
 
 Supabase access tokens are HS256 with ``sub`` = the auth user's id, so they verify here
-with the project's JWT secret.
+with the project's JWT secret. Tokens made before PyJWT (same header, same compact JSON)
+verify unchanged.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 import time
 from typing import Any, Final
+
+import jwt
+from jwt.exceptions import InvalidSubjectError
+from jwt.types import Options
 
 ALGORITHM: Final = "HS256"
 #: Tokens longer than this are refused before any decoding (a cheap denial-of-service guard).
 MAX_TOKEN_LENGTH: Final = 8192
+
+#: What the library judges beyond signature and algorithm: ``exp`` and ``nbf`` when
+#: present, ``sub`` required. The rest is carried as before (see the module docstring).
+_CHECKS: Final[Options] = {
+    "require": ["sub"],
+    "verify_exp": True,
+    "verify_nbf": True,
+    "verify_sub": True,
+    "verify_aud": False,
+    "verify_iss": False,
+    "verify_iat": False,
+    "verify_jti": False,
+}
+#: Signature and algorithm only: to name what is wrong with the claims of a token whose
+#: signature verified.
+_SIGNATURE_ONLY: Final[Options] = {
+    **_CHECKS,
+    "require": [],
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_sub": False,
+}
 
 
 class TokenError(ValueError):
     """The token is malformed, badly signed, expired or lacks a subject."""
 
 
-def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64decode(text: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise TokenError("token is not valid base64url") from None
-
-
-def _sign(signing_input: bytes, secret: str) -> bytes:
-    return hmac.new(secret.encode("utf-8"), signing_input, hashlib.sha256).digest()
-
-
 def encode_hs256(claims: dict[str, Any], secret: str) -> str:
     """A compact HS256 JWT carrying ``claims`` (JSON-serialisable)."""
     if not secret:
         raise ValueError("the JWT secret is empty")
-    header = _b64encode(
-        json.dumps({"alg": ALGORITHM, "typ": "JWT"}, separators=(",", ":")).encode()
-    )
-    payload = _b64encode(json.dumps(claims, separators=(",", ":")).encode())
-    signing_input = f"{header}.{payload}".encode("ascii")
-    return f"{header}.{payload}.{_b64encode(_sign(signing_input, secret))}"
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def _check_claim_types(claims: dict[str, Any]) -> None:
+    for name in ("exp", "nbf"):
+        value = claims.get(name)
+        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+            raise TokenError(f"token {name} is not a number")
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise TokenError("token has no subject (sub)")
+
+
+def _library_decode(token: str, secret: str, *, leeway: float, options: Options) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], leeway=leeway, options=options
+        )
+    except jwt.InvalidAlgorithmError:
+        raise TokenError("token algorithm must be HS256") from None
+    except jwt.InvalidSignatureError:
+        raise TokenError("token signature does not verify") from None
+    except jwt.ExpiredSignatureError:
+        _name_bad_claims(token, secret)
+        raise TokenError("token has expired") from None
+    except jwt.ImmatureSignatureError:
+        _name_bad_claims(token, secret)
+        raise TokenError("token is not valid yet") from None
+    except (jwt.MissingRequiredClaimError, InvalidSubjectError):
+        raise TokenError("token has no subject (sub)") from None
+    except jwt.DecodeError as exc:
+        _name_bad_claims(token, secret)
+        raise TokenError(f"token is malformed ({exc})") from None
+    except jwt.InvalidTokenError as exc:
+        raise TokenError(f"token does not verify ({type(exc).__name__})") from None
+    return claims
+
+
+def _name_bad_claims(token: str, secret: str) -> None:
+    """Raise the precise error (``exp is not a number``, ...) for a token whose signature
+    verifies but whose claims the library refused; return when there is none to name."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options=_SIGNATURE_ONLY
+        )
+    except jwt.InvalidTokenError:
+        return
+    _check_claim_types(claims)
 
 
 def decode_hs256(
     token: str, secret: str, *, leeway: float = 30.0, now: float | None = None
 ) -> dict[str, Any]:
-    """The verified claims of ``token``; raises :class:`TokenError` when it does not verify."""
+    """The verified claims of ``token``; raises :class:`TokenError` when it does not verify.
+
+    ``now`` (seconds since the epoch, for tests) judges ``exp`` and ``nbf`` as at that time:
+    the library reads the wall clock, so its leeway is shifted by the difference."""
     if not secret:
         raise TokenError("the server has no JWT secret configured")
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise TokenError("token is empty or too long")
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise TokenError("token must have three dot-separated parts")
-    header_b64, payload_b64, signature_b64 = parts
-    try:
-        header = json.loads(_b64decode(header_b64))
-    except (ValueError, UnicodeDecodeError):
-        raise TokenError("token header is not JSON") from None
-    if not isinstance(header, dict) or header.get("alg") != ALGORITHM:
-        raise TokenError("token algorithm must be HS256")
-    expected = _sign(f"{header_b64}.{payload_b64}".encode("ascii", "replace"), secret)
-    if not hmac.compare_digest(expected, _b64decode(signature_b64)):
-        raise TokenError("token signature does not verify")
-    try:
-        claims = json.loads(_b64decode(payload_b64))
-    except (ValueError, UnicodeDecodeError):
-        raise TokenError("token payload is not JSON") from None
-    if not isinstance(claims, dict):
-        raise TokenError("token payload is not a JSON object")
-    current = time.time() if now is None else now
-    exp, nbf = claims.get("exp"), claims.get("nbf")
-    if exp is not None:
-        if not isinstance(exp, int | float) or isinstance(exp, bool):
-            raise TokenError("token exp is not a number")
-        if current > exp + leeway:
-            raise TokenError("token has expired")
-    if nbf is not None:
-        if not isinstance(nbf, int | float) or isinstance(nbf, bool):
-            raise TokenError("token nbf is not a number")
-        if current + leeway < nbf:
-            raise TokenError("token is not valid yet")
-    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-        raise TokenError("token has no subject (sub)")
+    if now is None:
+        claims = _library_decode(token, secret, leeway=leeway, options=_CHECKS)
+    else:
+        skew = time.time() - now
+        claims = _library_decode(
+            token, secret, leeway=leeway + skew, options={**_CHECKS, "verify_nbf": False}
+        )
+        _library_decode(
+            token, secret, leeway=leeway - skew, options={**_CHECKS, "verify_exp": False}
+        )
+    _check_claim_types(claims)
     return claims
 
 
