@@ -27,6 +27,7 @@ from assets.metadata import COMPONENT_COLUMNS, EXECUTION_COLUMNS, OWNERS, SYNC_G
 from assets.partitions import discovery_bounds, execution_close_partitions, single_run_backfill
 from resources.database import WfmonDatabaseResource
 from resources.temporal import TemporalResource
+from wfmon.db import windows
 from wfmon.sync.discovery import DiscoveredExecution, discover, record_discovered
 from wfmon.sync.messages import SYNC_TASK_QUEUE, ExecutionRef, SyncOutcome, SyncResult
 from wfmon.sync.worker import sync_many_now
@@ -65,14 +66,7 @@ def _not_yet_recorded(
     stays and the incremental statistics refresh does not recompute them.
     """
     with database.as_system() as conn:
-        rows = conn.execute(
-            """
-            SELECT temporal_workflow_id, temporal_run_id, status, closed_at
-            FROM workflow_executions
-            WHERE temporal_namespace = %s AND closed_at >= %s AND closed_at < %s
-            """,
-            (namespace, start, end),
-        ).fetchall()
+        rows = windows.list_closed_in_window(conn, namespace, start, end)
     known = {
         (r["temporal_workflow_id"], r["temporal_run_id"]): (r["status"], r["closed_at"])
         for r in rows
@@ -157,18 +151,9 @@ def _to_sync(
     """Executions of the namespace and window whose stored state is not a synced, closed
     execution (rows of other namespaces belong to other deployments)."""
     with database.as_system() as conn:
-        rows = conn.execute(
-            """
-            SELECT temporal_namespace, temporal_workflow_id, temporal_run_id
-            FROM workflow_executions
-            WHERE temporal_namespace = %s AND closed_at >= %s AND closed_at < %s
-              AND task_queue <> %s
-              AND (%s OR history_sync_status <> 'synced' OR history_synced_at IS NULL
-                   OR history_synced_at < closed_at)
-            ORDER BY closed_at
-            """,
-            (namespace, start, end, SYNC_TASK_QUEUE, resync),
-        ).fetchall()
+        rows = windows.list_unsynced_in_window(
+            conn, namespace, start, end, exclude_task_queue=SYNC_TASK_QUEUE, resync=resync
+        )
     return [
         ExecutionRef(r["temporal_namespace"], r["temporal_workflow_id"], r["temporal_run_id"])
         for r in rows
@@ -179,31 +164,10 @@ def _window_summary(
     database: WfmonDatabaseResource, namespace: str, start: datetime, end: datetime
 ) -> dict[str, Any]:
     with database.as_system() as conn:
-        by_status = conn.execute(
-            """
-            SELECT status, history_sync_status, count(*) AS n,
-                   coalesce(sum(history_bytes), 0) AS bytes,
-                   coalesce(sum(history_event_count), 0) AS events,
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50,
-                   max(duration_ms) AS max_ms
-            FROM workflow_executions
-            WHERE temporal_namespace = %s AND closed_at >= %s AND closed_at < %s
-              AND task_queue <> %s
-            GROUP BY status, history_sync_status
-            """,
-            (namespace, start, end, SYNC_TASK_QUEUE),
-        ).fetchall()
-        components = conn.execute(
-            """
-            SELECT count(*) AS n,
-                   count(*) FILTER (WHERE c.status IN ('failed', 'timed_out')) AS failed,
-                   coalesce(sum(c.retry_count), 0) AS retries
-            FROM component_executions c JOIN workflow_executions e ON e.id = c.workflow_execution_id
-            WHERE e.temporal_namespace = %s AND e.closed_at >= %s AND e.closed_at < %s
-            """,
-            (namespace, start, end),
-        ).fetchone()
-    assert components is not None
+        by_status = windows.count_by_status_in_window(
+            conn, namespace, start, end, exclude_task_queue=SYNC_TASK_QUEUE
+        )
+        components = windows.count_components_in_window(conn, namespace, start, end)
     status = Counter[str]()
     sync_status = Counter[str]()
     for r in by_status:
@@ -227,15 +191,9 @@ def _check_all_synced(
     listed = temporal.run(lambda client: list_window(client, start, end))
     keys = {(d.ref.namespace, d.ref.workflow_id, d.ref.run_id) for d in listed}
     with database.as_system() as conn:
-        rows = conn.execute(
-            """
-            SELECT temporal_namespace, temporal_workflow_id, temporal_run_id
-            FROM workflow_executions
-            WHERE temporal_namespace = %s AND closed_at >= %s AND closed_at < %s
-              AND task_queue <> %s AND history_sync_status = 'synced'
-            """,
-            (temporal.resolved_namespace(), start, end, SYNC_TASK_QUEUE),
-        ).fetchall()
+        rows = windows.list_synced_in_window(
+            conn, temporal.resolved_namespace(), start, end, exclude_task_queue=SYNC_TASK_QUEUE
+        )
     synced = {
         (r["temporal_namespace"], r["temporal_workflow_id"], r["temporal_run_id"]) for r in rows
     }
@@ -257,22 +215,12 @@ def _check_no_orphans(
     database: WfmonDatabaseResource, start: datetime, end: datetime
 ) -> dg.AssetCheckResult:
     with database.as_system() as conn:
-        row = conn.execute(
-            """
-            SELECT count(*) AS n FROM component_executions c
-            LEFT JOIN workflow_executions e ON e.id = c.workflow_execution_id
-            WHERE e.id IS NULL
-               OR (e.closed_at >= %s AND e.closed_at < %s AND e.history_sync_status <> 'synced'
-                   AND e.history_synced_at IS NULL)
-            """,
-            (start, end),
-        ).fetchone()
-    assert row is not None
+        orphans = windows.count_orphan_components(conn, start, end)
     return dg.AssetCheckResult(
         check_name=NO_ORPHANS_CHECK,
         asset_key=COMPONENT_EXECUTIONS,
-        passed=row["n"] == 0,
-        metadata={"orphan_rows": int(row["n"])},
+        passed=orphans == 0,
+        metadata={"orphan_rows": orphans},
     )
 
 

@@ -28,6 +28,7 @@ from pydantic import Field
 from assets.metadata import OWNERS
 from resources.database import WfmonDatabaseResource
 from resources.dbt import DBT_PROJECT_DIR, WfmonDbtResource, dbt_executable
+from wfmon.db import statistics
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
 
@@ -175,31 +176,12 @@ def statistics_dbt_models(
 )
 def workflow_statistics_match_executions(database: WfmonDatabaseResource) -> dg.AssetCheckResult:
     with database.as_system() as conn:
-        rows = conn.execute(
-            """
-            WITH counts AS (
-                SELECT workflow_id, count(*) AS total,
-                       count(*) FILTER (WHERE status = 'completed') AS ok,
-                       count(*) FILTER (WHERE status IN ('failed', 'timed_out', 'terminated'))
-                           AS failed,
-                       max(updated_at) AS changed_at
-                FROM workflow_executions WHERE workflow_id IS NOT NULL GROUP BY workflow_id
-            )
-            SELECT c.workflow_id::text AS workflow_id, c.total, s.total_runs,
-                   c.ok, s.successful_runs, c.failed, s.failed_runs
-            FROM counts c LEFT JOIN workflow_statistics s ON s.workflow_id = c.workflow_id
-            WHERE c.changed_at <= coalesce(
-                      s.updated_at, (SELECT max(updated_at) FROM workflow_statistics))
-              AND (s.workflow_id IS NULL OR c.total <> s.total_runs
-                   OR c.ok <> s.successful_runs OR c.failed <> s.failed_runs)
-            """
-        ).fetchall()
-        checked = conn.execute("SELECT count(*) AS n FROM workflow_statistics").fetchone()
-    assert checked is not None
+        rows = statistics.workflow_statistics_mismatches(conn)
+        checked = statistics.count_statistics(conn)
     return dg.AssetCheckResult(
         passed=not rows,
         metadata={
-            "statistics_rows": int(checked["n"]),
+            "statistics_rows": int(checked["workflows"]),
             "mismatches": len(rows),
             "mismatch_sample": [dict(r) for r in rows[:10]],
         },
@@ -217,24 +199,7 @@ def workflow_statistics_match_executions(database: WfmonDatabaseResource) -> dg.
 )
 def project_statistics_match_executions(database: WfmonDatabaseResource) -> dg.AssetCheckResult:
     with database.as_system() as conn:
-        rows = conn.execute(
-            """
-            WITH counts AS (
-                SELECT project_id, count(*) AS total,
-                       count(*) FILTER (WHERE status IN ('failed', 'timed_out', 'terminated'))
-                           AS failed,
-                       max(updated_at) AS changed_at
-                FROM workflow_executions GROUP BY project_id
-            )
-            SELECT c.project_id::text AS project_id, c.total, s.total_executions,
-                   c.failed, s.total_failures
-            FROM counts c LEFT JOIN project_statistics s ON s.project_id = c.project_id
-            WHERE c.changed_at <= coalesce(
-                      s.updated_at, (SELECT max(updated_at) FROM project_statistics))
-              AND (s.project_id IS NULL OR c.total <> s.total_executions
-                   OR c.failed <> s.total_failures)
-            """
-        ).fetchall()
+        rows = statistics.project_statistics_mismatches(conn)
     return dg.AssetCheckResult(
         passed=not rows,
         metadata={"mismatches": len(rows), "mismatch_sample": [dict(r) for r in rows[:10]]},

@@ -35,7 +35,6 @@ from uuid import UUID
 from bench.common import write_result
 from tests.api.seed import make_person, seed_execution
 from tests.conftest import make_state_dir
-from wfmon.api import queries as q
 from wfmon.api.tokens import signin_url
 from wfmon.db import Database
 from wfmon.db import details as d
@@ -115,9 +114,9 @@ def sql_details(db: Database, auth: UUID, execution_id: UUID) -> Callable[[], Ca
             with db.as_user(auth) as conn:
                 row = d.get_execution(conn, execution_id)
                 assert row is not None
-                q.component_status_counts(conn, execution_id)
-                rows = q.component_page(conn, execution_id, offset=0, limit=100)
-                q.attempts_for(conn, row, [r["node_id"] for r in rows])
+                d.count_components_by_status(conn, execution_id)
+                rows = d.page_component_executions(conn, execution_id, offset=0, limit=100)
+                d.list_activity_attempts(conn, row, [r["node_id"] for r in rows])
 
         return call
 
@@ -129,7 +128,7 @@ def sql_history(db: Database, auth: UUID, workflow_id: UUID) -> Callable[[], Cal
         def call() -> None:
             with db.as_user(auth) as conn:
                 page = page_executions(conn, workflow_id, page=1, page_size=20)
-                q.component_counts_by_execution(conn, [e.id for e in page.items])
+                d.count_components_by_execution(conn, [e.id for e in page.items])
 
         return call
 

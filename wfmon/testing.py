@@ -118,7 +118,7 @@ class BuilderAndSyncHarness(WorkerHarness):
         if self.recorder is not None:
             await self.recorder.close()
 
-    async def start_run(self, owner: Owner | None, kind: str) -> WorkflowHandle[Any, Any]:
+    async def start_run(self, owner: WorkflowOwner | None, kind: str) -> WorkflowHandle[Any, Any]:
         """Start a builder execution of :func:`definition` ``kind`` (input ``{"n": 1}``) on
         this harness's builder queue, recorded as ``owner``'s when given."""
         return await start_builder_run(
@@ -134,7 +134,7 @@ class BuilderAndSyncHarness(WorkerHarness):
 
 
 @dataclass(frozen=True)
-class Owner:
+class WorkflowOwner:
     """A user with a project and a workflow, as the builder records them in the memo."""
 
     user: User
@@ -150,7 +150,7 @@ class Owner:
         )
 
 
-def make_owner(db: Database, name: str) -> Owner:
+def make_owner(db: Database, name: str) -> WorkflowOwner:
     """A new user (unique email) with one project and one workflow at version 1."""
     auth_id = uuid.uuid4()
     with db.as_system() as conn:
@@ -162,7 +162,7 @@ def make_owner(db: Database, name: str) -> Owner:
         workflow = create_workflow(
             conn, project_id=project.id, created_by=user.id, name=f"{name} flow", definition={}
         )
-    return Owner(user, project, workflow)
+    return WorkflowOwner(user, project, workflow)
 
 
 FAST_RETRIES = {"interval": "100ms"}

@@ -24,7 +24,7 @@ from temporalio.service import RPCError
 from wfmon.db import Database
 from wfmon.dev.services import Endpoints
 from wfmon.sync.messages import ExecutionRef
-from wfmon.testing import BuilderAndSyncHarness, Owner, make_owner
+from wfmon.testing import BuilderAndSyncHarness, WorkflowOwner, make_owner
 from wfmon_defs.definitions import build_definitions
 
 NAMESPACE = "wfmon-dagster-tests"
@@ -71,7 +71,7 @@ class Harness(BuilderAndSyncHarness):
     async def prepare(self) -> None:
         await ensure_namespace(self.address, NAMESPACE)
 
-    async def execute(self, owner: Owner | None, kind: str) -> ExecutionRef:
+    async def execute(self, owner: WorkflowOwner | None, kind: str) -> ExecutionRef:
         """Run one builder execution to its end; its ref."""
         handle = await self.start_run(owner, kind)
         with contextlib.suppress(WorkflowFailureError):
@@ -100,10 +100,10 @@ def defs(database_url: str, endpoints: Endpoints, harness: Harness) -> dg.Defini
 
 
 @pytest.fixture(scope="session")
-def carol(db: Database) -> Owner:
+def carol(db: Database) -> WorkflowOwner:
     return make_owner(db, "carol")
 
 
 @pytest.fixture(scope="session")
-def dave(db: Database) -> Owner:
+def dave(db: Database) -> WorkflowOwner:
     return make_owner(db, "dave")

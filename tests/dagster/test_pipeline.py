@@ -17,7 +17,7 @@ import pytest
 from assets.executions import ALL_SYNCED_CHECK, COMPONENT_EXECUTIONS, WORKFLOW_EXECUTIONS
 from assets.partitions import partition_key_for
 from resources.temporal import TemporalResource
-from tests.dagster.conftest import NAMESPACE, Harness, Owner
+from tests.dagster.conftest import NAMESPACE, Harness, WorkflowOwner
 from wfmon.db import Database
 from wfmon.dev.services import Endpoints
 from wfmon.sync.messages import ExecutionRef
@@ -60,13 +60,17 @@ def tick(defs: dg.Definitions, endpoints: Endpoints, cursor: str | None) -> dg.S
 
 
 def test_sensor_requests_the_partitions_of_new_executions(
-    harness: Harness, defs: dg.Definitions, endpoints: Endpoints, carol: Owner, dave: Owner
+    harness: Harness,
+    defs: dg.Definitions,
+    endpoints: Endpoints,
+    carol: WorkflowOwner,
+    dave: WorkflowOwner,
 ) -> None:
     h = harness
     begin = datetime.now(UTC) - timedelta(seconds=1)
 
     async def scenario() -> list[ExecutionRef]:
-        kinds: list[tuple[Owner | None, str]] = [
+        kinds: list[tuple[WorkflowOwner | None, str]] = [
             *[(carol, "success")] * 4,
             *[(carol, "retry")] * 2,
             (carol, "fail"),
@@ -122,7 +126,7 @@ def test_sensor_requests_the_partitions_of_new_executions(
 
 
 def test_sensor_hands_running_executions_to_the_coordinator(
-    harness: Harness, defs: dg.Definitions, endpoints: Endpoints, carol: Owner
+    harness: Harness, defs: dg.Definitions, endpoints: Endpoints, carol: WorkflowOwner
 ) -> None:
     h = harness
     handle = h.run(h.start_run(carol, "slow"))
@@ -186,7 +190,7 @@ def test_materializing_a_partition_syncs_its_executions(defs: dg.Definitions, db
 
 
 def test_dbt_build_fills_the_statistics(
-    defs: dg.Definitions, db: Database, carol: Owner, dave: Owner
+    defs: dg.Definitions, db: Database, carol: WorkflowOwner, dave: WorkflowOwner
 ) -> None:
     job = defs.resolve_job_def("refresh_statistics_job")
     result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral())
@@ -239,7 +243,7 @@ def test_dbt_build_fills_the_statistics(
 
 
 def test_incremental_refresh_touches_only_changed_workflows(
-    harness: Harness, defs: dg.Definitions, db: Database, carol: Owner, dave: Owner
+    harness: Harness, defs: dg.Definitions, db: Database, carol: WorkflowOwner, dave: WorkflowOwner
 ) -> None:
     def updated_at() -> dict[Any, datetime]:
         with db.as_system() as conn:
@@ -290,7 +294,7 @@ def test_incremental_refresh_touches_only_changed_workflows(
     assert row is not None and row["total_runs"] == 4
 
 
-def test_load_asset_value_returns_dataframes(defs: dg.Definitions, carol: Owner) -> None:
+def test_load_asset_value_returns_dataframes(defs: dg.Definitions, carol: WorkflowOwner) -> None:
     components = defs.load_asset_value("component_executions", partition_key=state.partition)
     assert isinstance(components, pd.DataFrame)
     ours = components[components["workflow_id"] == str(carol.workflow.id)]

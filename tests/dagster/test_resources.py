@@ -10,7 +10,7 @@ import pytest
 
 from resources import ProjectConnectionsResource, WfmonDatabaseResource, WfmonTablesIOManager
 from resources.tables import read_table
-from tests.dagster.conftest import Owner
+from tests.dagster.conftest import WorkflowOwner
 from wfmon.connections.crypto import Keyring, generate_key
 from wfmon.connections.errors import ConnectionNotFound
 from wfmon.connections.service import create_connection
@@ -18,7 +18,7 @@ from wfmon.db import Database
 
 
 def test_project_connection_resolves_only_in_its_project(
-    database_url: str, db: Database, carol: Owner, dave: Owner
+    database_url: str, db: Database, carol: WorkflowOwner, dave: WorkflowOwner
 ) -> None:
     key = generate_key("k1")
     assert carol.user.auth_user_id is not None
@@ -43,7 +43,7 @@ def test_project_connection_resolves_only_in_its_project(
         database.teardown_after_execution(None)  # type: ignore[arg-type]
 
 
-def _record_run(db: Database, owner: Owner) -> None:
+def _record_run(db: Database, owner: WorkflowOwner) -> None:
     """An execution row of ``owner``'s, recorded as sync records it (users never write them)."""
     with db.as_system() as conn:
         conn.execute(
@@ -62,7 +62,7 @@ def _record_run(db: Database, owner: Owner) -> None:
 
 
 def test_io_manager_reads_through_rls_as_a_user(
-    database_url: str, db: Database, carol: Owner, dave: Owner
+    database_url: str, db: Database, carol: WorkflowOwner, dave: WorkflowOwner
 ) -> None:
     assert carol.user.auth_user_id is not None
     _record_run(db, carol)

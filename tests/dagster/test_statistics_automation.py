@@ -32,7 +32,7 @@ from tests.dagster.conftest import NAMESPACE, Harness
 from wfmon.db import Database
 from wfmon.dev.services import Endpoints
 from wfmon.sync.messages import ExecutionRef
-from wfmon.testing import Owner, make_owner
+from wfmon.testing import WorkflowOwner, make_owner
 from wfmon_defs.instance import PROJECT_ROOT, dagster_environment, write_instance
 from wfmon_defs.jobs import RANGE_END_TAG, RANGE_START_TAG, STATISTICS_REFRESH_TAG
 
@@ -110,7 +110,7 @@ def refresh_request(requests: Sequence[dg.RunRequest]) -> dg.RunRequest:
     return request
 
 
-def statistics_of(db: Database, owner: Owner) -> tuple[Any, Any, int]:
+def statistics_of(db: Database, owner: WorkflowOwner) -> tuple[Any, Any, int]:
     with db.as_system() as conn:
         wf = conn.execute(
             "SELECT total_runs, successful_runs, failed_runs FROM workflow_statistics "
@@ -189,12 +189,16 @@ class RunProcess:
 
 
 @pytest.fixture
-def erin(db: Database) -> Owner:
+def erin(db: Database) -> WorkflowOwner:
     return make_owner(db, "erin")
 
 
 def test_backfill_and_partition_runs_are_followed_by_one_statistics_refresh(
-    harness: Harness, defs: dg.Definitions, db: Database, instance: dg.DagsterInstance, erin: Owner
+    harness: Harness,
+    defs: dg.Definitions,
+    db: Database,
+    instance: dg.DagsterInstance,
+    erin: WorkflowOwner,
 ) -> None:
     h = harness
 
@@ -254,7 +258,7 @@ def test_no_refresh_while_a_sync_run_is_in_progress(
     endpoints: Endpoints,
     dagster_home: Path,
     instance: dg.DagsterInstance,
-    erin: Owner,
+    erin: WorkflowOwner,
 ) -> None:
     """A sync run still running holds the refresh back (it would miss that run's rows);
     the refresh is requested once, after the run has finished."""
@@ -296,7 +300,7 @@ def test_a_sync_that_lands_during_a_refresh_gets_a_refresh_of_its_own(
     endpoints: Endpoints,
     dagster_home: Path,
     instance: dg.DagsterInstance,
-    erin: Owner,
+    erin: WorkflowOwner,
 ) -> None:
     """A refresh that was already running (here the schedule's job) may have read before a
     sync committed: its completion does not count as handling that sync, so each model is

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from wfmon.api.jwt import dev_token
 from wfmon.db import Database
+from wfmon.db.accounts import find_users
 from wfmon.settings import Settings, SettingsError
 
 DEFAULT_TTL_HOURS = 24 * 7
@@ -27,18 +28,15 @@ def jwt_secret(settings: Settings) -> str:
 
 def find_auth_user_id(db: Database, user: str) -> tuple[UUID, str]:
     """(auth_user_id, email) of the user named by email or by auth user id."""
+    try:
+        key: UUID | None = UUID(user)
+    except ValueError:
+        key = None
     with db.as_system() as conn:
-        try:
-            key = UUID(user)
-            rows = conn.execute(
-                "SELECT auth_user_id, email FROM users WHERE auth_user_id = %s", (key,)
-            ).fetchall()
-        except ValueError:
-            rows = conn.execute(
-                "SELECT auth_user_id, email FROM users "
-                "WHERE lower(email) = lower(%s) AND auth_user_id IS NOT NULL",
-                (user,),
-            ).fetchall()
+        if key is not None:
+            rows = find_users(conn, auth_user_id=key)
+        else:
+            rows = find_users(conn, email=user)
     if not rows:
         raise UnknownUser(f"no wfmon user {user!r} (give an email or auth user id of a user)")
     if len(rows) > 1:

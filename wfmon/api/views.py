@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from wfmon.api import queries as q
 from wfmon.api.errors import NotFound
 from wfmon.api.models import (
     ComponentOut,
@@ -43,9 +42,10 @@ from wfmon.api.models import (
 from wfmon.api.retry_words import explain_attempts, policy_from_recorded, retry_summary
 from wfmon.db import DbConnection
 from wfmon.db import details as d
+from wfmon.db import projects as projects_db
+from wfmon.db import statistics as st
 from wfmon.db.executions import ExecutionSort, page_executions
 from wfmon.db.rows import ExecutionStatus
-from wfmon.db.statistics import get_project_statistics, get_workflow_statistics
 from wfmon.history import builder_definition
 from wfmon.model import BUILDER_WORKFLOW_TYPE
 
@@ -56,19 +56,19 @@ _OPEN = ("running", "retrying", "pending")
 
 
 def project_detail(conn: DbConnection, project_id: UUID) -> ProjectDetail:
-    row = q.get_project(conn, project_id)
+    row = projects_db.get_project(conn, project_id)
     if row is None:
         raise NotFound(f"project {project_id} not found")
-    workflows = [WorkflowOut(**w) for w in q.list_workflows(conn, project_id)]
+    workflows = [WorkflowOut(**w) for w in projects_db.list_workflows(conn, project_id)]
     return ProjectDetail(**row, workflows=workflows)
 
 
 def projects(conn: DbConnection) -> list[ProjectOut]:
-    return [ProjectOut(**r) for r in q.list_projects(conn)]
+    return [ProjectOut(**r) for r in projects_db.list_projects(conn)]
 
 
 def workflow(conn: DbConnection, workflow_id: UUID) -> WorkflowOut:
-    row = q.get_workflow(conn, workflow_id)
+    row = projects_db.get_workflow(conn, workflow_id)
     if row is None:
         raise NotFound(f"workflow {workflow_id} not found")
     return WorkflowOut(**row)
@@ -95,7 +95,7 @@ def execution_page(
         page_size=page_size,
         sort=sort,
     )
-    counts = q.component_counts_by_execution(conn, [e.id for e in result.items])
+    counts = d.count_components_by_execution(conn, [e.id for e in result.items])
     items = []
     for e in result.items:
         n, failed = counts.get(e.id, (0, 0))
@@ -190,9 +190,11 @@ def _components(
     limit: int,
     status: str | None,
 ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
-    rows = q.component_page(conn, execution["id"], offset=offset, limit=limit, status=status)
+    rows = d.page_component_executions(
+        conn, execution["id"], offset=offset, limit=limit, status=status
+    )
     ids = [r["temporal_activity_id"] or r["node_id"] for r in rows]
-    return rows, q.attempts_for(conn, execution, ids)
+    return rows, d.list_activity_attempts(conn, execution, ids)
 
 
 def _pct(t: datetime, start: datetime, span: float) -> float:
@@ -307,9 +309,9 @@ def execution_detail(
     sync_error: str | None = None,
 ) -> ExecutionDetailOut:
     row = _execution_row(conn, execution_id)
-    counts = q.component_status_counts(conn, execution_id)
+    counts = d.count_components_by_status(conn, execution_id)
     rows, attempts = _components(conn, row, offset=offset, limit=limit, status=status)
-    out = execution_out(row, q.workflow_name(conn, row["workflow_id"]), synced_now)
+    out = execution_out(row, projects_db.get_workflow_name(conn, row["workflow_id"]), synced_now)
     settled = row["status"] != "running" and row["history_sync_status"] == "synced"
     if sync_error and not out.sync.error and not settled:
         # A closed, synced execution is final: a failed freshness check says nothing about it.
@@ -340,7 +342,7 @@ def not_run_nodes(conn: DbConnection, row: Mapping[str, Any]) -> list[NotRunNode
         definition = builder_definition(row["input"])
     except ValueError:
         return []
-    last_status = q.last_status_by_node(conn, row["id"])
+    last_status = d.last_status_by_node(conn, row["id"])
     running = row["status"] == "running"
     out = []
     for node in definition.topological_order():
@@ -370,7 +372,7 @@ def component_page(
     conn: DbConnection, execution_id: UUID, *, offset: int, limit: int, status: str | None
 ) -> ComponentPageOut:
     row = _execution_row(conn, execution_id)
-    counts = q.component_status_counts(conn, execution_id)
+    counts = d.count_components_by_status(conn, execution_id)
     rows, attempts = _components(conn, row, offset=offset, limit=limit, status=status)
     return ComponentPageOut(
         total=counts.get(status, 0) if status else sum(counts.values()),
@@ -386,8 +388,8 @@ def component_page(
 # -- statistics ----------------------------------------------------------------------------
 
 
-def _live(conn: DbConnection, column: str, key: UUID) -> LiveStats:
-    s = q.live_summary(conn, column, key)
+def _live(conn: DbConnection, column: st.Scope, key: UUID) -> LiveStats:
+    s = st.live_summary(conn, column, key)
     return LiveStats(
         total_runs=s["total_runs"],
         by_status=s["by_status"],
@@ -395,8 +397,8 @@ def _live(conn: DbConnection, column: str, key: UUID) -> LiveStats:
         avg_duration_ms=s["avg_duration_ms"],
         max_duration_ms=s["max_duration_ms"],
         last_run_at=s["last_run_at"],
-        top_components=[CountItem(**r) for r in q.top_components(conn, column, key)],
-        trend=[TrendPoint(**r) for r in q.trend(conn, column, key)],
+        top_components=[CountItem(**r) for r in st.top_components(conn, column, key)],
+        trend=[TrendPoint(**r) for r in st.trend(conn, column, key)],
     )
 
 
@@ -408,22 +410,22 @@ def workflow_stats(conn: DbConnection, workflow_id: UUID) -> WorkflowStatsOut:
     workflow(conn, workflow_id)
     return WorkflowStatsOut(
         workflow_id=workflow_id,
-        stored=_jsonable(get_workflow_statistics(conn, workflow_id)),
-        stored_trend=[TrendPoint(**r) for r in q.stored_trend(conn, "workflow_id", workflow_id)],
+        stored=_jsonable(st.get_workflow_statistics(conn, workflow_id)),
+        stored_trend=[TrendPoint(**r) for r in st.stored_trend(conn, "workflow_id", workflow_id)],
         live=_live(conn, "workflow_id", workflow_id),
     )
 
 
 def project_stats(conn: DbConnection, project_id: UUID) -> ProjectStatsOut:
-    if q.get_project(conn, project_id) is None:
+    if projects_db.get_project(conn, project_id) is None:
         raise NotFound(f"project {project_id} not found")
-    longest = q.longest_run(conn, project_id)
+    longest = st.longest_run(conn, project_id)
     return ProjectStatsOut(
         project_id=project_id,
-        stored=_jsonable(get_project_statistics(conn, project_id)),
-        stored_trend=[TrendPoint(**r) for r in q.stored_trend(conn, "project_id", project_id)],
+        stored=_jsonable(st.get_project_statistics(conn, project_id)),
+        stored_trend=[TrendPoint(**r) for r in st.stored_trend(conn, "project_id", project_id)],
         live=_live(conn, "project_id", project_id),
-        top_workflows=[CountItem(**r) for r in q.top_workflows(conn, project_id)],
-        top_task_queues=[CountItem(**r) for r in q.top_task_queues(conn, project_id)],
+        top_workflows=[CountItem(**r) for r in st.top_workflows(conn, project_id)],
+        top_task_queues=[CountItem(**r) for r in st.top_task_queues(conn, project_id)],
         longest_run=LongestRun(**longest) if longest else None,
     )

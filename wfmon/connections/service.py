@@ -22,7 +22,6 @@ from typing import Any
 from uuid import UUID
 
 import psycopg.errors
-from psycopg.types.json import Jsonb
 
 from wfmon.connections.clients import classify_failure, probe
 from wfmon.connections.crypto import Ciphertext, Keyring
@@ -42,6 +41,7 @@ from wfmon.connections.urls import (
     validate_url,
 )
 from wfmon.db import DbConnection
+from wfmon.db import connections as stored
 
 MAX_NAME_LENGTH = 200
 DEFAULT_TEST_TIMEOUT = 5.0
@@ -70,11 +70,6 @@ class ConnectionTestResult:
     message: str
     error_type: str | None
     latency_ms: float
-
-
-_COLUMNS = (
-    "id, project_id, name, connection_type, masked_url, config, created_by, created_at, updated_at"
-)
 
 
 def _info(row: dict[str, Any]) -> ConnectionInfo:
@@ -133,23 +128,16 @@ def create_connection(
     sealed = keyring.encrypt(url, context=str(project))
     try:
         with conn.transaction():
-            row = conn.execute(
-                f"""
-                INSERT INTO project_connections (project_id, connection_type, name,
-                    connection_url_encrypted, encryption_key_id, masked_url, config, created_by)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, (SELECT wfmon_current_user_id()))
-                RETURNING {_COLUMNS}
-                """,
-                (
-                    project,
-                    ctype.value,
-                    name,
-                    sealed.data,
-                    sealed.key_id,
-                    mask_url(ctype, url),
-                    Jsonb(options),
-                ),
-            ).fetchone()
+            row = stored.insert_project_connection(
+                conn,
+                project_id=project,
+                connection_type=ctype.value,
+                name=name,
+                url_encrypted=sealed.data,
+                encryption_key_id=sealed.key_id,
+                masked_url=mask_url(ctype, url),
+                config=options,
+            )
     except psycopg.errors.UniqueViolation:
         raise ConnectionConflict(
             f"a connection named {name!r} already exists in this project"
@@ -168,19 +156,13 @@ def create_connection(
 def list_connections(conn: DbConnection, project_id: UUID | str) -> list[ConnectionInfo]:
     """The project's connections visible to the caller, by name. Empty for other users."""
     project = _as_uuid(project_id, "project")
-    rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM project_connections WHERE project_id = %s ORDER BY name",
-        (project,),
-    ).fetchall()
-    return [_info(r) for r in rows]
+    return [_info(r) for r in stored.list_project_connections(conn, project)]
 
 
 def get_connection(conn: DbConnection, connection_id: UUID | str) -> ConnectionInfo:
     """One connection; :class:`ConnectionNotFound` if it does not exist or is not visible."""
     cid = _as_uuid(connection_id, "connection")
-    row = conn.execute(
-        f"SELECT {_COLUMNS} FROM project_connections WHERE id = %s", (cid,)
-    ).fetchone()
+    row = stored.get_project_connection(conn, cid)
     if row is None:
         raise ConnectionNotFound(f"connection {cid} not found")
     return _info(row)
@@ -201,28 +183,27 @@ def update_connection(
     A new URL is validated and encrypted with the CURRENT key.
     """
     current = get_connection(conn, connection_id)
-    sets: list[str] = ["updated_at = now()"]
-    params: list[Any] = []
-    if name is not None:
-        sets.append("name = %s")
-        params.append(_check_name(name))
+    new_name = None if name is None else _check_name(name)
+    sealed: Ciphertext | None = None
+    masked: str | None = None
     if url is not None:
         validate_url(current.connection_type, url)
         if policy is not None:
             _check_literal(policy, current.connection_type, url)
         sealed = keyring.encrypt(url, context=str(current.project_id))
-        sets += ["connection_url_encrypted = %s", "encryption_key_id = %s", "masked_url = %s"]
-        params += [sealed.data, sealed.key_id, mask_url(current.connection_type, url)]
-    if config is not None:
-        sets.append("config = %s")
-        params.append(Jsonb(validate_options(current.connection_type, config)))
+        masked = mask_url(current.connection_type, url)
+    options = None if config is None else validate_options(current.connection_type, config)
     try:
         with conn.transaction():
-            row = conn.execute(
-                f"UPDATE project_connections SET {', '.join(sets)} WHERE id = %s "
-                f"RETURNING {_COLUMNS}",
-                (*params, current.id),
-            ).fetchone()
+            row = stored.update_project_connection(
+                conn,
+                current.id,
+                name=new_name,
+                url_encrypted=None if sealed is None else sealed.data,
+                encryption_key_id=None if sealed is None else sealed.key_id,
+                masked_url=masked,
+                config=options,
+            )
     except psycopg.errors.UniqueViolation:
         raise ConnectionConflict(
             f"a connection named {name!r} already exists in this project"
@@ -237,10 +218,7 @@ def update_connection(
 def delete_connection(conn: DbConnection, connection_id: UUID | str) -> None:
     """Delete; :class:`ConnectionNotFound` if it does not exist or is not the caller's."""
     cid = _as_uuid(connection_id, "connection")
-    row = conn.execute(
-        "DELETE FROM project_connections WHERE id = %s RETURNING id", (cid,)
-    ).fetchone()
-    if row is None:
+    if not stored.delete_project_connection(conn, cid):
         raise ConnectionNotFound(f"connection {cid} not found")
 
 
@@ -252,11 +230,7 @@ def load_secret(
     For wfmon's own use (connectivity test, worker): never return the URL to a user.
     """
     cid = _as_uuid(connection_id, "connection")
-    row = conn.execute(
-        f"SELECT {_COLUMNS}, connection_url_encrypted, encryption_key_id "
-        "FROM project_connections WHERE id = %s",
-        (cid,),
-    ).fetchone()
+    row = stored.get_project_connection_secret(conn, cid)
     if row is None:
         raise ConnectionNotFound(f"connection {cid} not found")
     url = keyring.decrypt(
@@ -318,11 +292,7 @@ async def check_connectivity(
 def reencrypt_connections(conn: DbConnection, keyring: Keyring) -> int:
     """Re-encrypt every connection visible AND updatable in ``conn`` that is not under the
     current key; returns how many were rewritten. Step 2 of a key rotation."""
-    rows = conn.execute(
-        "SELECT id, project_id, connection_url_encrypted, encryption_key_id "
-        "FROM project_connections WHERE encryption_key_id <> %s FOR UPDATE",
-        (keyring.current,),
-    ).fetchall()
+    rows = stored.lock_connections_not_under_key(conn, keyring.current)
     for row in rows:
         context = str(row["project_id"])
         url = keyring.decrypt(
@@ -330,11 +300,7 @@ def reencrypt_connections(conn: DbConnection, keyring: Keyring) -> int:
             context=context,
         )
         sealed = keyring.encrypt(url, context=context)
-        conn.execute(
-            "UPDATE project_connections SET connection_url_encrypted = %s, "
-            "encryption_key_id = %s WHERE id = %s",
-            (sealed.data, sealed.key_id, row["id"]),
-        )
+        stored.set_connection_ciphertext(conn, row["id"], sealed.data, sealed.key_id)
     return len(rows)
 
 

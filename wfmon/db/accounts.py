@@ -7,6 +7,7 @@ system; projects, workflows and versions are created by the user who will own th
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
@@ -117,3 +118,41 @@ def save_workflow_version(
         (workflow_id, version, Jsonb(definition), created_by),
     )
     return version
+
+
+def find_user_id(conn: DbConnection, auth_user_id: UUID) -> UUID | None:
+    """``users.id`` of the user whose ``auth.uid()`` is ``auth_user_id``, or None."""
+    row = conn.execute("SELECT id FROM users WHERE auth_user_id = %s", (auth_user_id,)).fetchone()
+    return row["id"] if row else None
+
+
+def find_users(
+    conn: DbConnection, *, auth_user_id: UUID | None = None, email: str | None = None
+) -> list[dict[str, Any]]:
+    """(``auth_user_id``, ``email``) of the users with this auth user id, or with this
+    email (case-insensitive; users nobody signs in as are left out). Give exactly one."""
+    if (auth_user_id is None) == (email is None):
+        raise ValueError("give an auth user id or an email")
+    if auth_user_id is not None:
+        return conn.execute(
+            "SELECT auth_user_id, email FROM users WHERE auth_user_id = %s", (auth_user_id,)
+        ).fetchall()
+    return conn.execute(
+        "SELECT auth_user_id, email FROM users "
+        "WHERE lower(email) = lower(%s) AND auth_user_id IS NOT NULL",
+        (email,),
+    ).fetchall()
+
+
+def find_project_id(conn: DbConnection, name: str) -> UUID | None:
+    """Id of a project named ``name`` the caller may see, or None."""
+    row = conn.execute("SELECT id FROM projects WHERE name = %s", (name,)).fetchone()
+    return row["id"] if row else None
+
+
+def find_workflow_id(conn: DbConnection, project_id: UUID, name: str) -> UUID | None:
+    """Id of the workflow named ``name`` in the project, or None (missing or not visible)."""
+    row = conn.execute(
+        "SELECT id FROM workflows WHERE project_id = %s AND name = %s", (project_id, name)
+    ).fetchone()
+    return row["id"] if row else None

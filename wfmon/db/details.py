@@ -6,29 +6,32 @@ visible, so another user's execution simply is not found.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 from uuid import UUID
 
+from psycopg import sql
+
+from wfmon.db.columns import COMPONENT_EXECUTIONS, READABLE, WORKFLOW_EXECUTIONS
 from wfmon.db.database import DbConnection
 
-#: Execution columns a reader gets (the history JSON is fetched on its own: it can be MBs).
-_EXECUTION_COLUMNS: Final = """
-    id, temporal_namespace, temporal_workflow_id, temporal_run_id, first_run_id,
-    workflow_type, task_queue, status, started_at, closed_at, duration_ms, created_by,
-    project_id, workflow_id, workflow_version, input, output, error_message,
-    history_synced_at, history_sync_status, history_sync_error, history_event_count,
-    history_bytes,
+Row = dict[str, Any]
+
+#: Execution columns a reader gets (the history is fetched on its own: it can be MBs).
+_EXECUTION_COLUMNS: Final = sql.SQL(
+    """{columns},
     (SELECT max(a.updated_at) FROM component_execution_attempts a
      WHERE a.temporal_namespace = e.temporal_namespace
        AND a.temporal_workflow_id = e.temporal_workflow_id
-       AND a.temporal_run_id = e.temporal_run_id) AS attempts_updated_at
-"""
+       AND a.temporal_run_id = e.temporal_run_id) AS attempts_updated_at"""
+).format(columns=WORKFLOW_EXECUTIONS.select_list(READABLE))
 
 
 def get_execution(conn: DbConnection, execution_id: UUID) -> dict[str, Any] | None:
     """The execution row (no history JSON), or None when missing or not visible."""
     return conn.execute(
-        f"SELECT {_EXECUTION_COLUMNS} FROM workflow_executions e WHERE id = %s", (execution_id,)
+        sql.SQL("SELECT {} FROM workflow_executions e WHERE id = %s").format(_EXECUTION_COLUMNS),
+        (execution_id,),
     ).fetchone()
 
 
@@ -57,17 +60,21 @@ def find_execution(
 ) -> dict[str, Any] | None:
     """The execution with these Temporal ids, or None when missing or not visible."""
     return conn.execute(
-        f"SELECT {_EXECUTION_COLUMNS} FROM workflow_executions e "
-        "WHERE temporal_namespace = %s AND temporal_workflow_id = %s AND temporal_run_id = %s",
+        sql.SQL(
+            "SELECT {} FROM workflow_executions e "
+            "WHERE temporal_namespace = %s AND temporal_workflow_id = %s AND temporal_run_id = %s"
+        ).format(_EXECUTION_COLUMNS),
         (namespace, workflow_id, run_id),
     ).fetchone()
 
 
 def list_component_executions(conn: DbConnection, execution_id: UUID) -> list[dict[str, Any]]:
-    """Component rows of an execution in schedule order."""
+    """Component rows of an execution (every column) in schedule order."""
     return conn.execute(
-        "SELECT * FROM component_executions WHERE workflow_execution_id = %s "
-        "ORDER BY started_at NULLS LAST, scheduled_event_id",
+        sql.SQL(
+            "SELECT {} FROM component_executions WHERE workflow_execution_id = %s "
+            "ORDER BY started_at NULLS LAST, scheduled_event_id"
+        ).format(COMPONENT_EXECUTIONS.select_list()),
         (execution_id,),
     ).fetchall()
 
@@ -94,3 +101,116 @@ def get_history_json(conn: DbConnection, execution_id: UUID) -> Any:
         "SELECT temporal_history_json FROM workflow_executions WHERE id = %s", (execution_id,)
     ).fetchone()
     return row["temporal_history_json"] if row else None
+
+
+def get_history_proto(conn: DbConnection, execution_id: UUID) -> Row | None:
+    """The stored history (protobuf bytes, and whether JSON is stored) of a visible
+    execution, with its Temporal ids and sync status; None when missing or not visible."""
+    return conn.execute(
+        "SELECT id, temporal_workflow_id, temporal_run_id, temporal_history_proto, "
+        "temporal_history_json IS NOT NULL AS has_json, history_sync_status "
+        "FROM workflow_executions WHERE id = %s",
+        (execution_id,),
+    ).fetchone()
+
+
+# -- component rows, paged ----------------------------------------------------------------
+#
+# An execution with thousands of components costs one page, not all of them.
+
+
+def count_components_by_execution(
+    conn: DbConnection, execution_ids: Sequence[UUID]
+) -> dict[UUID, tuple[int, int]]:
+    """(components, failed components) per execution id (executions without components
+    are absent)."""
+    if not execution_ids:
+        return {}
+    rows = conn.execute(
+        """
+        SELECT workflow_execution_id AS id, count(*) AS n,
+               count(*) FILTER (WHERE status IN ('failed', 'timed_out')) AS failed
+        FROM component_executions WHERE workflow_execution_id = ANY(%s)
+        GROUP BY workflow_execution_id
+        """,
+        (list(execution_ids),),
+    ).fetchall()
+    return {r["id"]: (r["n"], r["failed"]) for r in rows}
+
+
+def count_components_by_status(conn: DbConnection, execution_id: UUID) -> dict[str, int]:
+    """How many component rows of the execution have each status."""
+    rows = conn.execute(
+        "SELECT status, count(*) AS n FROM component_executions "
+        "WHERE workflow_execution_id = %s GROUP BY status",
+        (execution_id,),
+    ).fetchall()
+    return {r["status"]: r["n"] for r in rows}
+
+
+_PAGE_COMPONENTS: Final = sql.SQL(
+    """
+    SELECT {columns} FROM component_executions
+    WHERE workflow_execution_id = %(id)s AND (%(status)s::text IS NULL OR status = %(status)s)
+    ORDER BY started_at NULLS LAST, scheduled_event_id
+    LIMIT %(limit)s OFFSET %(offset)s
+    """
+).format(columns=COMPONENT_EXECUTIONS.select_list(READABLE))
+
+
+def page_component_executions(
+    conn: DbConnection,
+    execution_id: UUID,
+    *,
+    offset: int,
+    limit: int,
+    status: str | None = None,
+) -> list[Row]:
+    """Components (readable columns) in schedule order, the order
+    :func:`list_component_executions` uses; only those with ``status`` when given."""
+    return conn.execute(
+        _PAGE_COMPONENTS,
+        {"id": execution_id, "status": status, "limit": limit, "offset": offset},
+    ).fetchall()
+
+
+def last_status_by_node(conn: DbConnection, execution_id: UUID) -> dict[str, str]:
+    """Each node's latest component row status (a node can run more than once)."""
+    rows = conn.execute(
+        """
+        SELECT DISTINCT ON (node_id) node_id, status FROM component_executions
+        WHERE workflow_execution_id = %s
+        ORDER BY node_id, scheduled_event_id DESC
+        """,
+        (execution_id,),
+    ).fetchall()
+    return {r["node_id"]: r["status"] for r in rows}
+
+
+def list_activity_attempts(
+    conn: DbConnection, execution: Mapping[str, Any], activity_ids: Sequence[str]
+) -> dict[str, list[Row]]:
+    """Recorded attempts of these activities of one run (``execution`` carries its
+    Temporal ids), by activity id, oldest first."""
+    if not activity_ids:
+        return {}
+    rows = conn.execute(
+        """
+        SELECT activity_id, attempt, started_at, ended_at, outcome, failure_type,
+               failure_message
+        FROM component_execution_attempts
+        WHERE temporal_namespace = %s AND temporal_workflow_id = %s AND temporal_run_id = %s
+          AND activity_id = ANY(%s)
+        ORDER BY activity_id, attempt
+        """,
+        (
+            execution["temporal_namespace"],
+            execution["temporal_workflow_id"],
+            execution["temporal_run_id"],
+            list(set(activity_ids)),
+        ),
+    ).fetchall()
+    out: dict[str, list[Row]] = {}
+    for r in rows:
+        out.setdefault(r["activity_id"], []).append(r)
+    return out

@@ -7,6 +7,7 @@ row-level security limits them to their own executions.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Final, Literal
 from uuid import UUID
 
@@ -14,6 +15,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from wfmon.db.bulk import column_list, recordset, rows_param
+from wfmon.db.columns import COMPONENT_EXECUTIONS, WORKFLOW_EXECUTIONS, identifiers
 from wfmon.db.database import DbConnection
 from wfmon.db.rows import (
     AttemptRow,
@@ -21,7 +23,7 @@ from wfmon.db.rows import (
     ExecutionPage,
     ExecutionRow,
     ExecutionStatus,
-    ExecutionSummary,
+    ListedExecution,
 )
 
 # -- workflow_executions ------------------------------------------------------------------
@@ -119,30 +121,9 @@ def mark_history_sync_failed(conn: DbConnection, execution_id: UUID, error: str)
 # -- component_executions -----------------------------------------------------------------
 
 #: component_executions columns a ComponentExecutionRow carries, with their SQL types.
-_COMPONENT_COLUMNS: Final = {
-    "node_id": "text",
-    "scheduled_event_id": "bigint",
-    "status": "text",
-    "kind": "text",
-    "component_id": "uuid",
-    "component_name": "text",
-    "activity_type": "text",
-    "started_at": "timestamptz",
-    "completed_at": "timestamptz",
-    "duration_ms": "bigint",
-    "input_data": "jsonb",
-    "output_data": "jsonb",
-    "error_message": "text",
-    "error_type": "text",
-    "retry_count": "integer",
-    "is_expected_retry": "boolean",
-    "temporal_activity_id": "text",
-    "temporal_attempt": "integer",
-    "child_workflow_execution_id": "uuid",
-    "retry_policy": "jsonb",
-    "retry_state": "text",
-    "next_retry_at": "timestamptz",
-}
+_COMPONENT_COLUMNS: Final = COMPONENT_EXECUTIONS.types(
+    [f.name for f in fields(ComponentExecutionRow)]
+)
 
 _INSERT_COMPONENTS: Final = sql.SQL(
     "INSERT INTO component_executions (workflow_execution_id, {cols}) "
@@ -249,6 +230,11 @@ _SORTS: Final[dict[str, sql.SQL]] = {
 
 MAX_PAGE_SIZE: Final = 500
 
+#: What a workflow's execution list shows: the fields of ListedExecution.
+_LISTED_COLUMNS: Final = identifiers(
+    list(WORKFLOW_EXECUTIONS.types([f.name for f in fields(ListedExecution)]))
+)
+
 
 def page_executions(
     conn: DbConnection,
@@ -281,16 +267,14 @@ def page_executions(
     rows = conn.execute(
         sql.SQL(
             """
-            SELECT id, temporal_workflow_id, temporal_run_id, workflow_type, status, started_at,
-                   closed_at, duration_ms, workflow_version, history_sync_status, error_message
-            FROM workflow_executions WHERE {where}
+            SELECT {columns} FROM workflow_executions WHERE {where}
             ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s
             """
-        ).format(where=where, order=_SORTS[sort]),
+        ).format(columns=_LISTED_COLUMNS, where=where, order=_SORTS[sort]),
         params,
     ).fetchall()
     return ExecutionPage(
-        items=[ExecutionSummary(**r) for r in rows],
+        items=[ListedExecution(**r) for r in rows],
         total=count["n"] if count else 0,
         page=page,
         page_size=page_size,

@@ -133,8 +133,8 @@ class AttemptRow:
 
 
 @dataclass(frozen=True)
-class ExecutionSummary:
-    """An execution as listed in a workflow's history (no payloads, no history JSON)."""
+class ListedExecution:
+    """An execution as a workflow's execution list shows it (no payloads, no history)."""
 
     id: UUID
     temporal_workflow_id: str
@@ -151,7 +151,7 @@ class ExecutionSummary:
 
 @dataclass(frozen=True)
 class ExecutionPage:
-    items: list[ExecutionSummary]
+    items: list[ListedExecution]
     total: int
     page: int
     page_size: int

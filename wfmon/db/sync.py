@@ -15,7 +15,7 @@ from wfmon.db.rows import DISCOVERED_PROJECT_ID, SYSTEM_USER_ID, ExecutionRow
 
 
 @dataclass(frozen=True)
-class Owner:
+class ExecutionOwner:
     """Who an execution belongs to in wfmon."""
 
     created_by: UUID
@@ -62,7 +62,7 @@ def resolve_owner(
     project_id: object,
     user_id: object,
     definition_version: int | None,
-) -> Owner:
+) -> ExecutionOwner:
     """The owner recorded by the builder (memo ids), when they name a real workflow of that
     user in that project; otherwise the Discovered project's workflow for this
     (namespace, workflow type), registered on first sight. Never fails for unknown ids."""
@@ -73,13 +73,13 @@ def resolve_owner(
             {"workflow": ids[0], "project": ids[1], "user": ids[2], "version": definition_version},
         ).fetchone()
         if row is not None:
-            return Owner(
+            return ExecutionOwner(
                 created_by=row["created_by"],
                 project_id=row["project_id"],
                 workflow_id=row["workflow_id"],
                 workflow_version=row["workflow_version"],
             )
-    return Owner(
+    return ExecutionOwner(
         created_by=SYSTEM_USER_ID,
         project_id=DISCOVERED_PROJECT_ID,
         workflow_id=discovered_workflow_id(conn, namespace, workflow_type),

@@ -230,17 +230,13 @@ def _wait_for_statistics(ep: Endpoints, stop: threading.Event, timeout: float) -
     """Wait until Dagster has synced the demo's executions and dbt has filled the
     statistics tables; say what it found."""
     from wfmon.db import Database
+    from wfmon.db.statistics import count_statistics
 
     deadline = time.monotonic() + timeout
     with Database(ep.database_url) as db:
         while not stop.is_set():
             with db.as_system() as conn:
-                row = conn.execute(
-                    "SELECT (SELECT count(*) FROM workflow_statistics) AS workflows, "
-                    "(SELECT count(*) FROM project_statistics) AS projects, "
-                    "(SELECT coalesce(sum(total_runs), 0) FROM workflow_statistics) AS runs"
-                ).fetchone()
-            assert row is not None
+                row = count_statistics(conn)
             if row["workflows"] and row["projects"]:
                 return (
                     f"statistics filled by Dagster: {row['workflows']} workflows, "
@@ -272,17 +268,10 @@ def _signin_links(ep: Endpoints, env: dict[str, str], api_url: str) -> list[str]
 
 def _counts(db: Database) -> list[str]:
     """One line on the component executions the demo produced."""
+    from wfmon.db.statistics import count_component_outcomes
+
     with db.as_system() as conn:
-        rows = conn.execute(
-            """
-            SELECT count(*) AS components,
-                   count(*) FILTER (WHERE retry_count > 0 AND is_expected_retry) AS expected,
-                   count(*) FILTER (WHERE retry_count > 0 AND NOT is_expected_retry) AS unexpected,
-                   count(*) FILTER (WHERE status = 'failed') AS failed
-            FROM component_executions
-            """
-        ).fetchone()
-    assert rows is not None
+        rows = count_component_outcomes(conn)
     return [
         f"component executions: {rows['components']} "
         f"({rows['expected']} with expected retries, {rows['unexpected']} with unexpected "

@@ -20,7 +20,14 @@ from wfmon.connections.crypto import Keyring
 from wfmon.connections.policy import NetworkPolicy
 from wfmon.connections.service import create_connection, list_connections
 from wfmon.db import Database
-from wfmon.db.accounts import create_project, create_user, create_workflow
+from wfmon.db.accounts import (
+    create_project,
+    create_user,
+    create_workflow,
+    find_project_id,
+    find_user_id,
+    find_workflow_id,
+)
 from wfmon.model import WorkflowDefinition
 from wfmon.runtime import start_builder_run
 from wfmon.runtime.client import RunContext
@@ -224,38 +231,23 @@ def seed_world(db: Database, keyring: Keyring, shop_url: str, redis_url: str) ->
     users: dict[str, uuid.UUID] = {}
     with db.as_system() as conn:
         for email, auth_id in DEMO_USERS.items():
-            row = conn.execute(
-                "SELECT id FROM users WHERE auth_user_id = %s", (auth_id,)
-            ).fetchone()
-            if row is None:
+            user_id = find_user_id(conn, auth_id)
+            if user_id is None:
                 name = email.split("@")[0].title()
-                users[email] = create_user(
-                    conn, auth_user_id=auth_id, email=email, display_name=name
-                ).id
-            else:
-                users[email] = row["id"]
+                user_id = create_user(conn, auth_user_id=auth_id, email=email, display_name=name).id
+            users[email] = user_id
 
     workflows: dict[tuple[str, str], tuple[str, str, str, dict[str, Any]]] = {}
 
     def ensure(email: str, project_name: str, defs: dict[str, dict[str, Any]]) -> str:
         with db.as_user(DEMO_USERS[email]) as conn:
-            row = conn.execute(
-                "SELECT id FROM projects WHERE name = %s", (project_name,)
-            ).fetchone()
             project_id = (
-                row["id"]
-                if row
-                else create_project(conn, name=project_name, created_by=users[email]).id
+                find_project_id(conn, project_name)
+                or create_project(conn, name=project_name, created_by=users[email]).id
             )
             for name, definition in defs.items():
-                found = conn.execute(
-                    "SELECT id FROM workflows WHERE project_id = %s AND name = %s",
-                    (project_id, name),
-                ).fetchone()
-                wid = (
-                    found["id"]
-                    if found
-                    else create_workflow(
+                wid = find_workflow_id(conn, project_id, name) or (
+                    create_workflow(
                         conn,
                         project_id=project_id,
                         created_by=users[email],

@@ -31,6 +31,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from wfmon.db import Database
+from wfmon.db import sync as sync_rows
 from wfmon.db.database import DbConnection
 from wfmon.db.details import find_execution
 from wfmon.db.executions import (
@@ -46,7 +47,6 @@ from wfmon.history import (
     HistoryReport,
     ReadOptions,
 )
-from wfmon.sync import store
 from wfmon.sync.messages import ExecutionRef, SyncBatch, SyncFailures, SyncOutcome, SyncResult
 
 #: Events after which a run is closed (no pending activities to ask for).
@@ -225,7 +225,9 @@ class SyncActivities:
         """One transaction: execution row, component rows, stored history, status, lease."""
         summary = report.execution
         with self._db.as_system() as conn:
-            check = store.lock_for_write(conn, ref.namespace, ref.workflow_id, ref.run_id, owner)
+            check = sync_rows.lock_for_write(
+                conn, ref.namespace, ref.workflow_id, ref.run_id, owner
+            )
             if check is not None and check.busy:
                 raise _Busy
             if (
@@ -234,9 +236,9 @@ class SyncActivities:
                 and summary.event_count < check.stored_event_count
             ):
                 # A slower sync of an older snapshot: what is stored is newer; keep it.
-                store.release_lease(conn, check.execution_id, owner)
-                return store.component_count(conn, check.execution_id)
-            execution_id = store.upsert_owned_execution(
+                sync_rows.release_lease(conn, check.execution_id, owner)
+                return sync_rows.component_count(conn, check.execution_id)
+            execution_id = sync_rows.upsert_owned_execution(
                 conn,
                 ExecutionRow(
                     temporal_namespace=ref.namespace,
@@ -259,7 +261,7 @@ class SyncActivities:
                 definition_version=summary.definition_version,
             )
             components = self._component_ids(conn)
-            children = store.execution_ids(
+            children = sync_rows.execution_ids(
                 conn,
                 ref.namespace,
                 [
@@ -286,7 +288,7 @@ class SyncActivities:
         """Registered component ids by name, read once per worker (components are seeded by
         migrations and rarely change; a new one is picked up on the next worker start)."""
         if self._components is None:
-            self._components = store.component_ids(conn)
+            self._components = sync_rows.component_ids(conn)
         return self._components
 
     # -- leases --------------------------------------------------------------------------
@@ -299,7 +301,7 @@ class SyncActivities:
                 f"{self._client.namespace!r}"
             )
         with self._db.as_system() as conn:
-            return store.acquire_leases(
+            return sync_rows.acquire_leases(
                 conn,
                 self._client.namespace,
                 [(r.workflow_id, r.run_id) for r in refs],
@@ -310,7 +312,7 @@ class SyncActivities:
     async def _renew_while_running(self, owner: str) -> None:
         def renew() -> None:
             with self._db.as_system() as conn:
-                store.renew_leases(conn, owner, self._options.lease_seconds)
+                sync_rows.renew_leases(conn, owner, self._options.lease_seconds)
 
         while True:
             await asyncio.sleep(self._options.lease_seconds / 3)

@@ -16,6 +16,7 @@ from uuid import UUID
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from wfmon.db import Database
+from wfmon.db import sync as sync_rows
 from wfmon.db.database import DbConnection
 from wfmon.db.rows import ExecutionRow
 from wfmon.runtime.client import (
@@ -24,7 +25,6 @@ from wfmon.runtime.client import (
     WFMON_USER_ID,
     WFMON_WORKFLOW_ID,
 )
-from wfmon.sync import store
 from wfmon.sync.messages import ExecutionRef
 
 #: Temporal's execution status -> wfmon's ``workflow_executions.status``.
@@ -140,7 +140,7 @@ def record_discovered(db: Database, found: Sequence[DiscoveredExecution]) -> int
 
 def upsert_discovered(conn: DbConnection, d: DiscoveredExecution) -> UUID:
     """Upsert one execution row (system unit of work) with its owner; return its id."""
-    return store.upsert_owned_execution(
+    return sync_rows.upsert_owned_execution(
         conn,
         ExecutionRow(
             temporal_namespace=d.ref.namespace,

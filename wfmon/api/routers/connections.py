@@ -8,11 +8,11 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
-from wfmon.api import queries as q
 from wfmon.api.deps import Context, CurrentUser, UserConn
 from wfmon.api.errors import ERROR_RESPONSES, ErrorBody, NotFound
 from wfmon.api.models import ConnectionCreate, ConnectionOut, ConnectionTestOut, ConnectionUpdate
 from wfmon.connections import service as cs
+from wfmon.db import projects
 
 router = APIRouter(prefix="/api", tags=["connections"], responses=ERROR_RESPONSES)
 
@@ -36,7 +36,7 @@ def _out(info: cs.ConnectionInfo) -> ConnectionOut:
 
 @router.get("/projects/{project_id}/connections", response_model=list[ConnectionOut])
 def list_connections(project_id: UUID, conn: UserConn) -> list[ConnectionOut]:
-    if q.get_project(conn, project_id) is None:
+    if projects.get_project(conn, project_id) is None:
         raise NotFound(f"project {project_id} not found")
     return [_out(i) for i in cs.list_connections(conn, project_id)]
 
