@@ -371,6 +371,7 @@ def sync_progress(endpoints: Endpoints, workflow_ids: list[str]) -> dict[str, in
     )
 
 
+@pytest.mark.timeout(600)  # ~100 s alone: 1,000 executions are run, then synced
 def test_postgres_restart_mid_sync_of_1000_executions_loses_and_duplicates_nothing(
     private_services: tuple[EmbeddedServices, Endpoints],
 ) -> None:
