@@ -12,7 +12,7 @@ import pytest
 
 from wfmon.db import Database
 from wfmon.dev.services import Endpoints
-from wfmon.testing import BuilderAndSyncHarness, Owner, make_owner
+from wfmon.testing import BuilderAndSyncHarness, WorkflowOwner, make_owner
 
 
 class SyncHarness(BuilderAndSyncHarness):
@@ -29,10 +29,10 @@ def sync_harness(endpoints: Endpoints, db: Database) -> Iterator[SyncHarness]:
 
 
 @pytest.fixture(scope="session")
-def alice(db: Database) -> Owner:
+def alice(db: Database) -> WorkflowOwner:
     return make_owner(db, "alice")
 
 
 @pytest.fixture(scope="session")
-def bob(db: Database) -> Owner:
+def bob(db: Database) -> WorkflowOwner:
     return make_owner(db, "bob")

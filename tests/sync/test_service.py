@@ -11,7 +11,7 @@ from uuid import UUID
 import pytest
 from temporalio.client import WorkflowHandle
 
-from tests.sync.conftest import Owner, SyncHarness
+from tests.sync.conftest import SyncHarness, WorkflowOwner
 from tests.sync.test_sync import ref_of, run_builder
 from wfmon.db import Database
 from wfmon.db.details import find_execution
@@ -23,7 +23,7 @@ from wfmon.sync.service import ExecutionNotFound, ExecutionService
 from wfmon.sync.worker import sync_now
 
 
-def auth(owner: Owner) -> UUID:
+def auth(owner: WorkflowOwner) -> UUID:
     assert owner.user.auth_user_id is not None
     return owner.user.auth_user_id
 
@@ -48,7 +48,7 @@ def discovered_id(h: SyncHarness, db: Database, ref: ExecutionRef) -> UUID:
 
 
 def test_details_sync_once_then_come_from_the_database(
-    sync_harness: SyncHarness, db: Database, alice: Owner
+    sync_harness: SyncHarness, db: Database, alice: WorkflowOwner
 ) -> None:
     h = sync_harness
     service = ExecutionService(db, h.client)
@@ -70,7 +70,7 @@ def test_details_sync_once_then_come_from_the_database(
 
 
 def test_cached_details_follow_every_write_to_the_execution(
-    sync_harness: SyncHarness, db: Database, alice: Owner
+    sync_harness: SyncHarness, db: Database, alice: WorkflowOwner
 ) -> None:
     """The in-process cache is keyed by the row version: a re-sync (which rewrites the
     component rows and the execution row in one transaction) is seen at once."""
@@ -98,7 +98,7 @@ def test_cached_details_follow_every_write_to_the_execution(
 
 
 def test_another_user_cannot_see_or_sync(
-    sync_harness: SyncHarness, db: Database, alice: Owner, bob: Owner
+    sync_harness: SyncHarness, db: Database, alice: WorkflowOwner, bob: WorkflowOwner
 ) -> None:
     h = sync_harness
     service = ExecutionService(db, h.client)
@@ -119,7 +119,7 @@ def test_another_user_cannot_see_or_sync(
 
 
 def test_two_concurrent_immediate_requests_run_one_sync(
-    sync_harness: SyncHarness, db: Database, alice: Owner
+    sync_harness: SyncHarness, db: Database, alice: WorkflowOwner
 ) -> None:
     h = sync_harness
     ref = ref_of(h, h.run(run_builder(h, alice, "success")))
@@ -140,7 +140,7 @@ def test_two_concurrent_immediate_requests_run_one_sync(
 
 
 def test_running_execution_shows_pending_components_then_final_state(
-    sync_harness: SyncHarness, db: Database, alice: Owner
+    sync_harness: SyncHarness, db: Database, alice: WorkflowOwner
 ) -> None:
     h = sync_harness
     slow = WorkflowDefinition.model_validate(
@@ -185,7 +185,7 @@ def test_running_execution_shows_pending_components_then_final_state(
 
 
 def test_discovery_lists_closed_executions_in_a_window(
-    sync_harness: SyncHarness, db: Database, alice: Owner
+    sync_harness: SyncHarness, db: Database, alice: WorkflowOwner
 ) -> None:
     h = sync_harness
     before = datetime.now(UTC) - timedelta(seconds=1)

@@ -11,7 +11,7 @@ from temporalio.api.history.v1 import History
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.testing import ActivityEnvironment
 
-from tests.sync.conftest import Owner, SyncHarness
+from tests.sync.conftest import SyncHarness, WorkflowOwner
 from wfmon.db import Database
 from wfmon.history import HistoryReader, read_history
 from wfmon.sync.activities import SyncActivities, _Fetched
@@ -20,7 +20,9 @@ from wfmon.sync.messages import ExecutionRef, SyncFailures, SyncOutcome, SyncRes
 from wfmon.sync.worker import sync_many_now, sync_now
 
 
-async def run_builder(h: SyncHarness, owner: Owner | None, kind: str) -> WorkflowHandle[Any, Any]:
+async def run_builder(
+    h: SyncHarness, owner: WorkflowOwner | None, kind: str
+) -> WorkflowHandle[Any, Any]:
     handle = await h.start_run(owner, kind)
     with contextlib.suppress(WorkflowFailureError):
         await handle.result()
@@ -33,7 +35,7 @@ def ref_of(h: SyncHarness, handle: WorkflowHandle[Any, Any]) -> ExecutionRef:
 
 
 def db_components(
-    db: Database, owner: Owner, ref: ExecutionRef
+    db: Database, owner: WorkflowOwner, ref: ExecutionRef
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     assert owner.user.auth_user_id is not None
     with db.as_user(owner.user.auth_user_id) as conn:
@@ -52,7 +54,7 @@ def db_components(
 
 
 def test_sync_of_200_mixed_executions_matches_direct_history_reads(
-    sync_harness: SyncHarness, db: Database, alice: Owner
+    sync_harness: SyncHarness, db: Database, alice: WorkflowOwner
 ) -> None:
     h = sync_harness
     kinds = ["success"] * 160 + ["retry"] * 20 + ["fail"] * 20
@@ -120,7 +122,7 @@ def test_sync_of_200_mixed_executions_matches_direct_history_reads(
 
 
 def test_second_sync_rewrites_without_duplicates(
-    sync_harness: SyncHarness, db: Database, alice: Owner
+    sync_harness: SyncHarness, db: Database, alice: WorkflowOwner
 ) -> None:
     h = sync_harness
     handle = h.run(run_builder(h, alice, "retry"))
@@ -161,7 +163,7 @@ def test_unknown_execution_is_reported_not_found(sync_harness: SyncHarness) -> N
 
 
 def test_an_older_snapshot_never_replaces_a_newer_one(
-    sync_harness: SyncHarness, db: Database, alice: Owner
+    sync_harness: SyncHarness, db: Database, alice: WorkflowOwner
 ) -> None:
     """A slow sync whose lease lapsed writes after a newer one: the newer data stays."""
     h = sync_harness
@@ -185,7 +187,7 @@ def test_an_older_snapshot_never_replaces_a_newer_one(
 
 
 def test_a_failed_sync_is_recorded_on_the_row_for_the_user(
-    sync_harness: SyncHarness, db: Database, alice: Owner
+    sync_harness: SyncHarness, db: Database, alice: WorkflowOwner
 ) -> None:
     h = sync_harness
     ref = ref_of(h, h.run(run_builder(h, alice, "success")))

@@ -28,16 +28,13 @@ from wfmon.db.rows import (
 
 # -- workflow_executions ------------------------------------------------------------------
 
-_UPSERT_EXECUTION: Final = """
-INSERT INTO workflow_executions (
-    temporal_namespace, temporal_workflow_id, temporal_run_id, first_run_id, workflow_type,
-    task_queue, status, started_at, closed_at, duration_ms, created_by, project_id,
-    workflow_id, workflow_version, input, output, error_message)
-VALUES (
-    %(temporal_namespace)s, %(temporal_workflow_id)s, %(temporal_run_id)s, %(first_run_id)s,
-    %(workflow_type)s, %(task_queue)s, %(status)s, %(started_at)s, %(closed_at)s,
-    %(duration_ms)s, %(created_by)s, %(project_id)s, %(workflow_id)s, %(workflow_version)s,
-    %(input)s, %(output)s, %(error_message)s)
+#: workflow_executions columns an ExecutionRow carries (checked against the column spec).
+_EXECUTION_COLUMNS: Final = list(WORKFLOW_EXECUTIONS.types([f.name for f in fields(ExecutionRow)]))
+
+_UPSERT_EXECUTION: Final = sql.SQL(
+    """
+INSERT INTO workflow_executions ({columns})
+VALUES ({values})
 ON CONFLICT (temporal_namespace, temporal_workflow_id, temporal_run_id) DO UPDATE SET
     -- What Temporal says about the run. Ownership (created_by, project, workflow) is kept:
     -- a row recorded by the user who started the run stays theirs.
@@ -54,6 +51,10 @@ ON CONFLICT (temporal_namespace, temporal_workflow_id, temporal_run_id) DO UPDAT
     updated_at = now()
 RETURNING id
 """
+).format(
+    columns=identifiers(_EXECUTION_COLUMNS),
+    values=sql.SQL(", ").join(sql.Placeholder(c) for c in _EXECUTION_COLUMNS),
+)
 
 
 def upsert_execution(conn: DbConnection, row: ExecutionRow) -> UUID:
