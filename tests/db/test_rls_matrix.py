@@ -105,6 +105,19 @@ TABLES: dict[str, Table] = {
         " SELECT id, DATE '2026-02-01', 'flaky', project_id, 1, 0, 0, 0"
         " FROM workflows WHERE id = %s",
         lambda w, a: (w.workflow(a),))),
+    # Failure groups (0410): the matrix world holds none, so selects see nothing; the
+    # owner-only read rule is tested on seeded rows in test_failure_groups_tables.py.
+    "failure_groups": Table("workflow_id::text", "updated_at = updated_at", _sql(
+        "INSERT INTO failure_groups (workflow_id, node_id, fingerprint, project_id, failures,"
+        " executions, first_seen, last_seen) SELECT id, 'n', 'E: x', project_id, 1, 1, now(),"
+        " now() FROM workflows WHERE id = %s", lambda w, a: (w.workflow(a),))),
+    "failure_group_days": Table("workflow_id::text", "updated_at = updated_at", _sql(
+        "INSERT INTO failure_group_days (workflow_id, node_id, fingerprint, day, project_id,"
+        " failures, executions, first_seen, last_seen) SELECT id, 'n', 'E: x', DATE"
+        " '2026-02-01', project_id, 1, 1, now(), now() FROM workflows WHERE id = %s",
+        lambda w, a: (w.workflow(a),))),
+    "failure_group_builds": Table("model", "built_at = built_at", _sql(
+        "INSERT INTO failure_group_builds (model, built_at) VALUES ('failure_groups', now())")),
 }  # fmt: skip
 
 D = DENIED
@@ -231,6 +244,27 @@ MATRIX: dict[str, dict[Actor, tuple[object, object, object, object]]] = {
         "A":       ({"wa", "wa_pub"},       D,      D,                      D),
         "B":       ({"wb", "wa_pub"},       D,      D,                      D),
         "system":  (WORKFLOWS,              OK,     WORKFLOWS,              WORKFLOWS),
+        "anon":    (NONE,                   D,      D,                      D),
+    },
+    "failure_groups": {
+        # actor    select                   insert  update                  delete
+        "A":       (NONE,                   D,      D,                      D),
+        "B":       (NONE,                   D,      D,                      D),
+        "system":  (NONE,                   OK,     NONE,                   NONE),
+        "anon":    (NONE,                   D,      D,                      D),
+    },
+    "failure_group_days": {
+        # actor    select                   insert  update                  delete
+        "A":       (NONE,                   D,      D,                      D),
+        "B":       (NONE,                   D,      D,                      D),
+        "system":  (NONE,                   OK,     NONE,                   NONE),
+        "anon":    (NONE,                   D,      D,                      D),
+    },
+    "failure_group_builds": {
+        # actor    select                   insert  update                  delete
+        "A":       (NONE,                   D,      D,                      D),
+        "B":       (NONE,                   D,      D,                      D),
+        "system":  (NONE,                   OK,     NONE,                   NONE),
         "anon":    (NONE,                   D,      D,                      D),
     },
 }
