@@ -27,7 +27,13 @@ from pydantic import Field
 
 from assets.metadata import OWNERS
 from resources.database import WfmonDatabaseResource
-from resources.dbt import DBT_PROJECT_DIR, WfmonDbtResource, dbt_executable
+from resources.dbt import (
+    DBT_PROJECT_DIR,
+    STATISTICS_REFRESH_TAGS,
+    WfmonDbtResource,
+    dbt_executable,
+    prepare_manifest,
+)
 from wfmon.db import statistics
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
@@ -146,12 +152,12 @@ class StatisticsConfig(dg.Config):
 
 
 @dbt_assets(
-    manifest=ensure_manifest(),
+    manifest=prepare_manifest(dbt_project),
     project=dbt_project,
     dagster_dbt_translator=WfmonDbtTranslator(),
     io_manager_key="wfmon_tables",
     name="statistics_dbt_models",
-    op_tags={"wfmon/statistics-refresh": "true"},
+    op_tags=STATISTICS_REFRESH_TAGS,
 )
 def statistics_dbt_models(
     context: dg.AssetExecutionContext, config: StatisticsConfig, dbt: WfmonDbtResource

@@ -1,26 +1,39 @@
-"""dbt as a Dagster resource: :class:`dagster_dbt.DbtCliResource` pointed at wfmon's database.
+"""dbt as a Dagster resource: :class:`dagster_dbt.DbtCliResource` pointed at wfmon's database;
+the dbt project and its manifest.
 
 dbt connects as the login role of the database URL and switches to ``wfmon_system``
 (``role`` in the profile), the only role the statistics tables let write. The profile is
 written for each process into a private directory (mode 0700, file 0600) from the resolved
 URL, so the password is never on a command line, in an environment variable or in dbt's
 logged invocation arguments.
+
+The manifest the dbt assets are built from is ``dbt_project/target/manifest.json``
+(ignored by git), prepared by dagster-dbt's own preparer (``dbt parse``, no database
+connection) through :func:`prepare_manifest`:
+
+* under ``dagster dev`` on every load of the code location (:meth:`DbtProject.prepare_if_dev`);
+* at build time of a deployment with ``dagster-dbt project prepare-and-package --file
+  resources/dbt.py`` (the maintained CLI; it finds :data:`dbt_project` here);
+* anywhere else (tests, CI, ``dagster-webserver``, a notebook) by the process that loads the
+  definitions, when the manifest is missing or older than a file of the dbt project.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 import dagster as dg
-from dagster_dbt import DbtCliInvocation, DbtCliResource
+from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
 from pydantic import Field, PrivateAttr
 
 from wfmon.settings import load_settings, resolve_endpoints
@@ -29,6 +42,15 @@ from wfmon.settings import load_settings, resolve_endpoints
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 #: The role dbt writes as (migrations/0001, 0004).
 DBT_ROLE = "wfmon_system"
+#: The tags of every statistics refresh run (a ``dbt build`` of the models): the instance
+#: runs one such run at a time (``wfmon_defs/instance.py``), since two concurrent MERGEs
+#: into the statistics tables would race on new keys.
+STATISTICS_REFRESH_TAGS: Final[Mapping[str, str]] = MappingProxyType(
+    {"wfmon/statistics-refresh": "true"}
+)
+
+#: ``dbt_project/`` for dagster-dbt; its manifest comes from :func:`prepare_manifest`.
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR)
 
 
 def dbt_executable() -> str:
@@ -37,6 +59,52 @@ def dbt_executable() -> str:
     if beside.exists():
         return str(beside)
     return shutil.which("dbt") or "dbt"
+
+
+def _manifest_outdated(project: DbtProject) -> bool:
+    """True when the manifest is missing or older than ``dbt_project.yml`` or a model,
+    macro or test of ``project``."""
+    manifest = project.manifest_path
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    files = [project.project_dir / "dbt_project.yml"]
+    for sub in ("models", "macros", "tests"):
+        files += [p for p in (project.project_dir / sub).rglob("*") if p.is_file()]
+    return any(f.stat().st_mtime > built for f in files)
+
+
+@contextlib.contextmanager
+def _dbt_on_path() -> Iterator[None]:
+    """The venv's ``bin`` first on ``PATH`` while dagster-dbt's preparer runs: it starts
+    ``dbt`` by name, and a venv program (``.venv/bin/pytest``) may run without it on PATH."""
+    before = os.environ.get("PATH")
+    venv_bin = str(Path(sys.executable).parent)
+    os.environ["PATH"] = os.pathsep.join([venv_bin, before or os.defpath])
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = before
+
+
+def prepare_manifest(project: DbtProject = dbt_project) -> Path:
+    """``project.manifest_path``, prepared first when needed, by dagster-dbt's preparer.
+
+    Under ``dagster dev`` (``DAGSTER_IS_DEV_CLI``) :meth:`DbtProject.prepare_if_dev` parses
+    the project on every load. Elsewhere ``prepare_if_dev`` does nothing and a deployment
+    ships the manifest ``dagster-dbt project prepare-and-package --file resources/dbt.py``
+    built; when there is none or it is older than the project's files (a fresh checkout,
+    tests, CI, an edited model), ``project.preparer.prepare`` parses it here. The preparer
+    holds a file lock, so processes loading the definitions at once parse once.
+    """
+    with _dbt_on_path():
+        project.prepare_if_dev()
+        if _manifest_outdated(project):
+            project.preparer.prepare(project)
+    return project.manifest_path
 
 
 def profile_for(database_url: str, *, threads: int = 2) -> dict[str, Any]:

@@ -1,22 +1,22 @@
 """The Dagster instance of wfmon: ``dagster.yaml`` on dagster-postgres, and how to start
-``dagster dev`` (webserver + daemon) against it.
+``dagster dev`` (webserver + daemon) or ``dagster-webserver`` against it.
 
-Typical use (what ``make demo`` does)::
+Typical use (what ``make demo`` does, through ``python -m wfmon_defs.devserver``)::
 
     write_instance(dagster_home, resolve_endpoints(settings).dagster_database_url)
-    proc = subprocess.Popen(
+    pid = spawn(                  # wfmon.dev.process: its own session, output to the log
         dagster_dev_command(port=3000),
+        dagster_home / "dagster.log",
         env=dagster_environment(dagster_home),
         cwd=PROJECT_ROOT,
-        start_new_session=False,  # setsid is part of the command
     )
-    wait_for_webserver(f"http://127.0.0.1:3000", timeout=60)
+    wait_for_webserver("http://127.0.0.1:3000", timeout=60, pid=pid)
     ...
-    stop_dagster(proc.pid)        # SIGTERM, then SIGKILL of the process group after a grace
+    stop_dagster(pid)             # SIGTERM, then SIGKILL of the process group after a grace
 
 Measured facts (DESIGN.md): started from a script in the background, ``dagster dev``
-ignores SIGINT/SIGTERM unless started with ``setsid env --default-signal=INT``; it answers
-in ~10 s and uses ~700 MB; set ``TMPDIR``; dagster-dbt needs ``dbt`` on PATH.
+ignores SIGINT/SIGTERM unless started in its own session with ``env --default-signal=INT``;
+it answers in ~10 s and uses ~700 MB; set ``TMPDIR``; dagster-dbt needs ``dbt`` on PATH.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from wfmon_defs.jobs import STATISTICS_REFRESH_TAG
+from resources.dbt import STATISTICS_REFRESH_TAGS
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
 WORKSPACE_FILE: Final = PROJECT_ROOT / "workspace.yaml"
@@ -67,7 +67,8 @@ def instance_config(dagster_database_url: str, *, max_concurrent_runs: int = 4) 
                 "max_concurrent_runs": max_concurrent_runs,
                 # One statistics refresh at a time: concurrent MERGEs race on new keys.
                 "tag_concurrency_limits": [
-                    {"key": STATISTICS_REFRESH_TAG, "value": "true", "limit": 1}
+                    {"key": key, "value": value, "limit": 1}
+                    for key, value in STATISTICS_REFRESH_TAGS.items()
                 ],
             },
         },
@@ -119,8 +120,9 @@ def dagster_environment(
 def dagster_dev_command(
     *, port: int, host: str = "127.0.0.1", workspace: Path = WORKSPACE_FILE
 ) -> list[str]:
-    """``dagster dev`` (webserver and daemon) in its own session."""
-    return _in_own_session(
+    """``dagster dev`` (webserver and daemon); start it with
+    :func:`wfmon.dev.process.spawn` (its own session) from :data:`PROJECT_ROOT`."""
+    return _venv_program(
         "dagster", "dev", "-w", str(workspace), "--host", host, "--port", str(port)
     )
 
@@ -128,24 +130,18 @@ def dagster_dev_command(
 def webserver_command(
     *, port: int, host: str = "127.0.0.1", workspace: Path = WORKSPACE_FILE
 ) -> list[str]:
-    """``dagster-webserver`` alone (no daemon: sensors and schedules do not tick), in its
-    own session."""
-    return _in_own_session(
+    """``dagster-webserver`` alone (no daemon: sensors and schedules do not tick); start
+    it like :func:`dagster_dev_command`."""
+    return _venv_program(
         "dagster-webserver", "-w", str(workspace), "--host", host, "--port", str(port)
     )
 
 
-def _in_own_session(program: str, *args: str) -> list[str]:
-    """``setsid env --default-signal=INT <venv program> ...``: its own session (process
-    group = its pid) with SIGINT restored, so ``kill -TERM <pid>`` stops it and its
-    children."""
-    return [
-        "setsid",
-        "env",
-        "--default-signal=INT",
-        str(Path(sys.executable).parent / program),
-        *args,
-    ]
+def _venv_program(program: str, *args: str) -> list[str]:
+    """``env --default-signal=INT <venv program> ...``: SIGINT restored (a process started
+    in the background ignores it). Started in its own session (process group = its pid),
+    ``kill -TERM <pid>`` stops it and its children."""
+    return ["env", "--default-signal=INT", str(Path(sys.executable).parent / program), *args]
 
 
 def wait_for_webserver(url: str, *, timeout: float = 90.0, pid: int | None = None) -> None:
@@ -180,7 +176,7 @@ def _running(pid: int) -> bool:
 
 def stop_dagster(pid: int, *, grace: float = 30.0) -> None:
     """Stop a process started with :func:`dagster_dev_command` / :func:`webserver_command`:
-    SIGTERM to it, then SIGKILL to its process group (= its pid, thanks to setsid) if it
+    SIGTERM to it, then SIGKILL to its process group (= its pid: its own session) if it
     has not exited after ``grace`` seconds. Returns when the process is gone."""
 
     def alive() -> bool:

@@ -8,10 +8,8 @@ import dagster as dg
 
 from assets.executions import COMPONENT_EXECUTIONS, DISCOVERED, WORKFLOW_EXECUTIONS
 from assets.statistics import statistics_dbt_models
+from resources.dbt import STATISTICS_REFRESH_TAGS
 
-#: Runs with this tag are limited to one at a time by the instance (see instance.py): two
-#: concurrent MERGEs into the statistics tables would race on new keys.
-STATISTICS_REFRESH_TAG: Final = "wfmon/statistics-refresh"
 #: Partition range tags (a range of days is one run: the assets' backfill policy).
 RANGE_START_TAG: Final = "dagster/asset_partition_range_start"
 RANGE_END_TAG: Final = "dagster/asset_partition_range_end"
@@ -28,6 +26,6 @@ sync_executions_job = dg.define_asset_job(
 refresh_statistics_job = dg.define_asset_job(
     "refresh_statistics_job",
     selection=dg.AssetSelection.assets(statistics_dbt_models),
-    tags={STATISTICS_REFRESH_TAG: "true"},
+    tags=STATISTICS_REFRESH_TAGS,
     description="dbt build of the statistics and trend models (incremental MERGE) and their tests.",
 )

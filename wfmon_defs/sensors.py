@@ -29,11 +29,12 @@ from temporalio.client import Client
 
 from assets.partitions import partition_key_for
 from assets.statistics import statistics_dbt_models
+from resources.dbt import STATISTICS_REFRESH_TAGS
 from resources.temporal import TemporalResource
 from wfmon.sync.discovery import DiscoveredExecution, discover
 from wfmon.sync.messages import SYNC_TASK_QUEUE, ExecutionRef
 from wfmon.sync.worker import request_sync
-from wfmon_defs.jobs import STATISTICS_REFRESH_TAG, sync_executions_job
+from wfmon_defs.jobs import sync_executions_job
 
 #: How far back each tick looks again before the cursor (visibility indexing lag).
 OVERLAP: Final = timedelta(seconds=30)
@@ -195,7 +196,7 @@ STATISTICS_AUTOMATION_INTERVAL_SECONDS: Final = 15
 statistics_after_sync = dg.AutomationConditionSensorDefinition(
     "statistics_after_sync",
     target=dg.AssetSelection.assets(statistics_dbt_models),
-    run_tags={STATISTICS_REFRESH_TAG: "true"},
+    run_tags=STATISTICS_REFRESH_TAGS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=STATISTICS_AUTOMATION_INTERVAL_SECONDS,
     # Evaluated in the code location like any sensor (not in the daemon process), so the

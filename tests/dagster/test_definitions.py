@@ -12,11 +12,11 @@ import dagster as dg
 import pytest
 
 from assets.statistics import FOLLOW_SYNC_LABEL
+from resources.dbt import STATISTICS_REFRESH_TAGS
 from wfmon.sync.discovery import DiscoveredExecution
 from wfmon.sync.messages import ExecutionRef
 from wfmon_defs.definitions import build_definitions, defs
 from wfmon_defs.instance import dagster_storage_url, instance_config, write_instance
-from wfmon_defs.jobs import STATISTICS_REFRESH_TAG
 from wfmon_defs.sensors import OVERLAP, ExecutionCursor, plan_tick, run_key_for
 
 K = dg.AssetKey
@@ -73,7 +73,7 @@ def test_checks_jobs_sensors_schedules_are_defined() -> None:
     automation = defs.resolve_sensor_def("statistics_after_sync")
     assert isinstance(automation, dg.AutomationConditionSensorDefinition)
     assert automation.default_status == dg.DefaultSensorStatus.RUNNING
-    assert automation.run_tags == {STATISTICS_REFRESH_TAG: "true"}
+    assert automation.run_tags == STATISTICS_REFRESH_TAGS
     assert defs.resolve_schedule_def("statistics_refresh_schedule").cron_schedule == "*/5 * * * *"
     nightly = defs.resolve_schedule_def("nightly_reconciliation")
     with dg.build_schedule_context(

@@ -28,13 +28,14 @@ import pytest
 from assets.executions import COMPONENT_EXECUTIONS, DISCOVERED, WORKFLOW_EXECUTIONS
 from assets.partitions import PARTITION_FORMAT, partition_key_for
 from assets.statistics import WORKFLOW_STATISTICS
+from resources.dbt import STATISTICS_REFRESH_TAGS
 from tests.dagster.conftest import NAMESPACE, Harness
 from wfmon.db import Database
 from wfmon.dev.services import Endpoints
 from wfmon.sync.messages import ExecutionRef
 from wfmon.testing import WorkflowOwner, make_owner
 from wfmon_defs.instance import PROJECT_ROOT, dagster_environment, write_instance
-from wfmon_defs.jobs import RANGE_END_TAG, RANGE_START_TAG, STATISTICS_REFRESH_TAG
+from wfmon_defs.jobs import RANGE_END_TAG, RANGE_START_TAG
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -106,7 +107,7 @@ def refresh_request(requests: Sequence[dg.RunRequest]) -> dg.RunRequest:
     request = requests[0]
     assert set(request.asset_selection or []) == STATISTICS_MODELS
     assert request.partition_key is None
-    assert request.tags.get(STATISTICS_REFRESH_TAG) == "true"
+    assert STATISTICS_REFRESH_TAGS.items() <= request.tags.items()
     return request
 
 
@@ -339,7 +340,7 @@ def test_a_sync_that_lands_during_a_refresh_gets_a_refresh_of_its_own(
     selected = [k for r in requested for k in r.asset_selection or []]
     assert sorted(selected) == sorted(STATISTICS_MODELS), "each model once, none left out"
     for request in requested:
-        assert request.tags.get(STATISTICS_REFRESH_TAG) == "true"
+        assert STATISTICS_REFRESH_TAGS.items() <= request.tags.items()
         refresh = defs.resolve_implicit_global_asset_job_def().execute_in_process(
             asset_selection=list(request.asset_selection or []),
             tags=request.tags,

@@ -4,7 +4,6 @@ GraphQL lists wfmon's assets with their lineage, then it is stopped and leaves n
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from wfmon.dev.process import free_port, pid_alive
+from wfmon.dev.process import free_port, pid_alive, spawn
 from wfmon.dev.services import Endpoints
 from wfmon_defs.instance import (
     PROJECT_ROOT,
@@ -49,22 +48,19 @@ def webserver(tmp_path: Path, endpoints: Endpoints, database_url: str) -> Iterat
         WFMON_TEMPORAL_ADDRESS=endpoints.temporal_address,
     )
     port = free_port()
-    log = (tmp_path / "webserver.log").open("wb")
-    proc = subprocess.Popen(
-        webserver_command(port=port), env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log
-    )
+    log = tmp_path / "webserver.log"
+    pid = spawn(webserver_command(port=port), log, env=env, cwd=PROJECT_ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
         try:
-            wait_for_webserver(url, timeout=120, pid=proc.pid)
+            wait_for_webserver(url, timeout=120, pid=pid)
         except (TimeoutError, RuntimeError):
-            raise AssertionError((tmp_path / "webserver.log").read_text()[-4000:]) from None
+            raise AssertionError(log.read_text()[-4000:]) from None
         yield url
     finally:
-        stop_dagster(proc.pid, grace=20)
-        log.close()
-        assert not pid_alive(proc.pid)
-        assert session_members(proc.pid) == [], "processes left in the webserver's session"
+        stop_dagster(pid, grace=20)
+        assert not pid_alive(pid)
+        assert session_members(pid) == [], "processes left in the webserver's session"
 
 
 def graphql(url: str, query: str) -> dict[str, Any]:

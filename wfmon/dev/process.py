@@ -72,8 +72,14 @@ def unprivileged_prefix() -> list[str]:
     return [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
 
 
-def spawn(argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> int:
-    """Start ``argv`` detached in its own session, output appended to ``log_path``; its PID."""
+def spawn(
+    argv: Sequence[str],
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> int:
+    """Start ``argv`` detached in its own session (process group = its PID), in ``cwd``
+    (default: this process's), output appended to ``log_path``; its PID."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
@@ -83,6 +89,7 @@ def spawn(argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, **(env or {})},
+            cwd=cwd,
         )
     return proc.pid
 
