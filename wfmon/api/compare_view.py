@@ -1,0 +1,338 @@
+"""Building a comparison of two executions for the API and the page: read both runs
+(:mod:`wfmon.db.compare`, under the caller's row-level security), compare them
+(:mod:`wfmon.compare`) and shape the result (:mod:`wfmon.api.compare_models`).
+
+Errors: an execution that is missing or not visible is a 404 like any other (never "not
+yours"); the same execution twice, or executions of two workflows, are a 422 naming them;
+no default partner is a 404 saying there is no successful run of the version to compare
+with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from wfmon.api.compare_models import (
+    DEFAULT_CHANGE_LIMIT,
+    CandidateOut,
+    CandidatesOut,
+    CompareOut,
+    CompareSummary,
+    DefinitionDiffOut,
+    EdgeOut,
+    NodeComparisonOut,
+    NodeSide,
+    PayloadDiff,
+    RunSummary,
+    SettingChangeOut,
+    ValueChange,
+)
+from wfmon.api.errors import NotFound, Unprocessable
+from wfmon.compare.diff import MISSING, CappedDiff, Change, format_path, preview
+from wfmon.compare.runs import (
+    DefinitionDiff,
+    NodeComparison,
+    NodeRun,
+    SettingChange,
+    compare_nodes,
+    diff_definitions,
+)
+from wfmon.db import DbConnection
+from wfmon.db import compare as q
+from wfmon.history.reader import builder_definition
+from wfmon.model import WorkflowDefinition
+from wfmon.model.definition import BUILDER_WORKFLOW_TYPE
+
+Row = Mapping[str, Any]
+
+
+def _execution(conn: DbConnection, execution_id: UUID) -> dict[str, Any]:
+    row = q.compared_execution(conn, execution_id)
+    if row is None:
+        raise NotFound(f"execution {execution_id} not found")
+    return row
+
+
+def _workflow_words(row: Row) -> str:
+    if row["workflow_id"] is None:
+        return f"no wfmon workflow (Temporal type {row['workflow_type']!r})"
+    return f"workflow {row['workflow_name'] or row['workflow_id']!r}"
+
+
+def _version_words(version: int | None) -> str:
+    return f"version {version}" if version is not None else "an unknown version"
+
+
+def default_baseline(conn: DbConnection, current: Row) -> tuple[UUID | None, str | None]:
+    """The default partner of ``current`` (its id), or None and why not."""
+    if current["workflow_id"] is None:
+        return None, (
+            f"execution {current['id']} belongs to no wfmon workflow: choose an execution "
+            "to compare with (?with=<execution id>)"
+        )
+    found = q.last_successful_before(
+        conn,
+        execution_id=current["id"],
+        workflow_id=current["workflow_id"],
+        version=current["workflow_version"],
+        started_at=current["started_at"],
+    )
+    if found is None:
+        return None, (
+            f"no successful run of {_version_words(current['workflow_version'])} to compare "
+            f"with: no execution of {_workflow_words(current)} at that version completed "
+            "before this one; choose one with ?with=<execution id>"
+        )
+    return found, None
+
+
+def resolve_pair(
+    conn: DbConnection, execution_id: UUID, with_id: UUID | None
+) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """(current, baseline, whether the baseline is the default), or the API error."""
+    current = _execution(conn, execution_id)
+    is_default = with_id is None
+    if with_id is None:
+        with_id, why = default_baseline(conn, current)
+        if with_id is None:
+            raise NotFound(why or "nothing to compare with")
+    elif with_id == execution_id:
+        raise Unprocessable(
+            f"with: execution {execution_id} cannot be compared with itself; "
+            "choose another execution of the same workflow"
+        )
+    baseline = _execution(conn, with_id)
+    if current["workflow_id"] is None or current["workflow_id"] != baseline["workflow_id"]:
+        raise Unprocessable(
+            f"with: executions of different workflows cannot be compared: execution "
+            f"{execution_id} ran {_workflow_words(current)}, execution {with_id} ran "
+            f"{_workflow_words(baseline)}"
+        )
+    return current, baseline, is_default
+
+
+def definition_of(conn: DbConnection, row: Row) -> WorkflowDefinition | None:
+    """The definition the execution ran: its saved workflow version, else (a builder run)
+    the definition in its input; None when neither is there or valid."""
+    if row["workflow_id"] is not None and row["workflow_version"] is not None:
+        saved = q.version_definition(conn, row["workflow_id"], row["workflow_version"])
+        if saved:
+            try:
+                return WorkflowDefinition.model_validate(saved)
+            except ValidationError:
+                pass
+    if row["workflow_type"] == BUILDER_WORKFLOW_TYPE:
+        try:
+            return builder_definition(q.execution_input(conn, row["id"]))
+        except ValueError:
+            return None
+    return None
+
+
+def _node_runs(rows: Iterable[Row]) -> list[NodeRun]:
+    ordered = sorted(
+        rows,
+        key=lambda r: (r["started_at"] is None, r["started_at"] or 0, r["scheduled_event_id"]),
+    )
+    return [
+        NodeRun(
+            node_id=r["node_id"],
+            status=r["status"],
+            component=r["component"],
+            duration_ms=r["duration_ms"],
+            attempts=r["temporal_attempt"],
+            runs=r["runs"],
+            error_message=r["error_message"],
+            error_type=r["error_type"],
+            input_json=r["input_json"],
+            output_json=r["output_json"],
+        )
+        for r in ordered
+    ]
+
+
+# -- shaping ------------------------------------------------------------------------------
+
+
+def _value_change(c: Change) -> ValueChange:
+    old, old_cut = (None, False) if c.old is MISSING else preview(c.old)
+    new, new_cut = (None, False) if c.new is MISSING else preview(c.new)
+    return ValueChange(
+        path=list(c.path),
+        path_text=format_path(c.path),
+        kind=c.kind,
+        old=old,
+        new=new,
+        old_truncated=old_cut,
+        new_truncated=new_cut,
+    )
+
+
+_EMPTY = PayloadDiff(changes=[], total=0, omitted=0)
+
+
+def _payload(d: CappedDiff) -> PayloadDiff:
+    if not d.total:
+        return _EMPTY
+    return PayloadDiff(
+        changes=[_value_change(c) for c in d.changes], total=d.total, omitted=d.omitted
+    )
+
+
+def _side(n: NodeRun | None) -> NodeSide | None:
+    if n is None:
+        return None
+    return NodeSide(
+        status=n.status,
+        component=n.component,
+        duration_ms=n.duration_ms,
+        attempts=n.attempts,
+        runs=n.runs,
+        error_message=n.error_message,
+        error_type=n.error_type,
+    )
+
+
+def setting_out(s: SettingChange) -> SettingChangeOut:
+    return SettingChangeOut(
+        node_id=s.node_id,
+        setting=s.setting,
+        old=s.old,
+        new=s.new,
+        changes=[_value_change(c) for c in s.changes],
+        old_text=s.old_text,
+        new_text=s.new_text,
+    )
+
+
+def definition_diff_out(
+    d: DefinitionDiff, old_version: int | None = None, new_version: int | None = None
+) -> DefinitionDiffOut:
+    """The API form of a definition diff (reusable by a "what changed between versions"
+    view); versions default to the definitions' own."""
+    return DefinitionDiffOut(
+        old_version=old_version if old_version is not None else d.old_version,
+        new_version=new_version if new_version is not None else d.new_version,
+        nodes_added=d.nodes_added,
+        nodes_removed=d.nodes_removed,
+        settings=[setting_out(s) for s in d.settings],
+        edges_added=[EdgeOut(source=s, target=t) for s, t in d.edges_added],
+        edges_removed=[EdgeOut(source=s, target=t) for s, t in d.edges_removed],
+    )
+
+
+def _node_out(c: NodeComparison) -> NodeComparisonOut:
+    return NodeComparisonOut(
+        node_id=c.node_id,
+        presence=c.presence,
+        changed=c.changed,
+        baseline=_side(c.baseline),
+        current=_side(c.current),
+        duration_delta_ms=c.duration_delta_ms,
+        status_changed=c.status_changed,
+        error_changed=c.error_changed,
+        input=_payload(c.input_diff),
+        output=_payload(c.output_diff),
+        settings=[setting_out(s) for s in c.settings],
+    )
+
+
+def _run_summary(row: Row) -> RunSummary:
+    return RunSummary(
+        id=row["id"],
+        workflow_id=row["workflow_id"],
+        workflow_name=row["workflow_name"],
+        workflow_version=row["workflow_version"],
+        status=row["status"],
+        started_at=row["started_at"],
+        closed_at=row["closed_at"],
+        duration_ms=row["duration_ms"],
+        error_message=row["error_message"],
+    )
+
+
+def _summary(current: Row, baseline: Row, nodes: Sequence[NodeComparison]) -> CompareSummary:
+    delta = None
+    if current["duration_ms"] is not None and baseline["duration_ms"] is not None:
+        delta = current["duration_ms"] - baseline["duration_ms"]
+    return CompareSummary(
+        nodes=len(nodes),
+        in_both=sum(1 for n in nodes if n.presence == "both"),
+        baseline_only=sum(1 for n in nodes if n.presence == "baseline_only"),
+        current_only=sum(1 for n in nodes if n.presence == "current_only"),
+        changed=sum(1 for n in nodes if n.changed),
+        status_changed=sum(1 for n in nodes if n.status_changed),
+        duration_delta_ms=delta,
+    )
+
+
+def compare_executions(
+    conn: DbConnection,
+    execution_id: UUID,
+    with_id: UUID | None,
+    *,
+    changed_only: bool = False,
+    limit: int = DEFAULT_CHANGE_LIMIT,
+) -> CompareOut:
+    """The comparison of ``execution_id`` (current) with ``with_id`` (baseline; None: the
+    default partner). ``changed_only`` leaves out nodes where nothing but the duration
+    differs; ``limit`` caps the changes listed per payload."""
+    current, baseline, is_default = resolve_pair(conn, execution_id, with_id)
+    same_version = current["workflow_version"] == baseline["workflow_version"]
+    ddiff: DefinitionDiff | None = None
+    note: str | None = None
+    if not same_version:
+        old_def, new_def = definition_of(conn, baseline), definition_of(conn, current)
+        if old_def is None or new_def is None:
+            missing = baseline if old_def is None else current
+            note = (
+                f"the definition of {_version_words(missing['workflow_version'])} "
+                "is not available, so node settings are not compared"
+            )
+        else:
+            ddiff = diff_definitions(old_def, new_def)
+    nodes = compare_nodes(
+        _node_runs(q.node_rows(conn, baseline["id"])),
+        _node_runs(q.node_rows(conn, current["id"])),
+        definitions=ddiff,
+        limit=limit,
+    )
+    shown = [n for n in nodes if n.changed] if changed_only else nodes
+    return CompareOut(
+        current=_run_summary(current),
+        baseline=_run_summary(baseline),
+        baseline_is_default=is_default,
+        same_version=same_version,
+        definition=definition_diff_out(
+            ddiff, baseline["workflow_version"], current["workflow_version"]
+        )
+        if ddiff
+        else None,
+        definition_note=note,
+        summary=_summary(current, baseline, nodes),
+        changed_only=changed_only,
+        nodes=[_node_out(n) for n in shown],
+    )
+
+
+def candidates(conn: DbConnection, execution_id: UUID, limit: int = 25) -> CandidatesOut:
+    """The picker's choices for ``execution_id``: the default partner and recent runs."""
+    current = _execution(conn, execution_id)
+    default, why = default_baseline(conn, current)
+    recent = (
+        q.recent_executions(
+            conn, workflow_id=current["workflow_id"], execution_id=execution_id, limit=limit
+        )
+        if current["workflow_id"] is not None
+        else []
+    )
+    return CandidatesOut(
+        execution_id=execution_id,
+        default_baseline=default,
+        default_message=why,
+        recent=[CandidateOut(**r) for r in recent],
+    )
