@@ -313,3 +313,86 @@ def test_two_5000_node_runs(world: World) -> None:
     (change,) = compare(world, alice, long, short).json()["nodes"][0]["input"]["changes"]
     assert change["new_truncated"] and not change["old_truncated"]
     assert change["new"].endswith("…") and len(change["new"]) == 201
+
+
+# -- the page, in Chromium ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Any:
+    import importlib.util
+
+    from tests.api.test_browser import CHROMIUM
+
+    if importlib.util.find_spec("playwright") is None or not CHROMIUM.exists():
+        pytest.skip(f"browser tests need the Python package playwright and {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def test_the_compare_page_in_a_browser(chromium: Any, world: World, runs: Runs) -> None:
+    from tests.api.test_browser import shot
+
+    context = chromium.new_context(viewport={"width": 1366, "height": 900}, base_url=world.url)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        page.goto("/signin")
+        page.get_by_label("Access token").fill(runs.carol.token)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url("**/projects")
+
+        # The execution page's control: a link to the default comparison and a picker.
+        page.goto(f"/executions/{runs.failed}")
+        picker = page.get_by_label("or compare with…")
+        page.wait_for_function("() => document.querySelector('#compare-with').options.length >= 3")
+        options = picker.locator("option").evaluate_all("os => os.map(o => o.value)")
+        assert options[0] == str(runs.ok2), "the default comes first"
+        assert str(runs.ok1) in options and str(runs.failed) not in options
+        page.get_by_role("link", name="Compare with the last successful run").click()
+        page.wait_for_url(f"**/executions/{runs.failed}/compare")
+
+        summary = page.locator("#compare-summary")
+        assert "4 nodes" in summary.inner_text()
+        price = page.locator("tbody.node[data-node='price']")
+        assert price.locator(".badge.s-completed").count() == 1
+        assert price.locator(".badge.s-failed").count() == 1
+        assert "nothing at" in price.locator("td.err").inner_text()
+        ship = page.locator("tbody.node[data-node='ship']")
+        assert ship.get_attribute("data-presence") == "baseline_only"
+        assert "only in the baseline" in ship.inner_text()
+        load = page.locator("tbody.node[data-node='load']")
+        paths = load.locator("code.path").all_inner_texts()
+        assert "order" in paths and "items[0]" in paths
+        shot(page, "compare", doc=True, full_page=True)
+
+        # The picker on the compare page: another baseline, of another version.
+        page.goto(f"/executions/{runs.v2}/compare?with={runs.ok2}")
+        assert "version 1 → 2" in page.locator("#definition-changes").inner_text()
+        changes = page.locator("#definition-changes li.setting-change").all_inner_texts()
+        assert any(
+            "notify" in c and "fail after 3 attempts" in c and "fail after 5" in c for c in changes
+        ), changes
+        page.get_by_label("Compare with…").select_option(str(runs.ok1))
+        page.get_by_role("button", name="Compare").click()
+        page.wait_for_url(f"**with={runs.ok1}**")
+        shot(page, "compare-versions")
+
+        # No default partner: the message, and the picker to choose one.
+        response = page.goto(f"/executions/{runs.v2}/compare")
+        assert response is not None and response.status == 404
+        assert (
+            "no successful run of version 2 to compare with"
+            in page.locator("#compare-message").inner_text()
+        )
+        assert page.get_by_label("Compare with…").locator("option").count() >= 3
+    finally:
+        context.close()
