@@ -292,6 +292,83 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(run(db))
 
 
+# -- export -----------------------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    import tempfile
+    from pathlib import Path
+    from uuid import UUID
+
+    from wfmon.api.tokens import UnknownUser, find_auth_user_id
+    from wfmon.db import Database
+    from wfmon.db import projects as projects_db
+    from wfmon.db.export import ExportFilter, iter_export_batches
+    from wfmon.export import ExportFormat, fields_of, open_writer
+    from wfmon.export.progress import ExportProgress
+    from wfmon.settings import resolve_endpoints
+
+    try:
+        filters = ExportFilter(
+            project_id=UUID(args.project) if args.project else None,
+            workflow_id=UUID(args.workflow) if args.workflow else None,
+            status=args.status,
+            since=args.since,
+            until=args.until,
+        )
+    except ValueError as exc:
+        print(f"wfmon: {exc}", file=sys.stderr)
+        return 2
+    fmt = ExportFormat(args.format)
+    target = Path(args.output)
+    if not target.parent.is_dir():
+        print(f"wfmon: no directory {target.parent} for {target.name}", file=sys.stderr)
+        return 2
+    show = args.progress or sys.stderr.isatty()
+    with Database(resolve_endpoints(settings).database_url, max_size=2) as db:
+        try:
+            auth_user_id, email = find_auth_user_id(db, args.user)
+        except UnknownUser as exc:
+            print(f"wfmon: {exc}", file=sys.stderr)
+            return 2
+        # The file is written beside the target and renamed once complete: a failure
+        # (or Ctrl-C) leaves no half-written file under the target's name.
+        fd, tmp_name = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+        )
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as sink, db.as_user(auth_user_id) as conn:
+                for label, key, found in (
+                    ("project", filters.project_id, projects_db.get_project),
+                    ("workflow", filters.workflow_id, projects_db.get_workflow),
+                ):
+                    if key is not None and found(conn, key) is None:
+                        print(
+                            f"wfmon: {label} {key} not found (or not visible to {email})",
+                            file=sys.stderr,
+                        )
+                        tmp.unlink()
+                        return 2
+                progress = ExportProgress(sys.stderr) if show else None
+                writer = open_writer(fmt, sink, fields_of(args.kind))
+                for batch in iter_export_batches(conn, args.kind, filters):
+                    writer.write_batch(batch)
+                    if progress is not None:
+                        progress.advance(len(batch))
+                writer.close()
+                sink.flush()
+                os.fsync(sink.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    if progress is not None:
+        progress.finish()
+    print(f"wrote {target}", file=sys.stderr)
+    return 0
+
+
 # -- web app ----------------------------------------------------------------------------
 
 
@@ -370,6 +447,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-worker", action="store_true", help="rely on running sync workers (no in-process one)"
     )
     p.set_defaults(func=cmd_sync)
+
+    from wfmon.db.export import EXPORT_KINDS
+    from wfmon.model import ExecutionStatus
+
+    p = sub.add_parser(
+        "export",
+        help="export executions, components or attempts as CSV, JSON Lines or Parquet",
+        description="Export a filtered list as a file, as the given user sees it (their "
+        "row-level security). Columns: docs/user-guide/export.md.",
+    )
+    p.add_argument("kind", choices=EXPORT_KINDS)
+    p.add_argument("--format", choices=["csv", "jsonl", "parquet"], default="csv")
+    p.add_argument("--user", required=True, help="export as this user (email or auth user id)")
+    p.add_argument("-o", "--output", required=True, help="file to write (replaced at the end)")
+    p.add_argument("--project", help="only this project's (project id)")
+    p.add_argument("--workflow", help="only this workflow's (workflow id)")
+    p.add_argument("--status", choices=[s.value for s in ExecutionStatus], help="execution status")
+    p.add_argument("--since", type=_utc, help="executions started at or after (ISO-8601)")
+    p.add_argument("--until", type=_utc, help="executions started before (ISO-8601)")
+    p.add_argument("--progress", action="store_true", help="progress on stderr even if not a TTY")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("run", help="start an execution of a workflow definition (JSON file)")
     p.add_argument("definition", help="path of a WorkflowDefinition JSON file")

@@ -1,0 +1,243 @@
+"""Reading executions, component executions or attempts for export, in batches.
+
+One server-side cursor (``DECLARE ... CURSOR``) per export, opened in the caller's unit of
+work (``Database.as_user``), so row-level security decides what is exported exactly as it
+decides what the history list shows; rows come ``batch_size`` at a time and nothing holds
+more than one batch. There is no row cap.
+
+The columns of each kind are defined here once, from :mod:`wfmon.db.columns` (the synced
+tables' spec) and :data:`COMPONENT_EXECUTION_ATTEMPTS` below: the SELECT lists, the
+writers' types (:mod:`wfmon.export.schema`) and the user guide's tables
+(docs/user-guide/export.md, checked by tests/export/test_schema.py) all come from
+:data:`KINDS`. Exports carry ``data`` and ``payload`` columns; histories and the sync's
+bookkeeping are left out.
+
+UUIDs and JSON are read as text (``::text``): that is what every format writes, and it
+spares parsing a value only to print it again. JSON columns are PostgreSQL's jsonb text
+(valid JSON on one line). Timestamps come as UTC datetimes (the unit of work's
+``TimeZone`` is set to UTC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal
+from uuid import UUID
+
+from psycopg import sql
+from psycopg.rows import tuple_row
+
+from wfmon.db.columns import COMPONENT_EXECUTIONS, READABLE, WORKFLOW_EXECUTIONS, Column, Table
+from wfmon.db.database import DbConnection
+from wfmon.db.tables import EXECUTION_OF_COMPONENT
+
+ExportKind = Literal["executions", "components", "attempts"]
+EXPORT_KINDS: Final[tuple[ExportKind, ...]] = ("executions", "components", "attempts")
+
+#: Rows per fetch from the server-side cursor (and per row group / chunk written).
+DEFAULT_BATCH_SIZE: Final = 10_000
+
+#: ``component_execution_attempts`` (migrations/0002_schema.sql): one row per attempt of an
+#: activity, written by the worker's attempt recorder. tests/export/test_schema.py compares
+#: it with the migrated table.
+COMPONENT_EXECUTION_ATTEMPTS: Final = Table(
+    "component_execution_attempts",
+    (
+        Column("id", "uuid", "Row id."),
+        Column("temporal_namespace", "text", "Temporal namespace of the execution."),
+        Column("temporal_workflow_id", "text", "Temporal workflow id of the execution."),
+        Column("temporal_run_id", "text", "Temporal run id of the execution."),
+        Column("activity_id", "text", "Activity id (the node id for builder workflows)."),
+        Column("attempt", "integer", "Attempt number (1 for the first)."),
+        Column("activity_type", "text", "Temporal activity type (the component)."),
+        Column("started_at", "timestamptz", "When the attempt started (worker clock)."),
+        Column("ended_at", "timestamptz", "When the attempt ended, once it has."),
+        Column("outcome", "text", "running, completed, failed, canceled or timed_out."),
+        Column("failure_type", "text", "Failure type, when the attempt failed."),
+        Column("failure_message", "text", "Failure message, when the attempt failed."),
+        Column("failure_stack", "text", "Stack trace of the failure, when there is one."),
+        Column("worker_identity", "text", "Identity of the worker that ran the attempt."),
+        Column("created_at", "timestamptz", "When the row was written.", "bookkeeping"),
+        Column("updated_at", "timestamptz", "When the row was last written.", "bookkeeping"),
+    ),
+)
+
+#: Columns of its execution an attempt is exported with (not columns of the table).
+EXECUTION_OF_ATTEMPT: Final = (
+    Column("workflow_execution_id", "uuid", "The execution (workflow_executions.id)."),
+    *EXECUTION_OF_COMPONENT,
+)
+
+#: Where the execution columns a component or attempt row carries come from.
+_EXECUTION_EXPRESSIONS: Final = {
+    "workflow_execution_id": sql.SQL("e.id"),
+    "workflow_id": sql.SQL("e.workflow_id"),
+    "project_id": sql.SQL("e.project_id"),
+    "execution_closed_at": sql.SQL("e.closed_at"),
+    "execution_status": sql.SQL("e.status"),
+}
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """One export kind: its columns (in output order) and where its rows come from."""
+
+    kind: ExportKind
+    description: str
+    #: Columns of the kind's own table (read as ``alias.name``).
+    own: tuple[Column, ...]
+    alias: str
+    #: Columns of the row's execution (see :data:`_EXECUTION_EXPRESSIONS`).
+    context: tuple[Column, ...]
+    source: sql.Composable
+    order_by: sql.Composable
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return self.own + self.context
+
+    def select_list(self) -> sql.Composable:
+        parts: list[sql.Composable] = []
+        for c in self.own:
+            parts.append(_read_as(sql.Identifier(self.alias, c.name), c))
+        for c in self.context:
+            parts.append(_read_as(_EXECUTION_EXPRESSIONS[c.name], c))
+        return sql.SQL(", ").join(parts)
+
+
+def _read_as(expr: sql.Composable, column: Column) -> sql.Composable:
+    """``expr`` as the export reads it: UUIDs and JSON as text, named after the column."""
+    if column.sql_type in ("uuid", "jsonb"):
+        expr = sql.SQL("{}::text").format(expr)
+    return sql.SQL("{} AS {}").format(expr, sql.Identifier(column.name))
+
+
+KINDS: Final[dict[ExportKind, KindSpec]] = {
+    "executions": KindSpec(
+        kind="executions",
+        description="One row per workflow execution (a Temporal workflow run).",
+        own=WORKFLOW_EXECUTIONS.with_roles(READABLE),
+        alias="e",
+        context=(),
+        source=sql.SQL("workflow_executions e"),
+        order_by=sql.SQL("e.started_at, e.id"),
+    ),
+    "components": KindSpec(
+        kind="components",
+        description="One row per component (node) run of an execution, all attempts included.",
+        own=COMPONENT_EXECUTIONS.with_roles(READABLE),
+        alias="c",
+        context=EXECUTION_OF_COMPONENT,
+        source=sql.SQL(
+            "workflow_executions e JOIN component_executions c ON c.workflow_execution_id = e.id"
+        ),
+        order_by=sql.SQL("e.started_at, e.id, c.scheduled_event_id"),
+    ),
+    "attempts": KindSpec(
+        kind="attempts",
+        description="One row per attempt of a component run, as the worker recorded it.",
+        own=COMPONENT_EXECUTION_ATTEMPTS.with_roles(READABLE),
+        alias="a",
+        context=EXECUTION_OF_ATTEMPT,
+        source=sql.SQL(
+            "workflow_executions e JOIN component_execution_attempts a "
+            "ON a.temporal_namespace = e.temporal_namespace "
+            "AND a.temporal_workflow_id = e.temporal_workflow_id "
+            "AND a.temporal_run_id = e.temporal_run_id"
+        ),
+        order_by=sql.SQL("e.started_at, e.id, a.activity_id, a.attempt"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """Which rows: those whose EXECUTION matches every given field (None: any).
+
+    ``status`` is the execution's status (the history list's filter) and ``since`` /
+    ``until`` bound the execution's start: ``since <= started_at < until``.
+    """
+
+    project_id: UUID | None = None
+    workflow_id: UUID | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"{name} must carry a time zone (got {value.isoformat()})")
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise ValueError(
+                f"since ({self.since.isoformat()}) must be before until ({self.until.isoformat()})"
+            )
+
+
+def _where(f: ExportFilter) -> tuple[sql.Composable, dict[str, Any]]:
+    conditions: list[sql.Composable] = []
+    params: dict[str, Any] = {}
+    for name, condition in (
+        ("project_id", "e.project_id = %(project_id)s"),
+        ("workflow_id", "e.workflow_id = %(workflow_id)s"),
+        ("status", "e.status = %(status)s"),
+        ("since", "e.started_at >= %(since)s"),
+        ("until", "e.started_at < %(until)s"),
+    ):
+        value = getattr(f, name)
+        if value is not None:
+            conditions.append(sql.SQL(condition))
+            params[name] = value
+    if not conditions:
+        return sql.SQL("TRUE"), params
+    return sql.SQL(" AND ").join(conditions), params
+
+
+def export_statement(kind: ExportKind, f: ExportFilter) -> tuple[sql.Composed, dict[str, Any]]:
+    """The SELECT of an export of ``kind`` filtered by ``f``, with its parameters."""
+    spec = KINDS[kind]
+    where, params = _where(f)
+    statement = sql.SQL("SELECT {cols} FROM {source} WHERE {where} ORDER BY {order}").format(
+        cols=spec.select_list(), source=spec.source, where=where, order=spec.order_by
+    )
+    return statement, params
+
+
+def iter_export_batches(
+    conn: DbConnection,
+    kind: ExportKind,
+    f: ExportFilter,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Iterator[Sequence[tuple[Any, ...]]]:
+    """The rows of ``kind`` matching ``f`` visible in ``conn``'s unit of work, as tuples in
+    the order of ``KINDS[kind].columns``, ``batch_size`` rows at a time.
+
+    ``conn`` must be inside a unit of work (the cursor lives in its transaction). Closing
+    the iterator early closes the cursor.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be 1 or more (got {batch_size})")
+    statement, params = export_statement(kind, f)
+    conn.execute("SELECT set_config('TimeZone', 'UTC', true)")
+    with conn.cursor(name="wfmon_export", row_factory=tuple_row, binary=True) as cur:
+        cur.itersize = batch_size
+        cur.execute(statement, params)
+        while rows := cur.fetchmany(batch_size):
+            yield rows
+
+
+def count_export_rows(conn: DbConnection, kind: ExportKind, f: ExportFilter) -> int:
+    """How many rows an export of ``kind`` filtered by ``f`` would write (same RLS)."""
+    spec = KINDS[kind]
+    where, params = _where(f)
+    row = conn.execute(
+        sql.SQL("SELECT count(*) AS n FROM {source} WHERE {where}").format(
+            source=spec.source, where=where
+        ),
+        params,
+    ).fetchone()
+    return int(row["n"]) if row else 0
