@@ -4,22 +4,40 @@ a public workflow: a group's example message is execution data)."""
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 
 from wfmon.db import Database
 from wfmon.db.failures import error_fingerprint
 
-from .conftest import ACTORS, World, unit_of_work
+from .conftest import ACTORS, Actor, World, unit_of_work
 
 # Occurrences of one error that differ only in what varies between runs.
 SAME_ERROR = [
-    ("CardDeclined", "card 4242 declined for order 7f3c2a1e-9b4d-4e2f-8a6b-1c2d3e4f5a6b at 2026-03-10T12:00:01.123Z"),
-    ("CardDeclined", "card 1111 declined for order 0a1b2c3d-0000-4e2f-8a6b-ffffffffffff at 2026-03-11 08:30:00+02:00"),
-    ("CardDeclined", "card 99 declined for order 12345678-abcd-4ef0-9abc-def012345678 at 2026-01-01"),
+    (
+        "CardDeclined",
+        "card 4242 declined for order 7f3c2a1e-9b4d-4e2f-8a6b-1c2d3e4f5a6b"
+        " at 2026-03-10T12:00:01.123Z",
+    ),
+    (
+        "CardDeclined",
+        "card 1111 declined for order 0a1b2c3d-0000-4e2f-8a6b-ffffffffffff"
+        " at 2026-03-11 08:30:00+02:00",
+    ),
+    (
+        "CardDeclined",
+        "card 99 declined for order 12345678-abcd-4ef0-9abc-def012345678 at 2026-01-01",
+    ),
 ]
 SAME_QUOTED = [
-    ("UndefinedColumn", 'column "customer_id" does not exist (request 0x1f3a, trace 5d41402abc4b2a76)'),
-    ("UndefinedColumn", 'column "email" does not exist (request 0xdeadbeef, trace 7d793037a0760186)'),
+    (
+        "UndefinedColumn",
+        'column "customer_id" does not exist (request 0x1f3a, trace 5d41402abc4b2a76)',
+    ),
+    (
+        "UndefinedColumn",
+        'column "email" does not exist (request 0xdeadbeef, trace 7d793037a0760186)',
+    ),
 ]
 SAME_SQL_VALUE = [
     ("ValueError", "invalid input syntax for type integer: 'abc' at row 12"),
@@ -60,7 +78,8 @@ def test_different_errors_give_different_fingerprints(fresh_db: Database) -> Non
         # Readable: the words stay, the varying parts are named.
         assert prints[0] == "CardDeclined: card <n> declined"
         assert error_fingerprint(conn, None, None) == "Error: "
-        assert error_fingerprint(conn, "", "Can't reach host 'db1'") == "Error: Can't reach host <value>"
+        quoted = error_fingerprint(conn, "", "Can't reach host 'db1'")
+        assert quoted == "Error: Can't reach host <value>"
         long = error_fingerprint(conn, "E", "word " * 1000)
         assert len(long) <= len("E: ") + 500
 
@@ -105,29 +124,29 @@ def seeded(fresh_db: Database, world: World) -> World:
 @pytest.mark.parametrize("table", ["failure_groups", "failure_group_days"])
 @pytest.mark.parametrize("actor", ACTORS)
 def test_only_the_workflow_owner_reads_failure_groups(
-    fresh_db: Database, seeded: World, table: str, actor: str
+    fresh_db: Database, seeded: World, table: str, actor: Actor
 ) -> None:
-    with unit_of_work(fresh_db, seeded, actor) as conn:  # type: ignore[arg-type]
+    with unit_of_work(fresh_db, seeded, actor) as conn:
         rows = conn.execute(f"SELECT workflow_id FROM {table}").fetchall()
     assert {seeded.label(r["workflow_id"]) for r in rows} == SEEN[actor]
 
 
 @pytest.mark.parametrize("actor", ["A", "B", "anon"])
-def test_users_never_write_failure_groups(fresh_db: Database, seeded: World, actor: str) -> None:
-    import psycopg
-
+def test_users_never_write_failure_groups(fresh_db: Database, seeded: World, actor: Actor) -> None:
     for statement in (
         "UPDATE failure_groups SET failures = 0",
         "DELETE FROM failure_groups",
         "INSERT INTO failure_group_builds (model, built_at) VALUES ('failure_group_days', now())",
     ):
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            with unit_of_work(fresh_db, seeded, actor) as conn:  # type: ignore[arg-type]
-                conn.execute(statement)
+        with (
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+            unit_of_work(fresh_db, seeded, actor) as conn,
+        ):
+            conn.execute(statement)
 
 
 def test_build_time_is_readable_by_signed_in_users_only(fresh_db: Database, seeded: World) -> None:
     for actor, visible in (("A", 1), ("B", 1), ("anon", 0)):
-        with unit_of_work(fresh_db, seeded, actor) as conn:  # type: ignore[arg-type]
+        with unit_of_work(fresh_db, seeded, actor) as conn:
             rows = conn.execute("SELECT model FROM failure_group_builds").fetchall()
         assert len(rows) == visible, actor

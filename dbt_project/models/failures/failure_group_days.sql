@@ -1,0 +1,114 @@
+-- Failures per (workflow, node, error fingerprint, UTC day of the execution's start).
+--
+-- A failure is a component execution whose final status counts as a failure
+-- (wfmon_failure_statuses: failed or timed out); its type is the failure type of its last
+-- attempt (falling back to wfmon's error category). Its fingerprint is the SQL function
+-- wfmon_error_fingerprint (migrations/0410), the one definition. Only executions started by
+-- the workflow's owner are grouped: the table is readable by that owner only, and an error
+-- message is execution data (public workflows never share it).
+--
+-- Incremental: every (workflow, day) holding an execution changed since the last build is
+-- recomputed whole (all its executions), then MERGEd. Days are the executions' start days,
+-- which never change, so a day's executions are counted in exactly one row.
+{{ config(
+    unique_key=['workflow_id', 'node_id', 'fingerprint', 'day'],
+    post_hook="{{ wfmon_record_failures_build('failure_group_days') }}",
+) }}
+
+{%- set watermark = wfmon_failures_watermark('failure_group_days') %}
+
+with
+{% if watermark is not none -%}
+affected as (
+    select distinct e.workflow_id, {{ wfmon_utc_day('e.started_at') }} as day
+    from {{ source('wfmon', 'workflow_executions') }} e
+    where e.workflow_id is not null and e.updated_at > '{{ watermark }}'::timestamptz
+),
+
+executions as (
+    select e.id, e.workflow_id, e.project_id, e.created_by, e.started_at,
+           e.temporal_namespace, e.temporal_workflow_id, e.temporal_run_id
+    from affected a
+    join {{ source('wfmon', 'workflow_executions') }} e
+      on e.workflow_id = a.workflow_id
+     and e.started_at >= (a.day::timestamp at time zone 'UTC')
+     and e.started_at < ((a.day + 1)::timestamp at time zone 'UTC')
+),
+{%- else -%}
+executions as (
+    select e.id, e.workflow_id, e.project_id, e.created_by, e.started_at,
+           e.temporal_namespace, e.temporal_workflow_id, e.temporal_run_id
+    from {{ source('wfmon', 'workflow_executions') }} e
+    where e.workflow_id is not null
+),
+{%- endif %}
+
+owned as (
+    select x.id, x.workflow_id, x.project_id, x.started_at,
+           x.temporal_namespace, x.temporal_workflow_id, x.temporal_run_id
+    from executions x
+    join {{ source('wfmon_accounts', 'workflows') }} w
+      on w.id = x.workflow_id and w.created_by = x.created_by
+),
+
+failures as (
+    select
+        o.workflow_id,
+        o.project_id,
+        {{ wfmon_utc_day('o.started_at') }} as day,
+        o.id as execution_id,
+        c.id as component_execution_id,
+        c.node_id,
+        coalesce(c.component_name, c.activity_type, c.node_id) as component_name,
+        coalesce(a.failure_type, c.error_type) as error_type,
+        c.error_message,
+        c.retry_count,
+        c.is_expected_retry,
+        coalesce(c.completed_at, c.started_at, o.started_at) as failed_at,
+        wfmon_error_fingerprint(coalesce(a.failure_type, c.error_type), c.error_message)
+            as fingerprint
+    from owned o
+    join {{ source('wfmon', 'component_executions') }} c on c.workflow_execution_id = o.id
+    -- The failure's own type (the component's error_type is wfmon's category, e.g.
+    -- retry_exhausted) is on the attempt the worker recorded for the last attempt.
+    left join {{ source('wfmon_accounts', 'component_execution_attempts') }} a
+      on a.temporal_namespace = o.temporal_namespace
+     and a.temporal_workflow_id = o.temporal_workflow_id
+     and a.temporal_run_id = o.temporal_run_id
+     and a.activity_id = coalesce(c.temporal_activity_id, c.node_id)
+     and a.attempt = c.temporal_attempt
+    where c.status in {{ wfmon_failure_statuses() }}
+),
+
+ranked as (
+    select
+        f.*,
+        row_number() over (
+            partition by f.workflow_id, f.node_id, f.fingerprint, f.day
+            order by f.failed_at desc, f.component_execution_id desc
+        ) as recency
+    from failures f
+)
+
+select
+    workflow_id,
+    node_id,
+    fingerprint,
+    day,
+    project_id,
+    max(component_name) filter (where recency = 1) as component_name,
+    max(error_type) filter (where recency = 1) as failure_type,
+    count(*)::integer as failures,
+    count(distinct execution_id)::integer as executions,
+    count(*) filter (where retry_count > 0)::integer as retried_failures,
+    count(*) filter (where retry_count > 0 and is_expected_retry)::integer
+        as expected_retry_failures,
+    min(failed_at) as first_seen,
+    max(failed_at) as last_seen,
+    (max(execution_id::text) filter (where recency = 1))::uuid as latest_execution_id,
+    (max(component_execution_id::text) filter (where recency = 1))::uuid
+        as latest_component_execution_id,
+    left(max(error_message) filter (where recency = 1), 2000) as latest_message,
+    now() as updated_at
+from ranked
+group by workflow_id, node_id, fingerprint, day, project_id

@@ -1,0 +1,71 @@
+-- Failure groups: one row per (workflow, node, error fingerprint) with its totals over all
+-- days, the retries before its failures, and its latest example.
+--
+-- Incremental: the groups with a failure_group_days row rebuilt since this model's last
+-- build are recomputed from all their days (a handful of rows each), then MERGEd.
+{{ config(
+    unique_key=['workflow_id', 'node_id', 'fingerprint'],
+    post_hook="{{ wfmon_record_failures_build('failure_groups') }}",
+) }}
+
+{%- set watermark = wfmon_failures_watermark('failure_groups') %}
+
+with affected as (
+    select distinct d.workflow_id, d.node_id, d.fingerprint
+    from {{ ref('failure_group_days') }} d
+    {% if watermark is not none -%}
+    where d.updated_at > '{{ watermark }}'::timestamptz
+    {%- endif %}
+),
+
+days as (
+    select d.*
+    from {{ ref('failure_group_days') }} d
+    join affected a
+      on a.workflow_id = d.workflow_id and a.node_id = d.node_id
+     and a.fingerprint = d.fingerprint
+),
+
+latest as (
+    select distinct on (workflow_id, node_id, fingerprint)
+        workflow_id, node_id, fingerprint, component_name, failure_type,
+        latest_execution_id, latest_component_execution_id, latest_message
+    from days
+    order by workflow_id, node_id, fingerprint, last_seen desc, day desc
+),
+
+totals as (
+    select
+        workflow_id,
+        node_id,
+        fingerprint,
+        max(project_id::text)::uuid as project_id,
+        sum(failures)::integer as failures,
+        sum(executions)::integer as executions,
+        sum(retried_failures)::integer as retried_failures,
+        sum(expected_retry_failures)::integer as expected_retry_failures,
+        min(first_seen) as first_seen,
+        max(last_seen) as last_seen
+    from days
+    group by workflow_id, node_id, fingerprint
+)
+
+select
+    t.workflow_id,
+    t.node_id,
+    t.fingerprint,
+    t.project_id,
+    l.component_name,
+    l.failure_type,
+    t.failures,
+    t.executions,
+    t.retried_failures,
+    t.expected_retry_failures,
+    t.first_seen,
+    t.last_seen,
+    l.latest_execution_id,
+    l.latest_component_execution_id,
+    l.latest_message,
+    now() as updated_at
+from totals t
+join latest l using (workflow_id, node_id, fingerprint)

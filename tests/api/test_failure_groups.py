@@ -1,0 +1,204 @@
+"""Failure groups end to end: failures run on Temporal, synced, grouped by dbt (the
+``failure_group_days`` / ``failure_groups`` models, as the Dagster asset runs them), read
+through the API and the pages under row-level security."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from resources.dbt import WfmonDbtResource
+from tests.api.conftest import JWT_SECRET, World
+from tests.api.seed import Person, make_person
+from tests.api.test_browser import CHROMIUM, browser, shot  # noqa: F401 (fixture)
+
+FAST = {"interval": "100ms"}
+
+
+def declined(order: str) -> dict[str, Any]:
+    """One node that always fails with a message naming a varying order id and time."""
+    return {
+        "id": "checkout",
+        "name": "checkout",
+        "version": 1,
+        "nodes": [
+            {
+                "id": "pay",
+                "component": "always-fail",
+                "config": {
+                    "message": f"payment for order {order} declined at "
+                    f"{datetime.now(UTC).isoformat()} (card ending 4{uuid.uuid4().int % 1000:03d})",
+                    "error_type": "CardDeclined",
+                },
+            }
+        ],
+        "edges": [],
+    }
+
+
+UNREACHABLE: dict[str, Any] = {
+    "id": "checkout",
+    "name": "checkout",
+    "version": 1,
+    "nodes": [
+        {
+            "id": "pay",
+            "component": "always-fail",
+            "config": {"message": "payment gateway unreachable", "error_type": "GatewayError"},
+        }
+    ],
+    "edges": [],
+}
+
+FLAKY: dict[str, Any] = {
+    "id": "checkout",
+    "name": "checkout",
+    "version": 1,
+    "nodes": [
+        {
+            "id": "reserve",
+            "component": "flaky",
+            "config": {"fail_times": 5, "error_type": "StockBusy"},
+            "retry_policy": {"strategy": "fail_after_attempts", "max_attempts": 2, **FAST},
+        }
+    ],
+    "edges": [],
+}
+
+
+@pytest.fixture(scope="module")
+def dbt(database_url: str) -> Iterator[WfmonDbtResource]:
+    resource = WfmonDbtResource(database_url=database_url)
+    try:
+        yield resource
+    finally:
+        resource.teardown_after_execution(dg.build_init_resource_context())
+
+
+def build_groups(dbt: WfmonDbtResource) -> None:
+    """``dbt build`` of the failure models (merge + their tests), as the asset does."""
+    invocation = dbt.cli(["build", "--select", "failure_group_days failure_groups"])
+    invocation.wait()
+    assert invocation.is_successful()
+
+
+@pytest.fixture(scope="module")
+def carol(world: World, dbt: WfmonDbtResource) -> Person:
+    carol = make_person(world.db, "carol", JWT_SECRET, declined("x"))
+    for definition in [declined(str(uuid.uuid4())) for _ in range(3)] + [UNREACHABLE, FLAKY]:
+        world.sync(world.run(carol, definition))
+    build_groups(dbt)
+    return carol
+
+
+def groups_by_node(reply: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(g["node_id"], g["failure_type"]): g for g in reply["groups"]}
+
+
+def test_failures_with_varying_ids_share_one_group(world: World, carol: Person) -> None:
+    h = world.http(carol)
+    reply = h.get(f"/api/workflows/{carol.workflow.id}/failure-groups").json()
+    assert reply["built_at"] is not None
+    groups = groups_by_node(reply)
+    assert set(groups) == {
+        ("pay", "CardDeclined"),
+        ("pay", "GatewayError"),
+        ("reserve", "StockBusy"),
+    }
+    card = groups[("pay", "CardDeclined")]
+    assert card["failures"] == 3 and card["executions"] == 3
+    assert card["fingerprint"] == (
+        "CardDeclined: payment for order <uuid> declined at <time> (card ending <n>)"
+    )
+    assert card["latest_execution_id"] and "declined" in card["latest_message"]
+    assert card["retries"] == "none" and card["per_day"][-1] == 3 and len(card["per_day"]) == 14
+    assert groups[("pay", "GatewayError")]["failures"] == 1
+    stock = groups[("reserve", "StockBusy")]
+    assert stock["failures"] == 1 and stock["retried_failures"] == 1
+    example = h.get(f"/api/executions/{card['latest_execution_id']}")
+    assert example.status == 200
+
+
+def test_project_groups_sort_newest_or_biggest(world: World, carol: Person) -> None:
+    h = world.http(carol)
+    base = f"/api/projects/{carol.project.id}/failure-groups"
+    biggest = h.get(f"{base}?sort=biggest").json()["groups"]
+    assert [g["failures"] for g in biggest] == sorted(
+        (g["failures"] for g in biggest), reverse=True
+    )
+    assert biggest[0]["failure_type"] == "CardDeclined"
+    newest = h.get(base).json()
+    assert newest["sort"] == "newest"
+    seen = [g["last_seen"] for g in newest["groups"]]
+    assert seen == sorted(seen, reverse=True) and newest["groups"][0]["node_id"] == "reserve"
+    bad = h.get(f"{base}?sort=oldest")
+    assert bad.status == 422 and "sort" in bad.text
+
+
+def test_an_incremental_build_adds_new_failures_to_their_group(
+    world: World, carol: Person, dbt: WfmonDbtResource
+) -> None:
+    h = world.http(carol)
+    url = f"/api/workflows/{carol.workflow.id}/failure-groups"
+    before = groups_by_node(h.get(url).json())[("pay", "CardDeclined")]
+    latest = world.sync(world.run(carol, declined(str(uuid.uuid4()))))
+    build_groups(dbt)
+    after = groups_by_node(h.get(url).json())[("pay", "CardDeclined")]
+    assert after["failures"] == before["failures"] + 1
+    assert after["latest_execution_id"] == str(latest)
+    assert after["first_seen"] == before["first_seen"]
+
+
+def test_another_user_never_sees_the_groups(world: World, carol: Person) -> None:
+    bob = world.http(world.bob)
+    assert bob.get(f"/api/projects/{carol.project.id}/failure-groups").status == 404
+    assert bob.get(f"/api/workflows/{carol.workflow.id}/failure-groups").status == 404
+    assert (
+        bob.get(f"/projects/{carol.project.id}/failures", headers={"Accept": "text/html"}).status
+        == 404
+    )
+    mine = bob.get(f"/api/projects/{world.bob.project.id}/failure-groups").json()
+    assert all(g["workflow_id"] != str(carol.workflow.id) for g in mine["groups"])
+    assert world.http().get(f"/api/projects/{carol.project.id}/failure-groups").status == 401
+
+
+def test_bad_ids_are_4xx(world: World, carol: Person) -> None:
+    h = world.http(carol)
+    assert h.get("/api/projects/not-a-uuid/failure-groups").status == 422
+    assert h.get(f"/api/workflows/{uuid.uuid4()}/failure-groups").status == 404
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium")
+def test_failure_groups_page(browser: Any, world: World, carol: Person) -> None:  # noqa: F811
+    context = browser.new_context(viewport={"width": 1366, "height": 700}, base_url=world.url)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        page.goto("/signin")
+        page.get_by_label("Access token").fill(carol.token)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url("**/projects")
+        page.goto(f"/projects/{carol.project.id}")
+        page.get_by_role("link", name="Failure groups").click()
+        page.wait_for_url("**/failures")
+        rows = page.locator("tr.failure-group")
+        assert rows.count() == 3
+        assert "last built" in page.locator("#built-at").inner_text()
+        assert page.locator("tr.failure-group svg.sparkline rect").count() >= 3
+        page.get_by_role("link", name="biggest first").click()
+        page.wait_for_url("**sort=biggest")
+        assert rows.first.get_attribute("data-failures") == "4"
+        shot(page, "failure-groups", doc=True)
+        rows.first.locator("a.example").click()
+        page.wait_for_url("**/executions/**")
+        page.goto(f"/workflows/{carol.workflow.id}")
+        page.get_by_role("link", name="Failure groups").click()
+        page.wait_for_url(f"**/workflows/{carol.workflow.id}/failures")
+        assert rows.count() == 3
+    finally:
+        context.close()
