@@ -31,7 +31,18 @@ from fastapi.staticfiles import StaticFiles
 from wfmon.api.deps import ApiContext, TemporalProvider
 from wfmon.api.errors import install_error_handlers
 from wfmon.api.logs import log_config
-from wfmon.api.routers import compare, connections, executions, pages, projects, workflows
+from wfmon.api.routers import (
+    attention,
+    compare,
+    connections,
+    executions,
+    export,
+    failures,
+    pages,
+    projects,
+    search,
+    workflows,
+)
 from wfmon.connections.crypto import Keyring
 from wfmon.connections.errors import KeyringError
 from wfmon.connections.policy import NetworkPolicy
@@ -124,8 +135,12 @@ def create_app(
     )
     app.state.wfmon = ctx
     install_error_handlers(app)
-    for module in (projects, workflows, executions, connections, compare):
+    for module in (projects, workflows, executions, connections, export, compare):
         app.include_router(module.router)
+    for mine in (failures, attention):
+        app.include_router(mine.router)
+        app.include_router(mine.pages)
+    app.include_router(search.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
