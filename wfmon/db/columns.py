@@ -21,7 +21,7 @@ Each column has a ``role`` saying who reads it:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -90,11 +90,6 @@ def identifiers(names: list[str], alias: str | None = None) -> sql.Composed:
     if alias is None:
         return sql.SQL(", ").join(sql.Identifier(n) for n in names)
     return sql.SQL(", ").join(sql.Identifier(alias, n) for n in names)
-
-
-def described(columns: tuple[Column, ...]) -> Mapping[str, str]:
-    """``name -> description`` (what asset metadata shows)."""
-    return {c.name: c.description for c in columns}
 
 
 WORKFLOW_EXECUTIONS: Final = Table(
