@@ -33,10 +33,24 @@ def retrying_components(
                w.name AS workflow_name, e.started_at, c.node_id,
                coalesce(c.component_name, c.activity_type, c.node_id) AS component_name,
                c.temporal_attempt, c.retry_count, c.retry_policy, c.next_retry_at,
-               c.error_type, c.error_message
+               coalesce(f.failure_type, c.error_type) AS error_type,
+               coalesce(f.failure_message, c.error_message) AS error_message
         FROM workflow_executions e
         JOIN component_executions c ON c.workflow_execution_id = e.id
         LEFT JOIN workflows w ON w.id = e.workflow_id
+        -- The last error: the newest failed attempt the worker recorded (Temporal keeps
+        -- only the last failure of a retrying activity, in its pending-activity info).
+        LEFT JOIN LATERAL (
+            SELECT a.failure_type, a.failure_message
+            FROM component_execution_attempts a
+            WHERE a.temporal_namespace = e.temporal_namespace
+              AND a.temporal_workflow_id = e.temporal_workflow_id
+              AND a.temporal_run_id = e.temporal_run_id
+              AND a.activity_id = coalesce(c.temporal_activity_id, c.node_id)
+              AND a.failure_message IS NOT NULL
+            ORDER BY a.attempt DESC
+            LIMIT 1
+        ) f ON true
         WHERE e.project_id = %(project_id)s AND e.status = 'running'
           AND c.status = 'retrying'
         ORDER BY c.next_retry_at NULLS LAST, e.started_at DESC
