@@ -11,6 +11,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.executions import discovered_executions, sync_executions
+from assets.failures import failure_groups_match_their_days
 from assets.statistics import (
     project_statistics_match_executions,
     statistics_dbt_models,
@@ -42,7 +43,11 @@ def build_definitions(
     database = WfmonDatabaseResource(url=database_url)
     return dg.Definitions(
         assets=[discovered_executions, sync_executions, statistics_dbt_models],
-        asset_checks=[workflow_statistics_match_executions, project_statistics_match_executions],
+        asset_checks=[
+            workflow_statistics_match_executions,
+            project_statistics_match_executions,
+            failure_groups_match_their_days,
+        ],
         jobs=[sync_executions_job, refresh_statistics_job],
         sensors=[new_executions_sensor, statistics_after_sync],
         schedules=[

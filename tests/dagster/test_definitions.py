@@ -67,6 +67,7 @@ def test_checks_jobs_sensors_schedules_are_defined() -> None:
     assert ("component_executions", "no_component_row_without_synced_execution") in checks
     assert ("workflow_statistics", "statistics_match_executions") in checks
     assert ("workflow_statistics", "unique_workflow_statistics_workflow_id") in checks
+    assert ("failure_groups", "groups_match_their_days") in checks
     assert defs.resolve_job_def("sync_executions_job")
     assert defs.resolve_job_def("refresh_statistics_job")
     assert defs.resolve_sensor_def("new_executions_sensor")
@@ -101,6 +102,8 @@ def test_statistics_models_follow_the_sync_assets() -> None:
             "project_statistics",
             "workflow_daily_trends",
             "component_daily_trends",
+            "failure_group_days",
+            "failure_groups",
         )
     }
     conditioned = {k for k in graph.get_all_asset_keys() if graph.get(k).automation_condition}
