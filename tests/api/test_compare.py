@@ -20,6 +20,7 @@ from temporalio.client import WorkflowFailureError
 
 from tests.api.conftest import JWT_SECRET, World
 from tests.api.seed import Person, make_person, seed_execution
+from wfmon.api.compare_models import CompareOut
 from wfmon.db.accounts import create_workflow, save_workflow_version
 from wfmon.model import WorkflowDefinition
 from wfmon.runtime import start_builder_run
@@ -135,6 +136,7 @@ def test_a_failed_run_against_its_default_partner(world: World, runs: Runs) -> N
     r = compare(world, runs.carol, runs.failed)
     assert r.status == 200, r.text
     body = r.json()
+    CompareOut.model_validate(body)  # the documented response model
     # The default: the LAST successful run of the same version before this one.
     assert body["baseline_is_default"] is True
     assert body["baseline"]["id"] == str(runs.ok2)
@@ -204,6 +206,7 @@ def test_two_successful_runs_compared_explicitly(world: World, runs: Runs) -> No
 
 def test_a_run_of_another_version_shows_the_changed_node_settings(world: World, runs: Runs) -> None:
     body = compare(world, runs.carol, runs.v2, runs.ok2).json()
+    CompareOut.model_validate(body)
     assert body["same_version"] is False
     assert (body["baseline"]["workflow_version"], body["current"]["workflow_version"]) == (1, 2)
     d = body["definition"]

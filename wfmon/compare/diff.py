@@ -105,8 +105,16 @@ def json_type(value: Any) -> str:
     return type(value).__name__
 
 
+_NUMBERS: Final = (int, float)
+
+
 def iter_changes(old: Any, new: Any) -> Iterator[Change]:
-    """Every change from ``old`` to ``new``, in document order (see the module docs)."""
+    """Every change from ``old`` to ``new``, in document order (see the module docs).
+
+    Values are decoded JSON (dict, list, str, int, float, bool, None); tuples count as
+    lists. Types are compared by ``type(...) is``: ``bool`` is its own type, so
+    ``True`` and ``1`` are a type change, while ``int`` and ``float`` are one number type.
+    """
     # A stack of (path, old, new) still to compare; pushed in reverse so they pop in order.
     stack: list[tuple[Path, Any, Any]] = [((), old, new)]
     while stack:
@@ -117,23 +125,22 @@ def iter_changes(old: Any, new: Any) -> Iterator[Change]:
         if b is MISSING:
             yield Change(path, "removed", a, MISSING)
             continue
-        ta, tb = json_type(a), json_type(b)
-        if ta != tb:
+        ta, tb = type(a), type(b)
+        if ta is tuple:
+            ta = list
+        if tb is tuple:
+            tb = list
+        if ta is not tb and not (ta in _NUMBERS and tb in _NUMBERS):
             yield Change(path, "type_changed", a, b)
-        elif ta == "object":
+        elif ta is dict:
             if _equal(a, b):
                 continue
-            pending: list[tuple[Path, Any, Any]] = []
-            for key, value in a.items():
-                if key in b:
-                    pending.append(((*path, key), value, b[key]))
-                else:
-                    pending.append(((*path, key), value, MISSING))
-            for key, value in b.items():
-                if key not in a:
-                    pending.append(((*path, key), MISSING, value))
+            pending: list[tuple[Path, Any, Any]] = [
+                ((*path, key), value, b.get(key, MISSING)) for key, value in a.items()
+            ]
+            pending += [((*path, key), MISSING, value) for key, value in b.items() if key not in a]
             stack.extend(reversed(pending))
-        elif ta == "array":
+        elif ta is list:
             if _equal(a, b):
                 continue
             pending = [((*path, i), x, y) for i, (x, y) in enumerate(zip(a, b, strict=False))]

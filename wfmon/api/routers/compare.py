@@ -24,7 +24,6 @@ from wfmon.api.compare_models import (
 from wfmon.api.deps import UserConn
 from wfmon.api.errors import ERROR_RESPONSES, NotFound
 from wfmon.api.html import render_page
-from wfmon.api.models import json_response
 
 router = APIRouter(responses=ERROR_RESPONSES)
 
@@ -61,11 +60,10 @@ def compare_api(
     duration and its change, attempts, error, and structural diffs of input and output
     (changed paths with old and new values); nodes that ran in only one of the runs; and,
     when the runs used different definition versions, which node settings changed."""
-    return json_response(
-        compare_view.compare_executions(
-            conn, execution_id, with_, changed_only=changed_only, limit=limit
-        )
+    comparison = compare_view.compare_executions(
+        conn, execution_id, with_, changed_only=changed_only, limit=limit
     )
+    return Response(compare_view.to_json(comparison), media_type="application/json")
 
 
 @router.get(
@@ -115,7 +113,7 @@ def compare_page(
         message=None,
         choices=choices,
         execution_id=execution_id,
-        selected=result.baseline.id,
+        selected=result["baseline"]["id"],
         show_all=all,
         page_rows=PAGE_ROWS,
     )
