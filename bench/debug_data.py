@@ -5,8 +5,8 @@
 workflows each, ``executions`` executions (alternating between the users) over the last 30
 days, ``components`` component rows (spread evenly, nested JSON inputs and outputs, about
 8% failing with realistic error texts) and ``attempts`` retry attempts (failed first
-attempts with the same kinds of error text). The search documents (migration 0400) are
-built by the sync's triggers as the rows go in, exactly as a sync would.
+attempts with the same kinds of error text). The search documents and terms (migrations
+0400, 0401) are built by the sync's triggers as the rows go in, exactly as a sync would.
 
 Known values to search for: execution ``k`` has input ``{"order_id": "A-k", "order":
 {"id": "A-k", "customer": {"id": "C-(k % 5000)", ...}, ...}}`` and so do its components;
@@ -29,12 +29,15 @@ from wfmon.db.accounts import create_project, create_user, create_workflow
 from wfmon.migrate import libpq_url
 
 WORKFLOWS_PER_USER: Final = 10
+#: Executions per generating statement.
+CHUNK: Final = 2500
 NAMESPACE: Final = "bench-data"
 TABLES: Final = (
     "workflow_executions",
     "component_executions",
     "component_execution_attempts",
     "execution_search_documents",
+    "execution_search_terms",
 )
 
 #: Error texts (type, message), as failing components and attempts report them.
@@ -112,6 +115,9 @@ def generate(
             ]
         users.append(DebugUser(auth, user.id, project.id, workflows))
     seconds: dict[str, float] = {}
+    # Written in chunks of CHUNK executions (one statement each, as syncs of many
+    # executions would be), so the search triggers' per-statement work stays bounded.
+    chunks = [(lo, min(executions, lo + CHUNK)) for lo in range(0, executions, CHUNK)]
     errors = _errors_sql()
     n_errors = len(ERRORS)
     with db.as_system() as conn:
@@ -134,8 +140,9 @@ def generate(
                 "per_user": WORKFLOWS_PER_USER,
             },
         )
-        conn.execute(
-            f"""
+        for lo, hi in chunks:
+            conn.execute(
+                f"""
             INSERT INTO workflow_executions (
                 temporal_namespace, temporal_workflow_id, temporal_run_id, workflow_type,
                 task_queue, status, started_at, closed_at, duration_ms, created_by, project_id,
@@ -156,18 +163,19 @@ def generate(
                         ELSE jsonb_build_object('charged', true, 'receipt', 'R-' || g) END,
                    CASE WHEN g %% 10 = 0 THEN err.type || ': ' || err.message END,
                    'synced', now()
-            FROM generate_series(0, %(n)s - 1) g
+            FROM generate_series(%(lo)s, %(hi)s - 1) g
             CROSS JOIN LATERAL (SELECT now() - (g::float / %(n)s) * interval '30 days' AS started,
                                        (200 + (g * 7919) %% 20000)::bigint AS d) s
             JOIN debug_owner o ON o.u = g %% 2
             JOIN {errors} ON err.k = (g / 10) %% {n_errors}
             """,
-            {"ns": NAMESPACE, "tag": tag, "n": executions},
-        )
+                {"ns": NAMESPACE, "tag": tag, "n": executions, "lo": lo, "hi": hi},
+            )
         seconds["executions"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        conn.execute(
-            f"""
+        for lo, hi in chunks:
+            conn.execute(
+                f"""
             INSERT INTO component_executions (
                 workflow_execution_id, node_id, component_name, activity_type,
                 scheduled_event_id, status, started_at, completed_at, duration_ms,
@@ -192,14 +200,16 @@ def generate(
             CROSS JOIN generate_series(0, %(per)s - 1) i
             CROSS JOIN LATERAL (SELECT (e.k * 31 + i * 17) %% 100 < 8 AS fails) f
             JOIN {errors} ON err.k = (e.k + i) %% {n_errors}
+            WHERE e.k > %(lo)s AND e.k <= %(hi)s
             """,
-            {"ns": NAMESPACE, "tag": tag, "per": per_execution},
-        )
+                {"ns": NAMESPACE, "tag": tag, "per": per_execution, "lo": lo, "hi": hi},
+            )
         seconds["components"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         per_attempts = max(1, attempts // max(1, executions // 5))
-        conn.execute(
-            f"""
+        for lo, hi in chunks:
+            conn.execute(
+                f"""
             INSERT INTO component_execution_attempts (
                 temporal_namespace, temporal_workflow_id, temporal_run_id, activity_id, attempt,
                 activity_type, started_at, ended_at, outcome, failure_type, failure_message)
@@ -214,10 +224,10 @@ def generate(
                     AND temporal_workflow_id LIKE 'debug-' || %(tag)s || '-%%') e
             CROSS JOIN generate_series(0, %(per)s - 1) j
             JOIN {errors} ON err.k = (e.k * 3 + j) %% {n_errors}
-            WHERE e.k %% 5 = 0
+            WHERE e.k %% 5 = 0 AND e.k > %(lo)s AND e.k <= %(hi)s
             """,
-            {"ns": NAMESPACE, "tag": tag, "per": per_attempts},
-        )
+                {"ns": NAMESPACE, "tag": tag, "per": per_attempts, "lo": lo, "hi": hi},
+            )
         seconds["attempts"] = time.perf_counter() - t0
     if owner_url is not None:
         t0 = time.perf_counter()

@@ -40,6 +40,11 @@ def _sql(
     return lambda conn, w, actor: conn.execute(statement, params(w, actor))
 
 
+#: The execution a search document or term belongs to, by its label.
+_EXECUTION_LABEL = (
+    "(SELECT x.temporal_workflow_id FROM workflow_executions x WHERE x.id = execution_id)"
+)
+
 TABLES: dict[str, Table] = {
     "user_roles": Table("name", "description = description",
                         _sql("INSERT INTO user_roles (name) VALUES ('admin')")),
@@ -105,6 +110,15 @@ TABLES: dict[str, Table] = {
         " SELECT id, DATE '2026-02-01', 'flaky', project_id, 1, 0, 0, 0"
         " FROM workflows WHERE id = %s",
         lambda w, a: (w.workflow(a),))),
+    # Search (0400, 0401): built by the triggers for every execution of the world; only the
+    # system writes, users read their own executions' rows.
+    "execution_search_documents": Table(_EXECUTION_LABEL, "updated_at = updated_at", _sql(
+        "INSERT INTO execution_search_documents (execution_id, created_by) VALUES (%s, %s)"
+        " ON CONFLICT (execution_id) DO NOTHING",
+        lambda w, a: (w.ids[f"exec_{w.execution(a)}"], w.user_id(a)))),
+    "execution_search_terms": Table(_EXECUTION_LABEL, "term = term", _sql(
+        "INSERT INTO execution_search_terms (created_by, term, execution_id) VALUES (%s, 42, %s)",
+        lambda w, a: (w.user_id(a), w.ids[f"exec_{w.execution(a)}"]))),
     # Failure groups (0410): the matrix world holds none, so selects see nothing; the
     # owner-only read rule is tested on seeded rows in test_failure_groups_tables.py.
     "failure_groups": Table("workflow_id::text", "updated_at = updated_at", _sql(
@@ -244,6 +258,22 @@ MATRIX: dict[str, dict[Actor, tuple[object, object, object, object]]] = {
         "A":       ({"wa", "wa_pub"},       D,      D,                      D),
         "B":       ({"wb", "wa_pub"},       D,      D,                      D),
         "system":  (WORKFLOWS,              OK,     WORKFLOWS,              WORKFLOWS),
+        "anon":    (NONE,                   D,      D,                      D),
+    },
+    "execution_search_documents": {
+        # actor    select                   insert  update                  delete
+        "A":       ({"ea"},                 D,      D,                      D),
+        "B":       ({"eb"},                 D,      D,                      D),
+        "system":  (EXECS,                  OK,     EXECS,                  EXECS),
+        "anon":    (NONE,                   D,      D,                      D),
+    },
+    # The world's executions have no error, input or output, so no terms: the owner-only
+    # read rule is tested on seeded terms in test_search_terms.py.
+    "execution_search_terms": {
+        # actor    select                   insert  update                  delete
+        "A":       (NONE,                   D,      D,                      D),
+        "B":       (NONE,                   D,      D,                      D),
+        "system":  (NONE,                   OK,     NONE,                   NONE),
         "anon":    (NONE,                   D,      D,                      D),
     },
     "failure_groups": {

@@ -2,10 +2,14 @@
 :class:`~wfmon.search.query.SearchQuery`.
 
 Runs in the caller's unit of work (``Database.as_user``): row-level security decides which
-executions exist, there is no owner condition here. Text and JSON terms read
+executions exist, there is no owner condition here. Text and JSON terms are checked on
 ``execution_search_documents`` (migration 0400: one lower-cased document per execution,
-kept current by triggers on the sync's writes); node and component terms use btree
-indexes. Why not trigram / GIN indexes: docs/architecture/search.md.
+kept current by triggers on the sync's writes). ``error:TEXT`` and ``PATH = VALUE`` first
+narrow the executions with ``execution_search_terms`` (migration 0401: hashed error
+trigrams and ``path=value`` pairs, a btree that RLS lets the caller use because int8
+equality is leakproof); the document check then runs on those candidates only. Free text
+in inputs and outputs scans the documents. Node and component terms use btree indexes.
+Why not trigram / GIN indexes: docs/architecture/search.md.
 
 Every value is a parameter; the statement is composed with :mod:`psycopg.sql`.
 """
@@ -32,6 +36,12 @@ MAX_MATCHES_PER_EXECUTION: Final = 5
 SNIPPET_CONTEXT: Final = 40
 #: A path with more numeric keys than this is matched without the containment index.
 _MAX_NUMERIC_KEYS: Final = 3
+#: Trigrams of an ``error:`` text looked up in the term table (spread over the text; the
+#: document check decides): more would read more index entries for few fewer candidates.
+MAX_TRIGRAMS: Final = 12
+#: A path with more numeric keys than this (each is an object key or any list position,
+#: so 2**n terms) is not looked up in the term table.
+_MAX_TERM_NUMERIC_KEYS: Final = 5
 
 #: Each sort ends with id so that pages are stable when times tie.
 _SORTS: Final[dict[ExecutionSort, sql.SQL]] = {
@@ -116,6 +126,99 @@ def containment_documents(match: JsonMatch) -> list[Any]:
     return docs
 
 
+def error_trigrams(text: str, limit: int = MAX_TRIGRAMS) -> list[str]:
+    """The trigrams of ``text`` (lower-cased as :func:`like_pattern` does) to look up for
+    ``error:text``: at most ``limit``, spread over the text. Empty when the text cannot use
+    the term table (shorter than 3 characters, or across lines: terms are per line)."""
+    lowered = text.lower()
+    if "\n" in lowered or "\r" in lowered:
+        return []
+    grams = list(dict.fromkeys(lowered[i : i + 3] for i in range(len(lowered) - 2)))
+    if len(grams) <= limit:
+        return grams
+    step = (len(grams) - 1) / (limit - 1)
+    return list(dict.fromkeys(grams[round(i * step)] for i in range(limit)))
+
+
+def json_term_paths(match: JsonMatch) -> list[str]:
+    """The term paths that a value at ``match.path`` can have (a numeric key is an object
+    key or ``*``, any list position); empty when there would be too many."""
+    if sum(k.isdigit() for k in match.path) > _MAX_TERM_NUMERIC_KEYS:
+        return []
+    paths = [""]
+    for key in match.path:
+        options = [key, "*"] if key.isdigit() else [key]
+        paths = [f"{p}.{o}" if p else o for p in paths for o in options]
+    return paths
+
+
+_TERM_HASHES: Final = sql.SQL(
+    """
+    SELECT wfmon_search_term(x.kind, x.body || coalesce(wfmon_json_term_value(x.value), ''))
+           AS term
+    FROM unnest(%(kinds)s::text[], %(bodies)s::text[], %(values)s::jsonb[])
+         WITH ORDINALITY AS x (kind, body, value, n)
+    ORDER BY x.n
+    """
+)
+
+
+@dataclass
+class _TermLookups:
+    """Term bodies of the query, hashed by the database's own function in one round trip."""
+
+    kinds: list[str] = field(default_factory=list)
+    bodies: list[str] = field(default_factory=list)
+    values: list[Jsonb | None] = field(default_factory=list)
+
+    def add(self, kind: str, body: str, value: Jsonb | None = None) -> int:
+        self.kinds.append(kind)
+        self.bodies.append(body)
+        self.values.append(value)
+        return len(self.kinds) - 1
+
+
+def term_lookups(conn: DbConnection, query: SearchQuery) -> list[tuple[str, list[int]]]:
+    """``("all" | "any", term hashes)`` per error text and JSON match that can use
+    ``execution_search_terms``."""
+    lookups = _TermLookups()
+    wanted: list[tuple[str, list[int]]] = []
+    for t in query.texts:
+        if t.in_errors and not (t.in_inputs or t.in_outputs):
+            grams = error_trigrams(t.text)
+            if grams:
+                wanted.append(("all", [lookups.add("e", g) for g in grams]))
+    for j in query.json:
+        kinds = {JsonSide.INPUT: ["i"], JsonSide.OUTPUT: ["o"], JsonSide.EITHER: ["i", "o"]}
+        paths = json_term_paths(j)
+        if paths:
+            value = Jsonb(j.value)
+            wanted.append(
+                ("any", [lookups.add(k, f"{p}=", value) for k in kinds[j.side] for p in paths])
+            )
+    if not wanted:
+        return []
+    rows = conn.execute(
+        _TERM_HASHES,
+        {"kinds": lookups.kinds, "bodies": lookups.bodies, "values": lookups.values},
+    ).fetchall()
+    hashes = [int(r["term"]) for r in rows]
+    return [(how, sorted({hashes[i] for i in idx})) for how, idx in wanted]
+
+
+def _candidates(params: Params, how: str, terms: list[int]) -> sql.Composable:
+    """Executions having all (``error:``) or any (``PATH = VALUE``) of ``terms``: an index
+    (-only) scan of the caller's rows of execution_search_terms (RLS: created_by)."""
+    if how == "all":
+        return sql.SQL(
+            "e.id IN (SELECT t.execution_id FROM execution_search_terms t "
+            "WHERE t.term = ANY({}) GROUP BY t.execution_id HAVING count(*) = {})"
+        ).format(params.add(terms), params.add(len(terms)))
+    return sql.SQL(
+        "e.id IN (SELECT t.execution_id FROM execution_search_terms t WHERE t.term = ANY({}))"
+    ).format(params.add(terms))
+
+
 def _json_condition(params: Params, match: JsonMatch) -> sql.Composable:
     sides = {
         JsonSide.INPUT: ["input_values"],
@@ -160,11 +263,15 @@ def _text_condition(params: Params, match: TextMatch) -> sql.Composable:
 
 
 def _where(
-    params: Params, query: SearchQuery, project_id: UUID | None, workflow_id: UUID | None
+    params: Params,
+    query: SearchQuery,
+    project_id: UUID | None,
+    workflow_id: UUID | None,
+    terms: list[tuple[str, list[int]]],
 ) -> tuple[list[sql.Composable], bool]:
     """The conditions on ``e`` (executions), ``w`` (workflows) and ``d`` (documents), and
     whether the documents are needed."""
-    conds: list[sql.Composable] = []
+    conds: list[sql.Composable] = [_candidates(params, how, hashes) for how, hashes in terms]
     if project_id is not None:
         conds.append(sql.SQL("e.project_id = {}").format(params.add(project_id)))
     if workflow_id is not None:
@@ -213,14 +320,16 @@ def search_statement(
     sort: ExecutionSort = DEFAULT_EXECUTION_SORT,
     offset: int = 0,
     limit: int = 20,
+    terms: list[tuple[str, list[int]]] | None = None,
 ) -> tuple[sql.Composed, Params]:
-    """The page statement and its parameters (exposed for EXPLAIN in the benchmark)."""
+    """The page statement and its parameters (exposed for EXPLAIN in the benchmark);
+    ``terms`` from :func:`term_lookups` (none: the documents alone decide)."""
     if offset < 0:
         raise ValueError(f"offset must be 0 or more (got {offset})")
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE} (got {limit})")
     params = Params()
-    conds, needs_documents = _where(params, query, project_id, workflow_id)
+    conds, needs_documents = _where(params, query, project_id, workflow_id, terms or [])
     documents = (
         sql.SQL("JOIN execution_search_documents d ON d.execution_id = e.id")
         if needs_documents
@@ -257,9 +366,14 @@ def search_executions(
     sort: ExecutionSort = DEFAULT_EXECUTION_SORT,
     offset: int = 0,
     limit: int = 20,
+    use_terms: bool = True,
 ) -> SearchPage:
     """One page of the executions the caller may see that match ``query``, each with the
-    components (and attempts) that matched and the match in context, plus the total."""
+    components (and attempts) that matched and the match in context, plus the total.
+
+    ``use_terms=False`` skips ``execution_search_terms`` (same results, read from the
+    documents alone: the benchmark's and the tests' reference)."""
+    terms = term_lookups(conn, query) if use_terms else []
     statement, params = search_statement(
         query,
         project_id=project_id,
@@ -267,13 +381,14 @@ def search_executions(
         sort=sort,
         offset=offset,
         limit=limit,
+        terms=terms,
     )
     rows = conn.execute(statement, params).fetchall()
     total = int(rows[0]["total"]) if rows else 0
     if not rows and offset > 0:
         # Past the end: still say how many there are.
         statement, params = search_statement(
-            query, project_id=project_id, workflow_id=workflow_id, offset=0, limit=1
+            query, project_id=project_id, workflow_id=workflow_id, offset=0, limit=1, terms=terms
         )
         first = conn.execute(statement, params).fetchone()
         total = int(first["total"]) if first else 0
@@ -488,3 +603,72 @@ def refresh_search_documents(conn: DbConnection, execution_ids: list[UUID] | Non
         conn.execute("SELECT wfmon_refresh_search_documents(%s::uuid[])", (execution_ids,))
     row = conn.execute("SELECT count(*) AS n FROM execution_search_documents").fetchone()
     return int(row["n"]) if row else 0
+
+
+# -- references for the benchmark (bench/bench_search.py) ------------------------------------
+
+_BASELINE_ERRORS: Final = sql.SQL(
+    """
+    SELECT e.id, count(*) OVER () AS total
+    FROM workflow_executions e
+    WHERE e.error_message ILIKE %(p)s
+       OR EXISTS (SELECT 1 FROM component_executions c
+                  WHERE c.workflow_execution_id = e.id
+                    AND concat_ws(' ', c.error_type, c.error_message) ILIKE %(p)s)
+       OR EXISTS (SELECT 1 FROM component_execution_attempts a
+                  WHERE a.temporal_namespace = e.temporal_namespace
+                    AND a.temporal_workflow_id = e.temporal_workflow_id
+                    AND a.temporal_run_id = e.temporal_run_id
+                    AND concat_ws(' ', a.failure_type, a.failure_message) ILIKE %(p)s)
+    ORDER BY e.started_at DESC, e.id DESC
+    LIMIT %(limit)s
+    """
+)
+
+_BASELINE_INPUTS: Final = sql.SQL(
+    """
+    SELECT e.id, count(*) OVER () AS total
+    FROM workflow_executions e
+    WHERE e.input @> ANY(%(docs)s::jsonb[])
+       OR EXISTS (SELECT 1 FROM component_executions c
+                  WHERE c.workflow_execution_id = e.id AND c.input_data @> ANY(%(docs)s::jsonb[]))
+    ORDER BY e.started_at DESC, e.id DESC
+    LIMIT %(limit)s
+    """
+)
+
+
+def baseline_search(
+    conn: DbConnection, query: SearchQuery, limit: int = 20
+) -> tuple[int, list[UUID]]:
+    """The naive way, for the benchmark's baseline: ``error:TEXT`` as ILIKE over the
+    executions, component rows and attempts, or ``input.PATH:VALUE`` as jsonb containment
+    over the execution's and the components' inputs, under the caller's RLS and without the
+    search tables. One text or one input match only. Returns (total, the page's ids)."""
+    if len(query.texts) == 1 and not query.json:
+        params: dict[str, Any] = {"p": like_pattern(query.texts[0].text), "limit": limit}
+        rows = conn.execute(_BASELINE_ERRORS, params).fetchall()
+    elif len(query.json) == 1 and not query.texts and query.json[0].side == JsonSide.INPUT:
+        docs = [Jsonb(d) for d in containment_documents(query.json[0])]
+        rows = conn.execute(_BASELINE_INPUTS, {"docs": docs, "limit": limit}).fetchall()
+    else:
+        raise ValueError("the baseline takes one error:TEXT or one input.PATH:VALUE")
+    return (int(rows[0]["total"]) if rows else 0), [r["id"] for r in rows]
+
+
+def free_text_trigrams_per_execution(conn: DbConnection, sample: int = 500) -> dict[str, float]:
+    """Average distinct trigrams per document of the error text and of the input and output
+    JSON text, over ``sample`` documents (as ``wfmon_system``): what indexing free text in
+    JSON would add to execution_search_terms."""
+    row = conn.execute(
+        """
+        SELECT avg((SELECT count(*) FROM wfmon_error_trigrams(d.errors))) AS errors,
+               avg((SELECT count(*) FROM wfmon_error_trigrams(d.inputs || E'\\n' || d.outputs)))
+                   AS json_text,
+               avg(cardinality(d.terms)) AS terms
+        FROM (SELECT * FROM execution_search_documents LIMIT %(n)s) d
+        """,
+        {"n": sample},
+    ).fetchone()
+    assert row is not None
+    return {k: round(float(v or 0), 1) for k, v in row.items()}

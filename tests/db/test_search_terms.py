@@ -1,0 +1,204 @@
+"""Search terms (migration 0401): kept current by the sync's writes, read only by the
+execution's owner, used through their btree index under row-level security, and giving
+exactly the results of the documents alone."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from wfmon.db import Database, DbConnection
+from wfmon.db import search as s
+from wfmon.db.executions import insert_attempts, replace_component_executions, upsert_execution
+from wfmon.db.rows import AttemptRow, ComponentExecutionRow
+from wfmon.search.query import parse_search
+
+from .conftest import T0, World, execution_row
+
+
+def _debug_data() -> Any:
+    """bench/debug_data.py (bench/ is not a package the tests import)."""
+    path = Path(__file__).parents[2] / "bench" / "debug_data.py"
+    spec = importlib.util.spec_from_file_location("wfmon_bench_debug_data", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _terms(conn: DbConnection, execution_id: UUID) -> set[int]:
+    rows = conn.execute(
+        "SELECT term FROM execution_search_terms WHERE execution_id = %s", (execution_id,)
+    )
+    return {int(r["term"]) for r in rows}
+
+
+def _hash(conn: DbConnection, kind: str, body: str) -> int:
+    row = conn.execute("SELECT wfmon_search_term(%s, %s) AS t", (kind, body)).fetchone()
+    assert row is not None
+    return int(row["t"])
+
+
+def _component(error: str | None, payload: object) -> ComponentExecutionRow:
+    return ComponentExecutionRow(
+        node_id="charge",
+        scheduled_event_id=5,
+        status="failed" if error else "completed",
+        error_type="CardDeclined" if error else None,
+        error_message=error,
+        input_data=payload,
+    )
+
+
+@pytest.fixture(scope="module")
+def synced(fresh_db: Database, world: World) -> UUID:
+    """An execution of user A with a failing component, synced as a sync writes it."""
+    with fresh_db.as_system() as conn:
+        execution_id = upsert_execution(
+            conn,
+            execution_row(
+                "terms-a",
+                created_by=world.ids["A"],
+                project_id=world.ids["pa"],
+                input={"order": {"id": "A-17", "total": 1.50}},
+            ),
+        )
+        replace_component_executions(
+            conn, execution_id, [_component("insufficient funds", {"items": [{"sku": "S-1"}]})]
+        )
+    return execution_id
+
+
+def test_sync_writes_the_terms_and_a_resync_replaces_them(fresh_db: Database, synced: UUID) -> None:
+    with fresh_db.as_system() as conn:
+        terms = _terms(conn, synced)
+        doc = conn.execute(
+            "SELECT terms FROM execution_search_documents WHERE execution_id = %s", (synced,)
+        ).fetchone()
+        assert doc is not None and set(doc["terms"]) == terms
+        funds, card = _hash(conn, "e", "fun"), _hash(conn, "e", "car")
+        assert {funds, card} <= terms
+        # Path terms: keys joined by '.', '*' for list positions, numbers without zeros.
+        assert _hash(conn, "i", "order.id=sA-17") in terms
+        assert _hash(conn, "i", "order.total=n1.5") in terms
+        assert _hash(conn, "i", "items.*.sku=sS-1") in terms
+        assert _hash(conn, "o", "order.id=sA-17") not in terms
+        # A re-sync with another error: the old message's trigrams go, the new ones come.
+        replace_component_executions(conn, synced, [_component("stolen card", None)])
+        after = _terms(conn, synced)
+        assert funds not in after and _hash(conn, "e", "sto") in after and card in after
+        assert _hash(conn, "i", "items.*.sku=sS-1") not in after
+        assert _hash(conn, "i", "order.id=sA-17") in after  # the execution's own input
+        # A failed attempt's message is an error text too.
+        insert_attempts(
+            conn,
+            [
+                AttemptRow(
+                    temporal_namespace="default",
+                    temporal_workflow_id="terms-a",
+                    temporal_run_id="run-terms-a",
+                    activity_id="charge",
+                    attempt=1,
+                    started_at=T0,
+                    outcome="failed",
+                    ended_at=T0,
+                    failure_type="TimeoutError",
+                    failure_message="deadline exceeded",
+                )
+            ],
+        )
+        assert _hash(conn, "e", "dea") in _terms(conn, synced)
+        # Putting the first message back restores its terms exactly.
+        replace_component_executions(
+            conn, synced, [_component("insufficient funds", {"items": [{"sku": "S-1"}]})]
+        )
+        again = _terms(conn, synced)
+        assert terms <= again and _hash(conn, "e", "sto") not in again
+
+
+def test_only_the_owner_reads_the_terms(fresh_db: Database, world: World, synced: UUID) -> None:
+    with fresh_db.as_user(world.auth["A"]) as conn:
+        assert _terms(conn, synced)
+    with fresh_db.as_user(world.auth["B"]) as conn:
+        assert _terms(conn, synced) == set()
+        assert conn.execute("SELECT count(*) AS n FROM execution_search_terms").fetchone() == {
+            "n": 0
+        }
+
+
+def test_the_user_s_lookup_uses_the_btree_index(
+    fresh_db: Database, world: World, synced: UUID
+) -> None:
+    """int8 equality is leakproof, so under RLS the caller's condition and the terms are
+    index conditions (a non-leakproof one would leave only a sequential scan)."""
+    query = parse_search('error:insufficient order.id = "A-17"')
+    with fresh_db.as_user(world.auth["A"]) as conn:
+        terms = s.term_lookups(conn, query)
+        assert [how for how, _ in terms] == ["all", "any"]
+        statement, params = s.search_statement(query, terms=terms)
+        conn.execute("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(
+            r["QUERY PLAN"] for r in conn.execute("EXPLAIN " + statement.as_string(conn), params)
+        )
+        assert "Seq Scan on execution_search_terms" not in plan, plan
+        assert plan.count("execution_search_terms_pkey") == 2, plan
+        assert "Index Cond: ((created_by = " in plan, plan
+        assert s.search_executions(conn, query).total == 1
+
+
+def test_error_trigrams_and_paths() -> None:
+    assert s.error_trigrams("CardDe") == ["car", "ard", "rdd", "dde"]
+    assert s.error_trigrams("two\nlines") == []
+    spread = s.error_trigrams("a" * 3 + "".join(chr(98 + i) for i in range(20)))
+    assert len(spread) == s.MAX_TRIGRAMS and spread[0] == "aaa"
+    match = parse_search("input.items.0.sku:S-1").json[0]
+    assert s.json_term_paths(match) == ["items.0.sku", "items.*.sku"]
+
+
+@pytest.fixture(scope="module")
+def debug(fresh_db: Database, world: World) -> Iterator[Any]:
+    yield _debug_data().generate(fresh_db, executions=120, components=1200, attempts=240)
+
+
+QUERIES = [
+    "error:CardDeclined",
+    'error:"connection refused"',
+    "error:timeout status:failed",
+    "error:SKU-4411",
+    "error:xyzzy-not-there",
+    'order_id = "A-18"',
+    "input.order.customer.id:C-42",
+    "input.order.total:17.99",
+    "input.items.0.sku:SKU-20",
+    "output.rows:3",
+    "output.charged:true",
+    "order.customer.country = DE error:declined",
+    "input.order.id:A-7 error:timeout",
+    "step = 3",
+    "timeout",
+]
+
+
+@pytest.mark.parametrize("q", QUERIES)
+def test_terms_give_the_documents_results(fresh_db: Database, debug: Any, q: str) -> None:
+    query = parse_search(q)
+    for user in debug.users:
+        with fresh_db.as_user(user.auth_user_id) as conn:
+            fast = s.search_executions(conn, query, limit=100)
+            slow = s.search_executions(conn, query, limit=100, use_terms=False)
+        assert fast.total == slow.total, q
+        assert [h.id for h in fast.items] == [h.id for h in slow.items], q
+        assert [h.matches for h in fast.items] == [h.matches for h in slow.items], q
+
+
+def test_the_comparison_is_not_vacuous(fresh_db: Database, debug: Any) -> None:
+    with fresh_db.as_user(debug.users[0].auth_user_id) as conn:
+        for q in ("error:CardDeclined", 'order_id = "A-18"', "input.items.0.sku:SKU-20"):
+            assert s.search_executions(conn, parse_search(q)).total > 0, q
