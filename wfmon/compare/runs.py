@@ -16,7 +16,7 @@ alone: a "what changed between versions" page uses it without any run.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -256,6 +256,36 @@ def compare_node(
     )
 
 
+def iter_compare_nodes(
+    baseline: Sequence[NodeRun],
+    current: Sequence[NodeRun],
+    *,
+    definitions: DefinitionDiff | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Iterator[NodeComparison]:
+    """One comparison per node that ran in either run: the current run's nodes in its
+    order, then those only the baseline ran, in the baseline's order. ``limit`` caps the
+    changes kept per payload (the rest are counted). Lazy: a caller that turns each into
+    its output at once keeps thousands of them from piling up."""
+    by_id = {n.node_id: n for n in baseline}
+    settings = definitions.settings_by_node() if definitions else {}
+    seen: set[str] = set()
+    for node in current:
+        seen.add(node.node_id)
+        yield compare_node(
+            node.node_id,
+            by_id.get(node.node_id),
+            node,
+            limit=limit,
+            settings=settings.get(node.node_id),
+        )
+    for node in baseline:
+        if node.node_id not in seen:
+            yield compare_node(
+                node.node_id, node, None, limit=limit, settings=settings.get(node.node_id)
+            )
+
+
 def compare_nodes(
     baseline: Sequence[NodeRun],
     current: Sequence[NodeRun],
@@ -263,29 +293,5 @@ def compare_nodes(
     definitions: DefinitionDiff | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> list[NodeComparison]:
-    """One comparison per node that ran in either run: the current run's nodes in its
-    order, then those only the baseline ran, in the baseline's order. ``limit`` caps the
-    changes kept per payload (the rest are counted)."""
-    by_id = {n.node_id: n for n in baseline}
-    settings = definitions.settings_by_node() if definitions else {}
-    out = []
-    seen: set[str] = set()
-    for node in current:
-        seen.add(node.node_id)
-        out.append(
-            compare_node(
-                node.node_id,
-                by_id.get(node.node_id),
-                node,
-                limit=limit,
-                settings=settings.get(node.node_id),
-            )
-        )
-    for node in baseline:
-        if node.node_id not in seen:
-            out.append(
-                compare_node(
-                    node.node_id, node, None, limit=limit, settings=settings.get(node.node_id)
-                )
-            )
-    return out
+    """:func:`iter_compare_nodes` as a list."""
+    return list(iter_compare_nodes(baseline, current, definitions=definitions, limit=limit))

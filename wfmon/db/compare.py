@@ -34,19 +34,23 @@ def compared_execution(conn: DbConnection, execution_id: UUID) -> Row | None:
 #: Each node's latest component row (a node can run more than once: ``runs`` counts them),
 #: payloads as canonical JSON text so equal ones compare as strings without parsing.
 _NODE_ROWS: Final = """
-SELECT DISTINCT ON (node_id)
-       node_id, coalesce(component_name, activity_type) AS component, status,
-       started_at, scheduled_event_id, duration_ms, temporal_attempt, error_message,
-       error_type, input_data::text AS input_json, output_data::text AS output_json,
-       count(*) OVER (PARTITION BY node_id) AS runs
-FROM component_executions
-WHERE workflow_execution_id = %(id)s
-ORDER BY node_id, scheduled_event_id DESC
+SELECT * FROM (
+    SELECT DISTINCT ON (node_id)
+           node_id, coalesce(component_name, activity_type) AS component, status,
+           started_at, scheduled_event_id, duration_ms, temporal_attempt, error_message,
+           error_type, input_data::text AS input_json, output_data::text AS output_json,
+           count(*) OVER (PARTITION BY node_id) AS runs
+    FROM component_executions
+    WHERE workflow_execution_id = %(id)s
+    ORDER BY node_id, scheduled_event_id DESC
+) latest
+ORDER BY started_at NULLS LAST, scheduled_event_id
 """
 
 
 def node_rows(conn: DbConnection, execution_id: UUID) -> list[Row]:
-    """One row per node of the execution (its latest run), in no particular order."""
+    """One row per node of the execution (its latest run), in schedule order (start time,
+    then the scheduling event)."""
     return conn.execute(_NODE_ROWS, {"id": execution_id}).fetchall()
 
 

@@ -60,10 +60,10 @@ def compare_api(
     duration and its change, attempts, error, and structural diffs of input and output
     (changed paths with old and new values); nodes that ran in only one of the runs; and,
     when the runs used different definition versions, which node settings changed."""
-    comparison = compare_view.compare_executions(
+    body = compare_view.compare_json(
         conn, execution_id, with_, changed_only=changed_only, limit=limit
     )
-    return Response(compare_view.to_json(comparison), media_type="application/json")
+    return Response(body, media_type="application/json")
 
 
 @router.get(
@@ -85,11 +85,13 @@ def compare_page(
     execution_id: UUID,
     conn: UserConn,
     with_: With = None,
-    all: Annotated[bool, Query(description="show unchanged nodes too")] = False,
+    show_all: Annotated[bool, Query(alias="all", description="show unchanged nodes too")] = False,
 ) -> Response:
     choices = compare_view.candidates(conn, execution_id)
     try:
-        result = compare_view.compare_executions(conn, execution_id, with_, changed_only=not all)
+        result = compare_view.compare_executions(
+            conn, execution_id, with_, changed_only=not show_all, max_nodes=PAGE_ROWS
+        )
     except NotFound as exc:
         if with_ is not None:
             raise
@@ -103,7 +105,7 @@ def compare_page(
             choices=choices,
             execution_id=execution_id,
             selected=None,
-            show_all=all,
+            show_all=show_all,
             page_rows=PAGE_ROWS,
         )
     return render_page(
@@ -114,6 +116,6 @@ def compare_page(
         choices=choices,
         execution_id=execution_id,
         selected=result["baseline"]["id"],
-        show_all=all,
+        show_all=show_all,
         page_rows=PAGE_ROWS,
     )
