@@ -171,6 +171,10 @@ def test_bad_ids_are_4xx(world: World, carol: Person) -> None:
     h = world.http(carol)
     assert h.get("/api/projects/not-a-uuid/failure-groups").status == 422
     assert h.get(f"/api/workflows/{uuid.uuid4()}/failure-groups").status == 404
+    base = f"/api/projects/{carol.project.id}/failure-groups"
+    assert h.get(f"{base}?limit=0").status == 422
+    assert h.get(f"{base}?limit=201").status == 422
+    assert len(h.get(f"{base}?limit=1").json()["groups"]) == 1
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium")

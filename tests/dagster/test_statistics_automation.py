@@ -45,6 +45,9 @@ STATISTICS_MODELS = {
     K("project_statistics"),
     K("workflow_daily_trends"),
     K("component_daily_trends"),
+    # Failure groups are dbt models next to the statistics, refreshed by the same automation.
+    K("failure_group_days"),
+    K("failure_groups"),
 }
 SYNC_ASSETS = [DISCOVERED, WORKFLOW_EXECUTIONS, COMPONENT_EXECUTIONS]
 BACKFILL_DAYS = 100

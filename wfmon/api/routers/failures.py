@@ -11,10 +11,10 @@ only (migrations/0410).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
@@ -24,7 +24,11 @@ from wfmon.api.errors import ERROR_RESPONSES
 from wfmon.api.html import render_page
 from wfmon.db import DbConnection
 from wfmon.db import failures as db
-from wfmon.db.failures import SPARK_DAYS, GroupSort
+from wfmon.db.failures import MAX_GROUPS, SPARK_DAYS, GroupSort
+
+#: Groups listed unless ``limit`` says otherwise (the biggest or newest ones).
+DEFAULT_GROUPS = 50
+Limit = Annotated[int, Query(ge=1, le=MAX_GROUPS, description="Most groups listed.")]
 
 router = APIRouter(prefix="/api", tags=["failures"], responses=ERROR_RESPONSES)
 pages = APIRouter(include_in_schema=False)
@@ -70,30 +74,42 @@ def _answer(conn: DbConnection, rows: list[dict[str, Any]], sort: GroupSort) -> 
     return FailureGroupsOut(sort=sort, built_at=db.last_built(conn), groups=groups)
 
 
-def project_groups(conn: DbConnection, project_id: UUID, sort: GroupSort) -> FailureGroupsOut:
+def project_groups(
+    conn: DbConnection, project_id: UUID, sort: GroupSort, limit: int = DEFAULT_GROUPS
+) -> FailureGroupsOut:
     views.project_detail(conn, project_id)  # 404 unless the caller's project
-    return _answer(conn, db.project_failure_groups(conn, project_id, sort=sort), sort)
+    rows = db.project_failure_groups(conn, project_id, sort=sort, limit=limit)
+    return _answer(conn, rows, sort)
 
 
-def workflow_groups(conn: DbConnection, workflow_id: UUID, sort: GroupSort) -> FailureGroupsOut:
+def workflow_groups(
+    conn: DbConnection, workflow_id: UUID, sort: GroupSort, limit: int = DEFAULT_GROUPS
+) -> FailureGroupsOut:
     views.workflow(conn, workflow_id)  # 404 unless readable
-    return _answer(conn, db.workflow_failure_groups(conn, workflow_id, sort=sort), sort)
+    rows = db.workflow_failure_groups(conn, workflow_id, sort=sort, limit=limit)
+    return _answer(conn, rows, sort)
 
 
 @router.get("/projects/{project_id}/failure-groups", response_model=FailureGroupsOut)
 def get_project_failure_groups(
-    project_id: UUID, conn: UserConn, sort: GroupSort = GroupSort.NEWEST
+    project_id: UUID,
+    conn: UserConn,
+    sort: GroupSort = GroupSort.NEWEST,
+    limit: Limit = DEFAULT_GROUPS,
 ) -> FailureGroupsOut:
     """The project's failure groups, newest (last seen) or biggest (most failures) first."""
-    return project_groups(conn, project_id, sort)
+    return project_groups(conn, project_id, sort, limit)
 
 
 @router.get("/workflows/{workflow_id}/failure-groups", response_model=FailureGroupsOut)
 def get_workflow_failure_groups(
-    workflow_id: UUID, conn: UserConn, sort: GroupSort = GroupSort.NEWEST
+    workflow_id: UUID,
+    conn: UserConn,
+    sort: GroupSort = GroupSort.NEWEST,
+    limit: Limit = DEFAULT_GROUPS,
 ) -> FailureGroupsOut:
     """The workflow's failure groups (empty unless you own the workflow)."""
-    return workflow_groups(conn, workflow_id, sort)
+    return workflow_groups(conn, workflow_id, sort, limit)
 
 
 def sparkline(values: list[int], width: int = 112, height: int = 24) -> dict[str, Any]:
@@ -110,10 +126,14 @@ def sparkline(values: list[int], width: int = 112, height: int = 24) -> dict[str
 
 @pages.get("/projects/{project_id}/failures", response_class=HTMLResponse)
 def project_failures_page(
-    request: Request, conn: UserConn, project_id: UUID, sort: GroupSort = GroupSort.NEWEST
+    request: Request,
+    conn: UserConn,
+    project_id: UUID,
+    sort: GroupSort = GroupSort.NEWEST,
+    limit: Limit = DEFAULT_GROUPS,
 ) -> Response:
     project = views.project_detail(conn, project_id)
-    data = _answer(conn, db.project_failure_groups(conn, project_id, sort=sort), sort)
+    data = project_groups(conn, project_id, sort, limit)
     return render_page(
         request,
         "failures.html",
@@ -124,15 +144,20 @@ def project_failures_page(
         data=data,
         items=[(g, sparkline(g.per_day)) for g in data.groups],
         spark_days=SPARK_DAYS,
+        limit=limit,
     )
 
 
 @pages.get("/workflows/{workflow_id}/failures", response_class=HTMLResponse)
 def workflow_failures_page(
-    request: Request, conn: UserConn, workflow_id: UUID, sort: GroupSort = GroupSort.NEWEST
+    request: Request,
+    conn: UserConn,
+    workflow_id: UUID,
+    sort: GroupSort = GroupSort.NEWEST,
+    limit: Limit = DEFAULT_GROUPS,
 ) -> Response:
     wf = views.workflow(conn, workflow_id)
-    data = _answer(conn, db.workflow_failure_groups(conn, workflow_id, sort=sort), sort)
+    data = workflow_groups(conn, workflow_id, sort, limit)
     return render_page(
         request,
         "failures.html",
@@ -143,4 +168,5 @@ def workflow_failures_page(
         data=data,
         items=[(g, sparkline(g.per_day)) for g in data.groups],
         spark_days=SPARK_DAYS,
+        limit=limit,
     )
