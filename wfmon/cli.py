@@ -297,15 +297,17 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     import tempfile
+    from contextlib import closing
     from pathlib import Path
     from uuid import UUID
 
     from wfmon.api.tokens import UnknownUser, find_auth_user_id
     from wfmon.db import Database
     from wfmon.db import projects as projects_db
-    from wfmon.db.export import ExportFilter, iter_export_batches
-    from wfmon.export import ExportFormat, fields_of, open_writer
+    from wfmon.db.export import ExportFilter, iter_export_copy
+    from wfmon.export import ExportFormat, fields_of
     from wfmon.export.progress import ExportProgress
+    from wfmon.export.writers import COPY_FORMATS, export_copy_chunks
     from wfmon.settings import resolve_endpoints
 
     try:
@@ -351,12 +353,14 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
                         tmp.unlink()
                         return 2
                 progress = ExportProgress(sys.stderr) if show else None
-                writer = open_writer(fmt, sink, fields_of(args.kind))
-                for batch in iter_export_batches(conn, args.kind, filters):
-                    writer.write_batch(batch)
-                    if progress is not None:
-                        progress.advance(len(batch))
-                writer.close()
+                with closing(iter_export_copy(conn, args.kind, filters, COPY_FORMATS[fmt])) as rows:
+                    for chunk in export_copy_chunks(
+                        fmt,
+                        fields_of(args.kind),
+                        rows,
+                        on_batch=progress.advance if progress is not None else None,
+                    ):
+                        sink.write(chunk)
                 sink.flush()
                 os.fsync(sink.fileno())
             os.replace(tmp, target)

@@ -560,3 +560,90 @@ def test_cli_interrupted_mid_export_leaves_no_file(
         assert len(target.read_text().splitlines()) == 25_000
     else:
         assert list(tmp_path.iterdir()) == []
+
+
+# -- PostgreSQL formats the file: the same bytes as the Python writers ---------------------
+
+#: Values a CSV or JSON writer must get right: quotes, separators, line breaks (inside a
+#: value), control characters, non-ASCII, an empty text, NULLs, whole-second times.
+AWKWARD = 'say "hi", then\r\nleave;\ttab \x01\x02\x1f back\\slash é ✓ \u2028 𝄞'
+
+
+@pytest.fixture(scope="module")
+def dora(world: World) -> Person:
+    """A user whose execution holds awkward text in every kind of column."""
+    from wfmon.db.rows import ComponentExecutionRow
+    from wfmon.model import ComponentStatus, ExecutionStatus
+    from wfmon.testing import attempt_row, execution_row, write_execution
+
+    person = make_person(world.db, "dora", JWT_SECRET)
+    t0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)  # whole seconds: no microseconds
+    row = execution_row(
+        person,
+        status=ExecutionStatus.FAILED,
+        started_at=t0,
+        input={"text": AWKWARD, "nested": {"a": [1, 2.5, None, True]}},
+        output=None,
+        error_message=AWKWARD,
+    )
+    components = [
+        ComponentExecutionRow(
+            node_id=f"n{i}",
+            scheduled_event_id=5 + i,
+            status=ComponentStatus.FAILED if i % 2 else ComponentStatus.COMPLETED,
+            component_name=["", AWKWARD, "plain", "a,b"][i % 4],
+            activity_type="transform",
+            started_at=t0 + timedelta(microseconds=i * 250_000),
+            completed_at=None if i == 3 else t0 + timedelta(seconds=i, microseconds=7),
+            duration_ms=i,
+            input_data={"s": AWKWARD, "i": i},
+            output_data=None if i % 2 else {"ok": True},
+            error_message=AWKWARD if i % 2 else None,
+            retry_count=i,
+            is_expected_retry=bool(i % 2),
+            temporal_activity_id=f"n{i}",
+            temporal_attempt=1,
+        )
+        for i in range(8)
+    ]
+    attempts = [
+        attempt_row(
+            row,
+            "n1",
+            1,
+            t0,
+            activity_type="transform",
+            ended_at=t0 + timedelta(microseconds=1),
+            outcome="failed",
+            failure_type="Weird",
+            failure_message=AWKWARD,
+            failure_stack="line 1\nline 2\n",
+        )
+    ]
+    write_execution(world.db, row, components=components, attempts=attempts)
+    return person
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("kind", KIND_LIST)
+def test_the_copy_export_is_what_the_python_writers_write(
+    world: World, dora: Person, kind: ExportKind, fmt: str
+) -> None:
+    """The export (COPY, formatted by PostgreSQL) against the row-by-row Python writers
+    over the same rows: CSV and JSON Lines byte for byte, Parquet value for value."""
+    from wfmon.db.export import ExportFilter, iter_export_batches
+    from wfmon.export import ExportFormat, export_chunks
+
+    body = export(world.http(dora), kind, fmt).body
+    with world.db.as_user(dora.auth_user_id) as conn:
+        old = b"".join(
+            export_chunks(
+                ExportFormat(fmt), fields_of(kind), iter_export_batches(conn, kind, ExportFilter())
+            )
+        )
+    if fmt == "parquet":
+        got, want = pq.read_table(io.BytesIO(body)), pq.read_table(io.BytesIO(old))
+        assert got.schema == want.schema and got.num_rows == want.num_rows > 0
+        assert got.to_pylist() == want.to_pylist()
+    else:
+        assert body == old and body.count(b"\n") >= 1

@@ -20,13 +20,15 @@ spares parsing a value only to print it again. JSON columns are PostgreSQL's jso
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
 from uuid import UUID
 
 from psycopg import sql
+from psycopg.abc import Buffer
 from psycopg.rows import tuple_row
 
 from wfmon.db.columns import COMPONENT_EXECUTIONS, READABLE, WORKFLOW_EXECUTIONS, Column, Table
@@ -241,3 +243,147 @@ def count_export_rows(conn: DbConnection, kind: ExportKind, f: ExportFilter) -> 
         params,
     ).fetchone()
     return int(row["n"]) if row else 0
+
+
+# -- COPY: PostgreSQL formats the rows --------------------------------------------------------
+
+#: How :func:`iter_export_copy` has PostgreSQL write a row:
+#:
+#: ``csv``
+#:     The CSV an export writes (what :mod:`csv` writes for the same values): COPY's CSV
+#:     (RFC 4180 quoting, NULL an empty unquoted field), timestamps as Python's
+#:     ``datetime.isoformat()`` of the UTC time, booleans ``true``/``false``, UUIDs and JSON
+#:     as text, an empty text as an empty field.
+#: ``jsonl``
+#:     One JSON object per row, built in SQL (one text column, written verbatim): keys in
+#:     column order, NULL ``null``, text through ``to_json`` (the escapes of
+#:     :func:`json.encoder.encode_basestring`), timestamps as in ``csv``, JSON nested.
+#: ``arrow``
+#:     COPY's CSV of the plain values for :mod:`pyarrow.csv`: timestamps PostgreSQL's ISO
+#:     text in UTC, booleans ``t``/``f``; an empty text is ``""`` and NULL an empty field.
+CopyFormat = Literal["csv", "jsonl", "arrow"]
+
+#: A tag in the statement: ``pg_stat_activity`` shows which backends run an export.
+_TAG: Final = sql.SQL('/* "wfmon_export" */ ')
+
+#: COPY options per format. ``jsonl``: one text column that never holds a raw control
+#: character (JSON escapes them) nor ``\x01``/``\x02``, so CSV with those as quote and
+#: delimiter never quotes it: the JSON text goes out byte for byte.
+_COPY_OPTIONS: Final[dict[CopyFormat, sql.Composable]] = {
+    "csv": sql.SQL("(FORMAT csv)"),
+    "jsonl": sql.SQL("(FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')"),
+    "arrow": sql.SQL("(FORMAT csv)"),
+}
+
+
+def _iso_utc(expr: sql.Composable) -> sql.Composable:
+    """``expr`` (timestamptz) as ``datetime.isoformat()`` writes it in UTC: microseconds
+    only when there are any, offset ``+00:00``; independent of the session's TimeZone."""
+    return sql.SQL(
+        "CASE WHEN date_trunc('second', {e}) = {e} "
+        "THEN to_char({e} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"') "
+        "ELSE to_char({e} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"') END"
+    ).format(e=expr)
+
+
+def _csv_value(expr: sql.Composable, sql_type: str) -> sql.Composable:
+    if sql_type == "timestamptz":
+        return _iso_utc(expr)
+    if sql_type == "text":
+        return sql.SQL("nullif({}, '')").format(expr)
+    if sql_type in ("uuid", "jsonb", "boolean"):
+        return sql.SQL("{}::text").format(expr)
+    return expr
+
+
+def _json_value(expr: sql.Composable, sql_type: str) -> sql.Composable:
+    if sql_type == "timestamptz":
+        value = sql.SQL("'\"' || {} || '\"'").format(_iso_utc(expr))
+    elif sql_type == "text":
+        value = sql.SQL("to_json({})::text").format(expr)
+    elif sql_type == "uuid":
+        value = sql.SQL("'\"' || {}::text || '\"'").format(expr)
+    else:  # integer, bigint, boolean, jsonb: their text is their JSON
+        value = sql.SQL("{}::text").format(expr)
+    return sql.SQL("coalesce({}, 'null')").format(value)
+
+
+def _arrow_value(expr: sql.Composable, sql_type: str) -> sql.Composable:
+    if sql_type in ("uuid", "jsonb"):
+        return sql.SQL("{}::text").format(expr)
+    return expr
+
+
+def _expressions(spec: KindSpec) -> list[tuple[Column, sql.Composable]]:
+    return [(c, sql.Identifier(spec.alias, c.name)) for c in spec.own] + [
+        (c, _EXECUTION_EXPRESSIONS[c.name]) for c in spec.context
+    ]
+
+
+def _copy_select_list(spec: KindSpec, fmt: CopyFormat) -> sql.Composable:
+    columns = _expressions(spec)
+    if fmt == "jsonl":
+        parts: list[sql.Composable] = []
+        for i, (c, expr) in enumerate(columns):
+            key = ("{" if i == 0 else ",") + json.dumps(c.name) + ":"
+            parts.append(sql.Literal(key))
+            parts.append(_json_value(expr, c.sql_type))
+        parts.append(sql.Literal("}"))
+        return sql.SQL("{} AS line").format(sql.SQL(" || ").join(parts))
+    value = _csv_value if fmt == "csv" else _arrow_value
+    return sql.SQL(", ").join(
+        sql.SQL("{} AS {}").format(value(expr, c.sql_type), sql.Identifier(c.name))
+        for c, expr in columns
+    )
+
+
+def export_copy_statement(
+    kind: ExportKind, f: ExportFilter, fmt: CopyFormat
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """``COPY (SELECT ...) TO STDOUT`` of an export of ``kind`` filtered by ``f``, rows
+    written as ``fmt`` says (see :data:`CopyFormat`), with its parameters (COPY takes no
+    server-side parameters: psycopg binds them client-side, as quoted literals)."""
+    spec = KINDS[kind]
+    where, params = _where(f)
+    statement = sql.SQL(
+        "{tag}COPY (SELECT {cols} FROM {source} WHERE {where} ORDER BY {order}) TO STDOUT {options}"
+    ).format(
+        tag=_TAG,
+        cols=_copy_select_list(spec, fmt),
+        source=spec.source,
+        where=where,
+        order=spec.order_by,
+        options=_COPY_OPTIONS[fmt],
+    )
+    return statement, params
+
+
+def iter_export_copy(
+    conn: DbConnection,
+    kind: ExportKind,
+    f: ExportFilter,
+    fmt: CopyFormat,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Generator[list[Buffer], None, None]:
+    """The rows of ``kind`` matching ``f`` visible in ``conn``'s unit of work, formatted
+    by PostgreSQL as ``fmt`` (one buffer per row, each ending in ``\\n``), ``batch_size``
+    rows at a time.
+
+    One ``COPY (SELECT ...) TO STDOUT`` runs in ``conn``'s unit of work (it must be in
+    one): the SELECT runs under the caller's row-level security like any other. Closing
+    the iterator early cancels the COPY. A failure (the backend goes away) raises.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be 1 or more (got {batch_size})")
+    statement, params = export_copy_statement(kind, f, fmt)
+    conn.execute("SELECT set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO', true)")
+    with conn.cursor() as cur, cur.copy(statement, params or None) as copy:
+        rows: list[Buffer] = []
+        for row in copy:
+            rows.append(row)
+            if len(rows) >= batch_size:
+                yield rows
+                rows = []
+        if rows:
+            yield rows

@@ -24,11 +24,14 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from json.encoder import encode_basestring
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+from psycopg.abc import Buffer
 
+from wfmon.db.export import CopyFormat
 from wfmon.export.schema import ExportFormat, Field, arrow_schema
 
 Row = Sequence[Any]
@@ -203,6 +206,107 @@ def export_chunks(
         writer.write_batch(batch)
         if on_batch is not None:
             on_batch(len(batch))
+        chunk = sink.take()
+        if chunk:
+            yield chunk
+    writer.close()
+    chunk = sink.take()
+    if chunk:
+        yield chunk
+
+
+# -- rows PostgreSQL formatted (COPY) ---------------------------------------------------------
+
+#: The :data:`wfmon.db.export.CopyFormat` each export format reads.
+COPY_FORMATS: Final[dict[ExportFormat, CopyFormat]] = {
+    ExportFormat.CSV: "csv",
+    ExportFormat.JSONL: "jsonl",
+    ExportFormat.PARQUET: "arrow",
+}
+
+
+def csv_header(fields: Sequence[Field]) -> bytes:
+    """The CSV header line (what :mod:`csv` writes, ``\\r\\n``-terminated)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow([f.name for f in fields])
+    return buffer.getvalue().encode("utf-8")
+
+
+class _ArrowCsv:
+    """Batches of COPY CSV rows (:data:`CopyFormat` ``arrow``) -> Arrow tables of the
+    kind's schema, parsed by :mod:`pyarrow.csv` (C++; NULL an empty unquoted field, ``""``
+    an empty string; values may hold newlines)."""
+
+    def __init__(self, fields: Sequence[Field]) -> None:
+        self.schema = arrow_schema(tuple(fields))
+        self._read = pa_csv.ReadOptions(column_names=self.schema.names, use_threads=True)
+        self._parse = pa_csv.ParseOptions(newlines_in_values=True)
+        self._convert = pa_csv.ConvertOptions(
+            column_types={f.name: f.type for f in self.schema},
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["t"],
+            false_values=["f"],
+            timestamp_parsers=[pa_csv.ISO8601],
+        )
+
+    def table(self, rows: Sequence[Buffer]) -> pa.Table:
+        data = pa.py_buffer(b"".join(rows))
+        table = pa_csv.read_csv(
+            pa.BufferReader(data),
+            read_options=self._read,
+            parse_options=self._parse,
+            convert_options=self._convert,
+        )
+        return pa.Table.from_arrays(table.columns, schema=self.schema)
+
+
+def export_copy_chunks(
+    fmt: ExportFormat,
+    fields: Sequence[Field],
+    batches: Iterable[Sequence[Buffer]],
+    *,
+    on_batch: Callable[[int], None] | None = None,
+) -> Iterator[bytes]:
+    """The bytes of a whole export file from batches of rows PostgreSQL formatted as
+    ``COPY_FORMATS[fmt]`` (:func:`wfmon.db.export.iter_export_copy`), one chunk per batch
+    (the last one after the file is finished); the same file :func:`export_chunks` writes
+    from row tuples. If ``batches`` raises, so does this, before the file is complete."""
+    fmt = ExportFormat(fmt)
+    if fmt is ExportFormat.PARQUET:
+        yield from _parquet_chunks(fields, batches, on_batch)
+        return
+    # The header goes out with the first batch: the first chunk is the query's first rows.
+    header = csv_header(fields) if fmt is ExportFormat.CSV else b""
+    for rows in batches:
+        if fmt is ExportFormat.CSV:
+            # COPY ends each row in "\n"; the CSV writer's rows end in "\r\n".
+            chunk = b"\r\n".join([row[:-1] for row in rows]) + b"\r\n"
+        else:
+            chunk = b"".join(rows)
+        if on_batch is not None:
+            on_batch(len(rows))
+        if header:
+            chunk, header = header + chunk, b""
+        yield chunk
+    if header:
+        yield header
+
+
+def _parquet_chunks(
+    fields: Sequence[Field],
+    batches: Iterable[Sequence[Buffer]],
+    on_batch: Callable[[int], None] | None,
+) -> Iterator[bytes]:
+    arrow = _ArrowCsv(fields)
+    sink = ChunkSink()
+    writer = pq.ParquetWriter(sink, arrow.schema, compression="snappy")
+    for rows in batches:
+        table = arrow.table(rows)
+        writer.write_table(table, row_group_size=max(1, table.num_rows))
+        if on_batch is not None:
+            on_batch(table.num_rows)
         chunk = sink.take()
         if chunk:
             yield chunk

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Generator, Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
@@ -30,9 +31,10 @@ from starlette.types import Receive, Scope, Send
 from wfmon.api.deps import Context, CurrentUser
 from wfmon.api.errors import ERROR_RESPONSES, NotFound, Unprocessable
 from wfmon.db import projects as projects_db
-from wfmon.db.export import ExportFilter, iter_export_batches
-from wfmon.export import ExportFormat, Kind, export_chunks, fields_of
+from wfmon.db.export import ExportFilter, iter_export_copy
+from wfmon.export import ExportFormat, Kind, fields_of
 from wfmon.export.schema import MEDIA_TYPES
+from wfmon.export.writers import COPY_FORMATS, export_copy_chunks
 from wfmon.model import ExecutionStatus
 
 log = logging.getLogger(__name__)
@@ -157,7 +159,10 @@ async def export(
             if workflow_id is not None and projects_db.get_workflow(conn, workflow_id) is None:
                 raise NotFound(f"workflow {workflow_id} not found")
             yield b""  # checked: the response may start
-            yield from export_chunks(format, fields, iter_export_batches(conn, kind.value, filters))
+            # Closed before the unit of work ends (however the stream ends): the COPY is
+            # cancelled and the connection leaves COPY mode before the rollback.
+            with closing(iter_export_copy(conn, kind.value, filters, COPY_FORMATS[format])) as rows:
+                yield from export_copy_chunks(format, fields, rows)
 
     source = chunks()
 
