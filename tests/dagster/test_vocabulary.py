@@ -2,14 +2,15 @@
 wfmon.model.vocabulary, and every other spelling of them equals that definition.
 
 The dbt macro is rendered by dbt itself (``dbt compile --inline``, no database needed).
-Places that cannot import Python (the dbt models, the migrations' CHECK constraints) and
-the database layer's own types are compared with the enums. No services needed.
+Places that cannot import Python (the dbt models, the migrations' CHECK constraints) are
+compared with the enums; the database layer is checked to take them. No services needed.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
+from dataclasses import fields
 from enum import Enum
 from pathlib import Path
 from typing import Any, get_args
@@ -104,22 +105,55 @@ def test_api_models_and_query_parameters_list_the_enum_values() -> None:
     assert enum_of(item) == EXECUTION_STATUSES
 
 
-# -- the database layer (its own types until it takes the enums) ------------------------------
+# -- the database layer ------------------------------------------------------------------------
 
 
-def test_database_layer_types_equal_the_enums() -> None:
+def test_database_layer_takes_the_enums() -> None:
     from wfmon.db import executions, rows
+    from wfmon.db.vocabulary import FAILED
 
+    hints = {
+        (cls.__name__, f.name): f.type
+        for cls in (rows.ExecutionRow, rows.ListedExecution, rows.ComponentExecutionRow)
+        for f in fields(cls)
+        if f.name == "status"
+    }
+    assert hints == {
+        ("ExecutionRow", "status"): "ExecutionStatus",
+        ("ListedExecution", "status"): "ExecutionStatus",
+        ("ComponentExecutionRow", "status"): "ComponentStatus",
+    }
+    assert rows.ExecutionStatus is ExecutionStatus
+    assert rows.ComponentStatus is ComponentStatus
     assert values_of(rows.ExecutionStatus) == EXECUTION_STATUSES
     assert values_of(rows.ComponentStatus) == COMPONENT_STATUSES
-    assert values_of(executions.ExecutionSort) == {s.value for s in ExecutionSort}
-    sorts = getattr(executions, "_SORTS", None)
-    if sorts is not None:
-        assert set(sorts) == {s.value for s in ExecutionSort}, "an ORDER BY per sort order"
-    # The API's names for the HTML pages are the database layer's types.
-    assert values_of(api_models.ExecutionStatusName) == EXECUTION_STATUSES
-    assert values_of(api_models.ComponentStatusName) == COMPONENT_STATUSES
-    assert values_of(api_models.SortName) == {s.value for s in ExecutionSort}
+    assert executions.ExecutionSort is ExecutionSort
+    assert set(executions._SORTS) == set(ExecutionSort), "an ORDER BY per sort order"
+    # The failure set the statements spell is built from FAILURE_STATUSES.
+    assert re.fullmatch(r"\('[a-z_]+'(, '[a-z_]+')*\)", FAILED), FAILED
+    assert set(re.findall(r"'([a-z_]+)'", FAILED)) == FAILURE_STATUSES
+    # The API's old alias names for the database layer's types are gone.
+    for alias in ("ExecutionStatusName", "ComponentStatusName", "SortName"):
+        assert not hasattr(api_models, alias), alias
+
+
+#: wfmon.db modules whose statements spell no failure set (they use wfmon.db.vocabulary).
+DERIVED_DB_MODULES = ("statistics", "details", "windows", "executions")
+
+
+def test_database_statements_spell_no_failure_set() -> None:
+    for name in DERIVED_DB_MODULES:
+        source = (ROOT / "wfmon" / "db" / f"{name}.py").read_text()
+        source = re.sub(r"--[^\n]*|#[^\n]*", "", source)  # comments may say anything
+        for listed in re.findall(r"IN \(([^)]*)\)", source):
+            assert not set(re.findall(r"'([a-z_]+)'", listed)) & FAILURE_STATUSES, (name, listed)
+
+
+def test_pages_label_every_sort_order() -> None:
+    from wfmon.api.html import SORT_LABELS
+
+    assert list(SORT_LABELS) == list(ExecutionSort)
+    assert all(SORT_LABELS.values())
 
 
 def check_constraint(table_sql: str, column: str) -> set[str]:

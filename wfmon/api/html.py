@@ -8,14 +8,17 @@ outside ``/api``) and the page routes both import it without an import cycle.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+
+from wfmon.model import ExecutionSort, is_failure
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
@@ -62,6 +65,16 @@ templates.env.filters["duration"] = fmt_duration
 templates.env.filters["time"] = fmt_time
 templates.env.filters["pretty"] = fmt_json
 templates.env.filters["status"] = lambda s: STATUS_WORDS.get(str(s), str(s))
+templates.env.globals["is_failure"] = is_failure
+
+_SORT_WORDS = {
+    ExecutionSort.STARTED_AT_DESC: "Newest first",
+    ExecutionSort.STARTED_AT_ASC: "Oldest first",
+    ExecutionSort.CLOSED_AT_DESC: "Recently closed",
+    ExecutionSort.DURATION_DESC: "Longest first",
+}
+#: What the pages call each sort order, in the enum's order (the order a page lists them).
+SORT_LABELS: Final[Mapping[ExecutionSort, str]] = {s: _SORT_WORDS[s] for s in ExecutionSort}
 
 
 def wants_html(request: Request) -> bool:

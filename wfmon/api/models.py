@@ -11,19 +11,11 @@ from pydantic import BaseModel, Field
 
 from wfmon.api.inputs import RequestBody, SingleLineText, StoredJson
 from wfmon.db.executions import MAX_PAGE_SIZE
-from wfmon.db.executions import ExecutionSort as _DbExecutionSort
-from wfmon.db.rows import ComponentStatus as _DbComponentStatus
-from wfmon.db.rows import ExecutionStatus as _DbExecutionStatus
 from wfmon.model import ComponentStatus, ExecutionStatus
 
 # Statuses and sort orders are wfmon's vocabulary (wfmon.model.vocabulary): the models
-# and the JSON routes' query parameters are typed with those enums, so the OpenAPI
-# document lists their values. The three names below are the database layer's types
-# for the same values, kept while wfmon/db and the HTML pages still take them
-# (tests/dagster/test_vocabulary.py holds them equal to the enums).
-ExecutionStatusName = _DbExecutionStatus
-ComponentStatusName = _DbComponentStatus
-SortName = _DbExecutionSort
+# and the routes' query parameters are typed with those enums, so the OpenAPI document
+# lists their values.
 
 MAX_PAGE: int = 1_000_000
 MAX_COMPONENT_LIMIT: int = 500

@@ -31,6 +31,7 @@ from wfmon.model.retry import (
     KeepTrying,
     NoRetries,
 )
+from wfmon.model.vocabulary import ComponentStatus, is_failure
 
 Strategy = KeepTrying | FailAfterAttempts | ExponentialBackoff | NoRetries
 
@@ -159,14 +160,14 @@ def explain_attempts(
             if expected:
                 after = (
                     "the node then succeeded"
-                    if component["status"] == "completed"
+                    if component["status"] == ComponentStatus.COMPLETED
                     else "the node is still within its attempts"
                 )
                 explanation = f"{policy.sentence}: {label} {words}; retried as expected ({after})"
             else:
                 why = _why_unexpected(component, policy, last)
                 explanation = f"{policy.sentence}: {label} {words}; retried, unexpected: {why}"
-        elif outcome == "failed" or outcome == "timed_out":
+        elif is_failure(outcome):
             why = _why_unexpected(component, policy, last)
             explanation = f"{policy.sentence}: {label} {words}; {why}"
         else:

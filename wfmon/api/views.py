@@ -44,10 +44,9 @@ from wfmon.db import DbConnection
 from wfmon.db import details as d
 from wfmon.db import projects as projects_db
 from wfmon.db import statistics as st
-from wfmon.db.executions import ExecutionSort, page_executions
-from wfmon.db.rows import ExecutionStatus
+from wfmon.db.executions import page_executions
 from wfmon.history import builder_definition
-from wfmon.model import BUILDER_WORKFLOW_TYPE
+from wfmon.model import BUILDER_WORKFLOW_TYPE, ExecutionSort, ExecutionStatus
 
 _OPEN = ("running", "retrying", "pending")
 

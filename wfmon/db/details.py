@@ -14,6 +14,7 @@ from psycopg import sql
 
 from wfmon.db.columns import COMPONENT_EXECUTIONS, READABLE, WORKFLOW_EXECUTIONS
 from wfmon.db.database import DbConnection
+from wfmon.db.vocabulary import FAILED
 
 Row = dict[str, Any]
 
@@ -127,9 +128,9 @@ def count_components_by_execution(
     if not execution_ids:
         return {}
     rows = conn.execute(
-        """
+        f"""
         SELECT workflow_execution_id AS id, count(*) AS n,
-               count(*) FILTER (WHERE status IN ('failed', 'timed_out')) AS failed
+               count(*) FILTER (WHERE status IN {FAILED}) AS failed
         FROM component_executions WHERE workflow_execution_id = ANY(%s)
         GROUP BY workflow_execution_id
         """,

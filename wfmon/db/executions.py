@@ -6,9 +6,9 @@ row-level security limits them to their own executions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
-from typing import Final, Literal
+from typing import Final
 from uuid import UUID
 
 from psycopg import sql
@@ -22,9 +22,9 @@ from wfmon.db.rows import (
     ComponentExecutionRow,
     ExecutionPage,
     ExecutionRow,
-    ExecutionStatus,
     ListedExecution,
 )
+from wfmon.model.vocabulary import DEFAULT_EXECUTION_SORT, ExecutionSort, ExecutionStatus
 
 # -- workflow_executions ------------------------------------------------------------------
 
@@ -219,15 +219,14 @@ def insert_attempts(conn: DbConnection, attempts: Sequence[AttemptRow]) -> None:
 
 # -- reading ------------------------------------------------------------------------------
 
-ExecutionSort = Literal["started_at_desc", "started_at_asc", "closed_at_desc", "duration_desc"]
-
-#: Each sort ends with id so that pages are stable when times tie.
-_SORTS: Final[dict[str, sql.SQL]] = {
-    "started_at_desc": sql.SQL("started_at DESC, id DESC"),
-    "started_at_asc": sql.SQL("started_at ASC, id ASC"),
-    "closed_at_desc": sql.SQL("closed_at DESC NULLS FIRST, id DESC"),
-    "duration_desc": sql.SQL("duration_ms DESC NULLS LAST, id DESC"),
+#: The ORDER BY of each sort order; each ends with id so that pages are stable when times tie.
+_SORTS: Final[Mapping[ExecutionSort, sql.SQL]] = {
+    ExecutionSort.STARTED_AT_DESC: sql.SQL("started_at DESC, id DESC"),
+    ExecutionSort.STARTED_AT_ASC: sql.SQL("started_at ASC, id ASC"),
+    ExecutionSort.CLOSED_AT_DESC: sql.SQL("closed_at DESC NULLS FIRST, id DESC"),
+    ExecutionSort.DURATION_DESC: sql.SQL("duration_ms DESC NULLS LAST, id DESC"),
 }
+assert set(_SORTS) == set(ExecutionSort), "an ORDER BY per ExecutionSort member"
 
 MAX_PAGE_SIZE: Final = 500
 
@@ -244,7 +243,7 @@ def page_executions(
     status: ExecutionStatus | None = None,
     page: int = 1,
     page_size: int = 20,
-    sort: ExecutionSort = "started_at_desc",
+    sort: ExecutionSort = DEFAULT_EXECUTION_SORT,
 ) -> ExecutionPage:
     """One page (1-based) of a workflow's executions the caller may see, plus the total."""
     if page < 1:

@@ -1,7 +1,9 @@
 """Row types read from and written to the database, and the ids the seed migration fixes.
 
 Dataclasses mirror table columns by name, so a row dict maps onto them with ``Cls(**row)``.
-JSON columns (``jsonb``) are typed ``Json``: whatever ``json.loads`` can return.
+JSON columns (``jsonb``) are typed ``Json``: whatever ``json.loads`` can return. Statuses
+are wfmon.model's :class:`ExecutionStatus` / :class:`ComponentStatus` (``StrEnum``s):
+a status read from the database is a plain string that tests equal to its member.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
+
+from wfmon.model.vocabulary import ComponentStatus, ExecutionStatus
 
 Json = Any
 
@@ -20,12 +24,6 @@ DISCOVERED_PROJECT_ID = UUID("00000000-0000-0000-0000-000000000002")
 
 RoleName = Literal["admin", "member", "system"]
 Visibility = Literal["private", "public"]
-ExecutionStatus = Literal[
-    "running", "completed", "failed", "canceled", "terminated", "timed_out", "continued_as_new"
-]
-ComponentStatus = Literal[
-    "pending", "running", "retrying", "completed", "failed", "canceled", "timed_out"
-]
 ComponentKind = Literal["activity", "local_activity", "child_workflow"]
 AttemptOutcome = Literal["running", "completed", "failed", "canceled", "timed_out"]
 HistorySyncStatus = Literal["pending", "synced", "failed"]

@@ -12,6 +12,8 @@ from psycopg import sql
 
 from wfmon.db.database import DbConnection
 from wfmon.db.rows import ProjectStatistics, WorkflowStatistics
+from wfmon.db.vocabulary import FAILED
+from wfmon.model.vocabulary import ComponentStatus, ExecutionStatus
 
 
 def _select(
@@ -48,8 +50,6 @@ Row = dict[str, Any]
 Scope = Literal["workflow_id", "project_id"]
 
 TREND_DAYS: Final = 30
-#: Execution statuses counted as failures.
-_FAILED: Final = "('failed', 'timed_out', 'terminated')"
 
 
 def _scope(column: Scope) -> str:
@@ -63,7 +63,7 @@ def live_summary(conn: DbConnection, column: Scope, key: UUID) -> Row:
     row = conn.execute(
         f"""
         SELECT count(*) AS total_runs,
-               count(*) FILTER (WHERE e.status IN {_FAILED}) AS failures,
+               count(*) FILTER (WHERE e.status IN {FAILED}) AS failures,
                avg(e.duration_ms)::bigint AS avg_duration_ms,
                max(e.duration_ms) AS max_duration_ms,
                max(e.started_at) AS last_run_at
@@ -87,7 +87,7 @@ def top_components(conn: DbConnection, column: Scope, key: UUID, limit: int = 5)
     return conn.execute(
         f"""
         SELECT coalesce(c.component_name, c.activity_type, c.node_id) AS name, count(*) AS count,
-               count(*) FILTER (WHERE c.status IN ('failed', 'timed_out')) AS failures
+               count(*) FILTER (WHERE c.status IN {FAILED}) AS failures
         FROM component_executions c JOIN workflow_executions e ON e.id = c.workflow_execution_id
         WHERE {_scope(column)}
         GROUP BY 1 ORDER BY count DESC, name LIMIT %(limit)s
@@ -102,7 +102,7 @@ def trend(conn: DbConnection, column: Scope, key: UUID, days: int = TREND_DAYS) 
         f"""
         SELECT (date_trunc('day', e.started_at AT TIME ZONE 'UTC'))::date AS day,
                count(*) AS runs,
-               count(*) FILTER (WHERE e.status IN {_FAILED}) AS failures,
+               count(*) FILTER (WHERE e.status IN {FAILED}) AS failures,
                avg(e.duration_ms)::bigint AS avg_duration_ms
         FROM workflow_executions e
         WHERE {_scope(column)} AND e.started_at >= now() - make_interval(days => %(days)s)
@@ -117,7 +117,7 @@ def top_workflows(conn: DbConnection, project_id: UUID, limit: int = 5) -> list[
     return conn.execute(
         f"""
         SELECT e.workflow_id AS id, coalesce(w.name, e.workflow_type) AS name, count(*) AS count,
-               count(*) FILTER (WHERE e.status IN {_FAILED}) AS failures
+               count(*) FILTER (WHERE e.status IN {FAILED}) AS failures
         FROM workflow_executions e LEFT JOIN workflows w ON w.id = e.workflow_id
         WHERE e.project_id = %s
         GROUP BY 1, 2 ORDER BY count DESC, name LIMIT %s
@@ -131,7 +131,7 @@ def top_task_queues(conn: DbConnection, project_id: UUID, limit: int = 5) -> lis
     return conn.execute(
         f"""
         SELECT e.task_queue AS name, count(*) AS count,
-               count(*) FILTER (WHERE e.status IN {_FAILED}) AS failures
+               count(*) FILTER (WHERE e.status IN {FAILED}) AS failures
         FROM workflow_executions e WHERE e.project_id = %s
         GROUP BY 1 ORDER BY count DESC, name LIMIT %s
         """,
@@ -183,12 +183,11 @@ def workflow_statistics_mismatches(conn: DbConnection) -> list[Row]:
     differ from the executions' (workflows with executions changed after the row's refresh
     are skipped: the next refresh covers them). Run as the system."""
     return conn.execute(
-        """
+        f"""
         WITH counts AS (
             SELECT workflow_id, count(*) AS total,
-                   count(*) FILTER (WHERE status = 'completed') AS ok,
-                   count(*) FILTER (WHERE status IN ('failed', 'timed_out', 'terminated'))
-                       AS failed,
+                   count(*) FILTER (WHERE status = '{ExecutionStatus.COMPLETED}') AS ok,
+                   count(*) FILTER (WHERE status IN {FAILED}) AS failed,
                    max(updated_at) AS changed_at
             FROM workflow_executions WHERE workflow_id IS NOT NULL GROUP BY workflow_id
         )
@@ -208,11 +207,10 @@ def project_statistics_mismatches(conn: DbConnection) -> list[Row]:
     failure counts differ from the executions' (projects changed after the refresh are
     skipped). Run as the system."""
     return conn.execute(
-        """
+        f"""
         WITH counts AS (
             SELECT project_id, count(*) AS total,
-                   count(*) FILTER (WHERE status IN ('failed', 'timed_out', 'terminated'))
-                       AS failed,
+                   count(*) FILTER (WHERE status IN {FAILED}) AS failed,
                    max(updated_at) AS changed_at
             FROM workflow_executions GROUP BY project_id
         )
@@ -243,11 +241,11 @@ def count_component_outcomes(conn: DbConnection) -> Row:
     """Every component row visible in ``conn``: how many (``components``), with expected
     retries (``expected``), with unexpected retries (``unexpected``), failed (``failed``)."""
     row = conn.execute(
-        """
+        f"""
         SELECT count(*) AS components,
                count(*) FILTER (WHERE retry_count > 0 AND is_expected_retry) AS expected,
                count(*) FILTER (WHERE retry_count > 0 AND NOT is_expected_retry) AS unexpected,
-               count(*) FILTER (WHERE status = 'failed') AS failed
+               count(*) FILTER (WHERE status = '{ComponentStatus.FAILED}') AS failed
         FROM component_executions
         """
     ).fetchone()

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from wfmon.db.database import DbConnection
+from wfmon.db.vocabulary import FAILED
 
 Row = dict[str, Any]
 
@@ -97,9 +98,9 @@ def count_components_in_window(
     """Component rows (``n``), failed ones (``failed``) and their retries (``retries``) of
     the window's executions."""
     row = conn.execute(
-        """
+        f"""
         SELECT count(*) AS n,
-               count(*) FILTER (WHERE c.status IN ('failed', 'timed_out')) AS failed,
+               count(*) FILTER (WHERE c.status IN {FAILED}) AS failed,
                coalesce(sum(c.retry_count), 0) AS retries
         FROM component_executions c JOIN workflow_executions e ON e.id = c.workflow_execution_id
         WHERE e.temporal_namespace = %s AND e.closed_at >= %s AND e.closed_at < %s

@@ -47,6 +47,7 @@ from wfmon.history import (
     HistoryReport,
     ReadOptions,
 )
+from wfmon.model import ExecutionStatus
 from wfmon.sync.messages import ExecutionRef, SyncBatch, SyncFailures, SyncOutcome, SyncResult
 
 #: Events after which a run is closed (no pending activities to ask for).
@@ -165,7 +166,7 @@ class SyncActivities:
             execution=ref,
             outcome=SyncOutcome.SYNCED,
             execution_status=report.execution.status.value,
-            still_running=report.execution.status.value == "running",
+            still_running=report.execution.status is ExecutionStatus.RUNNING,
             component_count=count,
             event_count=report.execution.event_count,
             history_bytes=len(fetched.proto),
@@ -247,7 +248,7 @@ class SyncActivities:
                     first_run_id=summary.first_execution_run_id,
                     workflow_type=summary.workflow_type or "unknown",
                     task_queue=summary.task_queue or "",
-                    status=summary.status.value,
+                    status=summary.status,
                     started_at=summary.started_at,  # type: ignore[arg-type]
                     closed_at=summary.closed_at,
                     duration_ms=summary.duration_ms,
@@ -350,7 +351,7 @@ def _component_row(
     return ComponentExecutionRow(
         node_id=c.node_id,
         scheduled_event_id=c.scheduled_event_id,
-        status=c.status.value,
+        status=c.status,
         kind=c.kind.value,
         component_id=components.get(c.component_name),
         component_name=c.component_name,

@@ -19,6 +19,7 @@ from wfmon.db import Database
 from wfmon.db import sync as sync_rows
 from wfmon.db.database import DbConnection
 from wfmon.db.rows import ExecutionRow
+from wfmon.model import ExecutionStatus
 from wfmon.runtime.client import (
     WFMON_DEFINITION_VERSION,
     WFMON_PROJECT_ID,
@@ -28,14 +29,14 @@ from wfmon.runtime.client import (
 from wfmon.sync.messages import ExecutionRef
 
 #: Temporal's execution status -> wfmon's ``workflow_executions.status``.
-EXECUTION_STATUS = {
-    WorkflowExecutionStatus.RUNNING: "running",
-    WorkflowExecutionStatus.COMPLETED: "completed",
-    WorkflowExecutionStatus.FAILED: "failed",
-    WorkflowExecutionStatus.CANCELED: "canceled",
-    WorkflowExecutionStatus.TERMINATED: "terminated",
-    WorkflowExecutionStatus.CONTINUED_AS_NEW: "continued_as_new",
-    WorkflowExecutionStatus.TIMED_OUT: "timed_out",
+EXECUTION_STATUS: dict[WorkflowExecutionStatus, ExecutionStatus] = {
+    WorkflowExecutionStatus.RUNNING: ExecutionStatus.RUNNING,
+    WorkflowExecutionStatus.COMPLETED: ExecutionStatus.COMPLETED,
+    WorkflowExecutionStatus.FAILED: ExecutionStatus.FAILED,
+    WorkflowExecutionStatus.CANCELED: ExecutionStatus.CANCELED,
+    WorkflowExecutionStatus.TERMINATED: ExecutionStatus.TERMINATED,
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: ExecutionStatus.CONTINUED_AS_NEW,
+    WorkflowExecutionStatus.TIMED_OUT: ExecutionStatus.TIMED_OUT,
 }
 
 
@@ -46,7 +47,7 @@ class DiscoveredExecution:
     ref: ExecutionRef
     workflow_type: str
     task_queue: str
-    status: str
+    status: ExecutionStatus
     started_at: datetime
     closed_at: datetime | None
     #: wfmon ids from the builder's search attributes (None for other workflows).
@@ -116,7 +117,11 @@ def _discovered(namespace: str, wf: WorkflowExecution) -> DiscoveredExecution:
         ref=ExecutionRef(namespace=namespace, workflow_id=wf.id, run_id=wf.run_id),
         workflow_type=wf.workflow_type,
         task_queue=wf.task_queue,
-        status=EXECUTION_STATUS.get(wf.status, "running") if wf.status else "running",
+        status=(
+            EXECUTION_STATUS.get(wf.status, ExecutionStatus.RUNNING)
+            if wf.status
+            else ExecutionStatus.RUNNING
+        ),
         started_at=wf.start_time,
         closed_at=wf.close_time,
         wfmon_workflow_id=attrs.get(WFMON_WORKFLOW_ID),
@@ -148,7 +153,7 @@ def upsert_discovered(conn: DbConnection, d: DiscoveredExecution) -> UUID:
             temporal_run_id=d.ref.run_id,
             workflow_type=d.workflow_type,
             task_queue=d.task_queue,
-            status=d.status,  # type: ignore[arg-type]
+            status=d.status,
             started_at=d.started_at,
             closed_at=d.closed_at,
             duration_ms=(

@@ -25,6 +25,7 @@ from temporalio.client import Client
 
 from wfmon.db import Database
 from wfmon.db import details as q
+from wfmon.model import ExecutionStatus
 from wfmon.sync.messages import ExecutionRef, SyncResult
 from wfmon.sync.worker import request_sync as queue_sync
 from wfmon.sync.worker import sync_now
@@ -121,7 +122,7 @@ class ExecutionService:
         synced_at: datetime | None = row["history_synced_at"]
         if row["history_sync_status"] != "synced" or synced_at is None:
             stale = True
-        elif row["status"] == "running":
+        elif row["status"] == ExecutionStatus.RUNNING:
             stale = datetime.now(UTC) - synced_at > self._stale_after
         else:
             stale = False
@@ -145,7 +146,8 @@ class ExecutionService:
             # live in their own table, hence their own timestamp.
             key = (execution_id, version["row_version"], version["attempts_updated_at"])
             cacheable = (
-                version["status"] != "running" and version["history_sync_status"] == "synced"
+                version["status"] != ExecutionStatus.RUNNING
+                and version["history_sync_status"] == "synced"
             )
             cached = self._cache.get(key) if cacheable else None
             if cached is not None:

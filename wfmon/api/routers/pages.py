@@ -25,17 +25,15 @@ from wfmon.api import views
 from wfmon.api.deps import TOKEN_COOKIE, Context, CurrentUserWork, UserConn, authenticate
 from wfmon.api.errors import Unauthorized
 from wfmon.api.freshness import ensure_fresh
-from wfmon.api.html import render_page
+from wfmon.api.html import SORT_LABELS, render_page
 from wfmon.api.models import (
     MAX_PAGE,
-    ComponentStatusName,
     ExecutionDetailOut,
-    ExecutionStatusName,
-    SortName,
     TrendPoint,
 )
 from wfmon.connections import service as cs
 from wfmon.db import DbConnection, definitions
+from wfmon.model import DEFAULT_EXECUTION_SORT, ComponentStatus, ExecutionSort, ExecutionStatus
 
 router = APIRouter(include_in_schema=False)
 
@@ -149,8 +147,8 @@ def workflow_page(
     conn: UserConn,
     workflow_id: UUID,
     tab: Literal["overview", "statistics", "executions"] = "overview",
-    status: ExecutionStatusName | None = None,
-    sort: SortName = "started_at_desc",
+    status: ExecutionStatus | None = None,
+    sort: ExecutionSort = DEFAULT_EXECUTION_SORT,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
 ) -> Response:
     wf = views.workflow(conn, workflow_id)
@@ -179,15 +177,8 @@ def workflow_page(
         chart=_chart(stats.stored_trend, stats.live.trend) if stats else None,
         status=status,
         sort=sort,
-        statuses=[
-            "running",
-            "completed",
-            "failed",
-            "canceled",
-            "terminated",
-            "timed_out",
-            "continued_as_new",
-        ],
+        statuses=list(ExecutionStatus),
+        sorts=SORT_LABELS,
     )
 
 
@@ -201,7 +192,7 @@ async def execution_page(
     work: CurrentUserWork,
     execution_id: UUID,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
-    status: ComponentStatusName | None = None,
+    status: ComponentStatus | None = None,
     fragment: bool = False,
 ) -> Response:
     """The execution: summary, timeline and component cards (100 per page), refreshed

@@ -42,15 +42,9 @@ def list_executions(
 ) -> Response:
     """Your executions of this workflow, one page at a time, with component and error
     counts and each run's sync status."""
-    # .value: wfmon.db still takes its own Literal types (mypy checks the values fit).
     return json_response(
         views.execution_page(
-            conn,
-            workflow_id,
-            status=status.value if status else None,
-            page=page,
-            page_size=page_size,
-            sort=sort.value,
+            conn, workflow_id, status=status, page=page, page_size=page_size, sort=sort
         )
     )
 
