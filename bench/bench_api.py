@@ -33,7 +33,6 @@ from typing import Any
 from uuid import UUID
 
 from bench.common import write_result
-from tests.api.seed import make_person, seed_execution
 from tests.conftest import make_state_dir
 from wfmon.api.tokens import signin_url
 from wfmon.db import Database
@@ -41,6 +40,7 @@ from wfmon.db import details as d
 from wfmon.db.executions import page_executions
 from wfmon.dev.services import EmbeddedServices
 from wfmon.migrate import apply_migrations
+from wfmon.testing import make_owner, seed_execution
 
 SECRET = "bench-secret"
 CHROMIUM = Path(os.environ.get("WFMON_CHROMIUM", "/usr/bin/chromium"))
@@ -219,13 +219,13 @@ class AppProcess:
 def _bench(db: Database, database_url: str, temporal_address: str) -> dict[str, Any]:
     clients = int(os.environ.get("WFMON_BENCH_API_CLIENTS", "20"))
     requests = int(os.environ.get("WFMON_BENCH_API_REQUESTS", "50"))
-    alice = make_person(db, "bench", SECRET)
+    alice = make_owner(db, "bench", display_name="bench", workflow_name="bench orders")
     details_id = seed_execution(db, alice, components=100)
     for _ in range(300):
         seed_execution(db, alice, components=3, retried_every=0)
     # The 5,000-component run belongs to another workflow, so the history page measured
     # is a typical one; its own cost is measured separately below.
-    other = make_person(db, "bench-big", SECRET)
+    other = make_owner(db, "bench-big", display_name="bench-big", workflow_name="bench-big orders")
     big = seed_execution(db, other, components=5000)
     server = AppProcess(database_url, temporal_address)
     try:
@@ -233,20 +233,24 @@ def _bench(db: Database, database_url: str, temporal_address: str) -> dict[str, 
         wf = alice.workflow.id
         f: dict[str, Any] = {"clients": clients, "requests_per_client": requests}
         f["details_api"] = concurrently(
-            clients, requests, http_call(server.url, f"/api/executions/{details_id}", alice.token)
+            clients,
+            requests,
+            http_call(server.url, f"/api/executions/{details_id}", alice.dev_token(SECRET)),
         )
         f["details_sql"] = concurrently(clients, requests, sql_details(db, auth, details_id))
         f["history_api"] = concurrently(
             clients,
             requests,
-            http_call(server.url, f"/api/workflows/{wf}/executions?page_size=20", alice.token),
+            http_call(
+                server.url, f"/api/workflows/{wf}/executions?page_size=20", alice.dev_token(SECRET)
+            ),
         )
         f["history_sql"] = concurrently(clients, requests, sql_history(db, auth, wf))
         single = sql_history(db, other.auth_user_id, other.workflow.id)()
         f["history_sql_page_with_a_5000_component_run_ms"] = round(
             statistics.median(_times(single, 20)), 2
         )
-        f["render_5000"] = chromium_render(server.url, other.token, big)
+        f["render_5000"] = chromium_render(server.url, other.dev_token(SECRET), big)
     finally:
         server.stop()
     return f

@@ -22,7 +22,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import psycopg
 import redis.asyncio
@@ -41,12 +40,12 @@ from wfmon.connections import (
     generate_key,
 )
 from wfmon.db import Database
-from wfmon.db.accounts import create_project, create_user
 from wfmon.dev.services import EmbeddedServices
 from wfmon.migrate import apply_migrations
 from wfmon.model import WorkflowDefinition
 from wfmon.runtime import NodeInput, RunContext, builtin_registry, start_builder_run
 from wfmon.runtime.worker import build_worker
+from wfmon.testing import make_owner
 
 DIRECT_RUNS = 300
 ACTIVITY_RUNS = 300
@@ -74,11 +73,9 @@ def _bench(state: Path) -> dict[str, Any]:
         apply_migrations(endpoints.migrations_url)
         keyring = Keyring.parse(generate_key())
         with Database(endpoints.database_url) as db:
-            auth = uuid4()
-            with db.as_system() as conn:
-                user = create_user(conn, auth_user_id=auth, email="bench@wfmon.invalid")
-            with db.as_user(auth) as conn:
-                project = create_project(conn, name="bench", created_by=user.id)
+            owner = make_owner(db, "bench")
+            project = owner.project
+            with db.as_user(owner.auth_user_id) as conn:
                 pg = create_connection(
                     conn,
                     project_id=project.id,

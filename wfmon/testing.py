@@ -1,8 +1,23 @@
-"""Temporal workers for tests: a client and workers on their own event loop in a thread.
+"""Test and benchmark support: Temporal workers on a thread, and the one set of test-data
+builders (owners, executions) that tests and benchmarks share.
 
 Synchronous test code (pytest without an async plugin, scripts) builds one harness and
 hands coroutines to :meth:`WorkerHarness.run`. Subclasses say which workers run
 (:meth:`make_workers`); :class:`BuilderAndSyncHarness` runs wfmon's own.
+
+Test data:
+
+* :func:`make_owner`: a new user with a project and a workflow (:class:`WorkflowOwner`).
+* :func:`execution_row` / :func:`attempt_row`: an execution row (owned by an owner, or by
+  the system in the Discovered project) and attempt rows of that execution.
+* :func:`write_execution`: writes an execution with its component rows and attempts with
+  the sync's own writers (``upsert_execution``, ``replace_component_executions``,
+  ``insert_attempts``, ``mark_history_synced``), as the system, in one transaction, exactly
+  as a sync would.
+* :func:`seed_execution`: a synced, closed execution with ``n`` generated components (every
+  ``retried_every``-th needed one expected retry), for pages and benchmarks where a real
+  run would take minutes (5,000 components) or a status the dev server cannot easily
+  produce on demand (timed out).
 """
 
 from __future__ import annotations
@@ -13,15 +28,33 @@ import threading
 import uuid
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Self, TypeVar
+from uuid import UUID
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
+from wfmon.api.jwt import dev_token
 from wfmon.db import Database
 from wfmon.db.accounts import create_project, create_user, create_workflow
-from wfmon.db.rows import Project, User, Workflow
-from wfmon.model import WorkflowDefinition
+from wfmon.db.executions import (
+    insert_attempts,
+    mark_history_synced,
+    replace_component_executions,
+    upsert_execution,
+)
+from wfmon.db.rows import (
+    AttemptRow,
+    ComponentExecutionRow,
+    ExecutionRow,
+    Json,
+    Project,
+    User,
+    Visibility,
+    Workflow,
+)
+from wfmon.model import BUILDER_WORKFLOW_TYPE, ComponentStatus, ExecutionStatus, WorkflowDefinition
 from wfmon.runtime.attempts import AttemptRecorder
 from wfmon.runtime.client import RunContext, start_builder_run
 from wfmon.runtime.worker import build_worker
@@ -141,6 +174,12 @@ class WorkflowOwner:
     project: Project
     workflow: Workflow
 
+    @property
+    def auth_user_id(self) -> UUID:
+        """The user's ``auth.uid()`` (what ``Database.as_user`` takes)."""
+        assert self.user.auth_user_id is not None  # make_owner always sets one
+        return self.user.auth_user_id
+
     def run_context(self) -> RunContext:
         """The ids a builder run records for this owner."""
         return RunContext(
@@ -149,20 +188,214 @@ class WorkflowOwner:
             user_id=str(self.user.id),
         )
 
+    def dev_token(self, secret: str) -> str:
+        """A development token for this user (signed with ``secret``)."""
+        return dev_token(str(self.auth_user_id), secret, email=self.user.email)
 
-def make_owner(db: Database, name: str) -> WorkflowOwner:
-    """A new user (unique email) with one project and one workflow at version 1."""
+
+def make_owner(
+    db: Database,
+    name: str,
+    *,
+    definition: Json = None,
+    display_name: str = "",
+    workflow_name: str | None = None,
+    visibility: Visibility = "private",
+) -> WorkflowOwner:
+    """A new user (unique email ``{name}-xxxxxx@example.com``) with one project
+    (``{name} project``) and one workflow at version 1 (``workflow_name``, by default
+    ``{name} flow``; ``definition`` by default ``{}``)."""
     auth_id = uuid.uuid4()
     with db.as_system() as conn:
         user = create_user(
-            conn, auth_user_id=auth_id, email=f"{name}-{auth_id.hex[:6]}@example.com"
+            conn,
+            auth_user_id=auth_id,
+            email=f"{name}-{auth_id.hex[:6]}@example.com",
+            display_name=display_name,
         )
     with db.as_user(auth_id) as conn:
         project = create_project(conn, name=f"{name} project", created_by=user.id)
         workflow = create_workflow(
-            conn, project_id=project.id, created_by=user.id, name=f"{name} flow", definition={}
+            conn,
+            project_id=project.id,
+            created_by=user.id,
+            name=workflow_name or f"{name} flow",
+            definition={} if definition is None else definition,
+            visibility=visibility,
         )
     return WorkflowOwner(user, project, workflow)
+
+
+def execution_row(
+    owner: WorkflowOwner | None = None,
+    label: str | None = None,
+    *,
+    status: ExecutionStatus = ExecutionStatus.COMPLETED,
+    started_at: datetime | None = None,
+    **fields: Any,
+) -> ExecutionRow:
+    """An execution of ``owner``'s workflow (at its current version), or without an owner
+    one of the system's in the Discovered project.
+
+    ``label`` is the Temporal workflow id (default ``seeded-<random>``), the run id is
+    ``run-<label>``. Closed at ``started_at`` (default: ten minutes ago) unless ``status``
+    is running; ``duration_ms`` follows from the two. ``fields`` set any other column of
+    :class:`ExecutionRow` (and override these defaults)."""
+    label = label or f"seeded-{uuid.uuid4().hex[:12]}"
+    t0 = started_at or datetime.now(UTC) - timedelta(minutes=10)
+    closed = fields.pop("closed_at", None if status == ExecutionStatus.RUNNING else t0)
+    values: dict[str, Any] = {
+        "temporal_namespace": "default",
+        "temporal_workflow_id": label,
+        "temporal_run_id": f"run-{label}",
+        "workflow_type": BUILDER_WORKFLOW_TYPE,
+        "task_queue": "wfmon-seeded",
+        "status": status,
+        "started_at": t0,
+        "closed_at": closed,
+        "duration_ms": None if closed is None else int((closed - t0).total_seconds() * 1000),
+    }
+    if owner is not None:
+        values |= {
+            "created_by": owner.user.id,
+            "project_id": owner.project.id,
+            "workflow_id": owner.workflow.id,
+            "workflow_version": owner.workflow.current_version,
+        }
+    return ExecutionRow(**(values | fields))
+
+
+def attempt_row(
+    execution: ExecutionRow, activity_id: str, attempt: int, started_at: datetime, **fields: Any
+) -> AttemptRow:
+    """An attempt of an activity of ``execution`` (its Temporal ids copied); ``fields`` set
+    the other columns of :class:`AttemptRow` (outcome, ended_at, failure_...)."""
+    return AttemptRow(
+        temporal_namespace=execution.temporal_namespace,
+        temporal_workflow_id=execution.temporal_workflow_id,
+        temporal_run_id=execution.temporal_run_id,
+        activity_id=activity_id,
+        attempt=attempt,
+        started_at=started_at,
+        **fields,
+    )
+
+
+#: What :func:`write_execution` stores as the history unless told otherwise.
+EMPTY_HISTORY: Json = {"events": []}
+
+
+def write_execution(
+    db: Database,
+    row: ExecutionRow,
+    *,
+    components: Sequence[ComponentExecutionRow] = (),
+    attempts: Sequence[AttemptRow] = (),
+    history_json: Json = EMPTY_HISTORY,
+    synced: bool = True,
+) -> UUID:
+    """Write ``row``, its component rows and attempts with the sync's own writers, as the
+    system in one transaction; return the execution's id. ``synced`` also records the
+    history sync (``history_json``, status ``synced``); without it the row stays
+    ``pending``, as discovery leaves it."""
+    with db.as_system() as conn:
+        execution_id = upsert_execution(conn, row)
+        replace_component_executions(conn, execution_id, components)
+        insert_attempts(conn, attempts)
+        if synced:
+            mark_history_synced(
+                conn, execution_id, history_json=history_json, event_count=0, history_bytes=0
+            )
+    return execution_id
+
+
+#: The retry policy (as the history records it) of :func:`seed_execution`'s components.
+RETRY_3: Json = {
+    "initial_interval": "100ms",
+    "backoff_coefficient": 1.0,
+    "maximum_interval": "100ms",
+    "maximum_attempts": 3,
+    "non_retryable_error_types": [],
+}
+
+
+def seed_execution(
+    db: Database,
+    owner: WorkflowOwner,
+    *,
+    components: int,
+    status: ExecutionStatus = ExecutionStatus.COMPLETED,
+    retried_every: int = 10,
+    payload: Json = None,
+    started_at: datetime | None = None,
+) -> UUID:
+    """A synced, closed execution of ``owner``'s workflow with ``components`` completed
+    component rows (40 ms apart); every ``retried_every``-th component needed one
+    (expected) retry, whose two attempts are recorded (0: none retried)."""
+    t0 = started_at or datetime.now(UTC) - timedelta(minutes=10)
+    step = timedelta(milliseconds=40)
+    running = status == ExecutionStatus.RUNNING
+    row = execution_row(
+        owner,
+        status=status,
+        started_at=t0,
+        closed_at=None if running else t0 + step * (components + 2),
+        temporal_run_id=str(uuid.uuid4()),
+        input={"order": 1},
+        output={"ok": True} if status == ExecutionStatus.COMPLETED else None,
+        error_message="deadline exceeded" if status == ExecutionStatus.TIMED_OUT else None,
+    )
+    rows: list[ComponentExecutionRow] = []
+    attempts: list[AttemptRow] = []
+    data = payload if payload is not None else {"n": 1, "text": "x" * 200}
+    for i in range(components):
+        start = t0 + step * (i + 1)
+        retried = bool(retried_every) and i % retried_every == 0
+        node = f"node-{i:05d}"
+        rows.append(
+            ComponentExecutionRow(
+                node_id=node,
+                scheduled_event_id=5 + i * 6,
+                status=ComponentStatus.COMPLETED,
+                component_name="transform",
+                activity_type="transform",
+                started_at=start,
+                completed_at=start + step,
+                duration_ms=40,
+                input_data={"i": i, **data},
+                output_data={"i": i, "ok": True},
+                retry_count=1 if retried else 0,
+                is_expected_retry=retried,
+                temporal_activity_id=node,
+                temporal_attempt=2 if retried else 1,
+                retry_policy=RETRY_3,
+            )
+        )
+        if retried:
+            mid = start + step / 2
+            attempts += [
+                attempt_row(
+                    row,
+                    node,
+                    1,
+                    start,
+                    activity_type="transform",
+                    ended_at=mid - step / 8,
+                    outcome="failed",
+                    failure_type="FlakyError",
+                    failure_message="first attempt fails",
+                ),
+                attempt_row(
+                    row,
+                    node,
+                    2,
+                    mid,
+                    activity_type="transform",
+                    ended_at=start + step,
+                    outcome="completed",
+                ),
+            ]
+    return write_execution(db, row, components=rows, attempts=attempts)
 
 
 FAST_RETRIES = {"interval": "100ms"}

@@ -21,7 +21,7 @@ import pytest
 from pydantic import SecretStr
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 
-from tests.api.seed import Person, make_person, seed_execution
+from tests.api.seed import Person, make_person
 from wfmon.api.app import RunningServer, create_app, start_server
 from wfmon.connections import Keyring, NetworkPolicy, generate_key
 from wfmon.db import Database
@@ -34,7 +34,7 @@ from wfmon.runtime.postgres_sink import PostgresAttemptSink
 from wfmon.settings import Settings
 from wfmon.sync.messages import ExecutionRef, SyncOutcome
 from wfmon.sync.worker import sync_now
-from wfmon.testing import BuilderAndSyncHarness
+from wfmon.testing import BuilderAndSyncHarness, seed_execution
 
 #: Fixed: conftest modules may be imported twice (pytest and `from tests.api.conftest`).
 JWT_SECRET = "wfmon-api-tests-secret"

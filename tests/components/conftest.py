@@ -20,7 +20,6 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from tests.connections.conftest import Owner, make_owner
 from wfmon.components import DenoSandbox, register_components
 from wfmon.connections import ConnectionResolver, Keyring, NetworkPolicy, create_connection
 from wfmon.connections.crypto import generate_key
@@ -30,6 +29,7 @@ from wfmon.dev.services import EmbeddedServices, Endpoints
 from wfmon.model import WorkflowDefinition
 from wfmon.runtime import RunContext, builtin_registry, start_builder_run
 from wfmon.runtime.worker import build_worker
+from wfmon.testing import WorkflowOwner, make_owner
 
 LOCAL = NetworkPolicy(allow_loopback=True)
 
@@ -81,8 +81,8 @@ def scratch_pg_url(embedded_services: EmbeddedServices, endpoints: Endpoints) ->
 class World:
     """A project with a PostgreSQL and a Redis connection, and another user's project."""
 
-    owner: Owner
-    other: Owner
+    owner: WorkflowOwner
+    other: WorkflowOwner
     pg: str
     redis: str
     other_redis: str
@@ -91,10 +91,10 @@ class World:
     def add_connection(
         self, db: Database, keyring: Keyring, name: str, ctype: str, url: str
     ) -> str:
-        with db.as_user(self.owner.auth_id) as conn:
+        with db.as_user(self.owner.auth_user_id) as conn:
             info = create_connection(
                 conn,
-                project_id=self.owner.project_id,
+                project_id=self.owner.project.id,
                 name=name,
                 connection_type=ctype,
                 url=url,
@@ -109,10 +109,10 @@ def world(
 ) -> World:
     owner = make_owner(db, "comp")
     other = make_owner(db, "other")
-    with db.as_user(owner.auth_id) as conn:
+    with db.as_user(owner.auth_user_id) as conn:
         pg = create_connection(
             conn,
-            project_id=owner.project_id,
+            project_id=owner.project.id,
             name="scratch",
             connection_type="postgresql",
             url=scratch_pg_url,
@@ -120,16 +120,16 @@ def world(
         )
         rd = create_connection(
             conn,
-            project_id=owner.project_id,
+            project_id=owner.project.id,
             name="cache",
             connection_type="redis",
             url=endpoints.redis_url,
             keyring=component_keyring,
         )
-    with db.as_user(other.auth_id) as conn:
+    with db.as_user(other.auth_user_id) as conn:
         orc = create_connection(
             conn,
-            project_id=other.project_id,
+            project_id=other.project.id,
             name="theirs",
             connection_type="redis",
             url=endpoints.redis_url,
@@ -234,7 +234,7 @@ def run_nodes(
                         definition,
                         workflow_input,
                         task_queue=queue,
-                        context=RunContext(project_id=str(project_id or world.owner.project_id)),
+                        context=RunContext(project_id=str(project_id or world.owner.project.id)),
                     )
                     if during is not None:
                         await during(handle)

@@ -3,40 +3,21 @@ URLs of the session's real PostgreSQL and Redis to store as connections."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from uuid import UUID, uuid4
-
 import pytest
 
 from wfmon.connections import Keyring, NetworkPolicy, generate_key
 from wfmon.db import Database
-from wfmon.db.accounts import create_project, create_user
 from wfmon.dev.services import Endpoints
-
-
-@dataclass(frozen=True)
-class Owner:
-    auth_id: UUID
-    user_id: UUID
-    project_id: UUID
-
-
-def make_owner(db: Database, label: str) -> Owner:
-    auth = uuid4()
-    with db.as_system() as conn:
-        user = create_user(conn, auth_user_id=auth, email=f"{label}-{auth.hex[:8]}@test")
-    with db.as_user(auth) as conn:
-        project = create_project(conn, name=f"{label}-project-{auth.hex[:8]}", created_by=user.id)
-    return Owner(auth_id=auth, user_id=user.id, project_id=project.id)
+from wfmon.testing import WorkflowOwner, make_owner
 
 
 @pytest.fixture
-def alice(db: Database) -> Owner:
+def alice(db: Database) -> WorkflowOwner:
     return make_owner(db, "alice")
 
 
 @pytest.fixture
-def bob(db: Database) -> Owner:
+def bob(db: Database) -> WorkflowOwner:
     return make_owner(db, "bob")
 
 

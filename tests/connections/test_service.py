@@ -16,7 +16,6 @@ from uuid import uuid4
 import psycopg
 import pytest
 
-from tests.connections.conftest import Owner
 from wfmon.connections import (
     ConnectionConflict,
     ConnectionNotFound,
@@ -35,6 +34,7 @@ from wfmon.connections import (
 )
 from wfmon.db import Database
 from wfmon.dev.process import free_port
+from wfmon.testing import WorkflowOwner
 
 
 def _password(url: str) -> str:
@@ -58,7 +58,7 @@ def _with_port(url: str, port: int) -> str:
 
 def test_crud_roundtrip_masks_and_encrypts(
     db: Database,
-    alice: Owner,
+    alice: WorkflowOwner,
     keyring: Keyring,
     pg_url: str,
     redis_url: str,
@@ -66,10 +66,10 @@ def test_crud_roundtrip_masks_and_encrypts(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     secret = _password(pg_url)
-    with db.as_user(alice.auth_id) as conn:
+    with db.as_user(alice.auth_user_id) as conn:
         pg = create_connection(
             conn,
-            project_id=alice.project_id,
+            project_id=alice.project.id,
             name="warehouse",
             connection_type="postgresql",
             url=pg_url,
@@ -78,7 +78,7 @@ def test_crud_roundtrip_masks_and_encrypts(
         )
         rd = create_connection(
             conn,
-            project_id=alice.project_id,
+            project_id=alice.project.id,
             name="cache",
             connection_type="redis",
             url=redis_url,
@@ -86,11 +86,11 @@ def test_crud_roundtrip_masks_and_encrypts(
         )
     assert pg.masked_url == f"postgresql://127.0.0.1:{urlsplit(pg_url).port}/wfmon"
     assert pg.config["statement_timeout_ms"] == 1000 and pg.config["pool_max_size"] == 4
-    assert pg.created_by == alice.user_id
+    assert pg.created_by == alice.user.id
     assert secret not in repr(pg) and secret not in str(dataclasses.asdict(pg))
 
-    with db.as_user(alice.auth_id) as conn:
-        assert [c.name for c in list_connections(conn, alice.project_id)] == ["cache", "warehouse"]
+    with db.as_user(alice.auth_user_id) as conn:
+        assert [c.name for c in list_connections(conn, alice.project.id)] == ["cache", "warehouse"]
         assert get_connection(conn, rd.id).masked_url.startswith("redis://127.0.0.1:")
         # The table holds ciphertext and a key id; neither the URL nor the password.
         row = conn.execute("SELECT * FROM project_connections WHERE id = %s", (pg.id,)).fetchone()
@@ -100,7 +100,7 @@ def test_crud_roundtrip_masks_and_encrypts(
     assert secret.encode() not in dump and pg_url.encode() not in dump
     assert secret not in caplog.text
 
-    with db.as_user(alice.auth_id) as conn:
+    with db.as_user(alice.auth_user_id) as conn:
         renamed = update_connection(
             conn, pg.id, keyring=keyring, name="dwh", config={"pool_max_size": 2}
         )
@@ -118,12 +118,12 @@ def test_crud_roundtrip_masks_and_encrypts(
 
 
 def test_duplicate_name_is_a_conflict_and_unit_of_work_survives(
-    db: Database, alice: Owner, keyring: Keyring, redis_url: str
+    db: Database, alice: WorkflowOwner, keyring: Keyring, redis_url: str
 ) -> None:
-    with db.as_user(alice.auth_id) as conn:
+    with db.as_user(alice.auth_user_id) as conn:
         first = create_connection(
             conn,
-            project_id=alice.project_id,
+            project_id=alice.project.id,
             name="dup",
             connection_type="redis",
             url=redis_url,
@@ -132,7 +132,7 @@ def test_duplicate_name_is_a_conflict_and_unit_of_work_survives(
         with pytest.raises(ConnectionConflict, match="'dup' already exists"):
             create_connection(
                 conn,
-                project_id=alice.project_id,
+                project_id=alice.project.id,
                 name="dup",
                 connection_type="redis",
                 url=redis_url,
@@ -141,7 +141,7 @@ def test_duplicate_name_is_a_conflict_and_unit_of_work_survives(
         # The failed insert rolled back its savepoint only.
         other = create_connection(
             conn,
-            project_id=alice.project_id,
+            project_id=alice.project.id,
             name="other",
             connection_type="redis",
             url=redis_url,
@@ -149,23 +149,23 @@ def test_duplicate_name_is_a_conflict_and_unit_of_work_survives(
         )
         with pytest.raises(ConnectionConflict):
             update_connection(conn, other.id, keyring=keyring, name="dup")
-    with db.as_user(alice.auth_id) as conn:
-        assert {c.id for c in list_connections(conn, alice.project_id)} == {first.id, other.id}
+    with db.as_user(alice.auth_user_id) as conn:
+        assert {c.id for c in list_connections(conn, alice.project.id)} == {first.id, other.id}
 
 
 def test_concurrent_creates_one_wins(
-    db: Database, alice: Owner, keyring: Keyring, redis_url: str
+    db: Database, alice: WorkflowOwner, keyring: Keyring, redis_url: str
 ) -> None:
     barrier = threading.Barrier(4)
     outcomes: list[str] = []
 
     def create() -> None:
-        with db.as_user(alice.auth_id) as conn:
+        with db.as_user(alice.auth_user_id) as conn:
             barrier.wait()
             try:
                 create_connection(
                     conn,
-                    project_id=alice.project_id,
+                    project_id=alice.project.id,
                     name="raced",
                     connection_type="redis",
                     url=redis_url,
@@ -184,11 +184,13 @@ def test_concurrent_creates_one_wins(
 
 
 @pytest.fixture
-def alices_connection(db: Database, alice: Owner, keyring: Keyring, pg_url: str) -> Iterator[str]:
-    with db.as_user(alice.auth_id) as conn:
+def alices_connection(
+    db: Database, alice: WorkflowOwner, keyring: Keyring, pg_url: str
+) -> Iterator[str]:
+    with db.as_user(alice.auth_user_id) as conn:
         info = create_connection(
             conn,
-            project_id=alice.project_id,
+            project_id=alice.project.id,
             name="private-db",
             connection_type="postgresql",
             url=pg_url,
@@ -199,15 +201,15 @@ def alices_connection(db: Database, alice: Owner, keyring: Keyring, pg_url: str)
 
 def test_bob_cannot_see_change_test_or_use_alices_connection(
     db: Database,
-    alice: Owner,
-    bob: Owner,
+    alice: WorkflowOwner,
+    bob: WorkflowOwner,
     keyring: Keyring,
     alices_connection: str,
     local_policy: NetworkPolicy,
     redis_url: str,
 ) -> None:
-    with db.as_user(bob.auth_id) as conn:
-        assert list_connections(conn, alice.project_id) == []
+    with db.as_user(bob.auth_user_id) as conn:
+        assert list_connections(conn, alice.project.id) == []
         with pytest.raises(ConnectionNotFound):
             get_connection(conn, alices_connection)
         with pytest.raises(ConnectionNotFound):
@@ -220,7 +222,7 @@ def test_bob_cannot_see_change_test_or_use_alices_connection(
         with pytest.raises(ConnectionNotFound, match="project"):
             create_connection(
                 conn,
-                project_id=alice.project_id,
+                project_id=alice.project.id,
                 name="intruder",
                 connection_type="redis",
                 url=redis_url,
@@ -233,18 +235,18 @@ def test_bob_cannot_see_change_test_or_use_alices_connection(
     # ...and the worker refuses to use it for a workflow of Bob's project.
     resolver = ConnectionResolver(db, keyring)
     with pytest.raises(ConnectionNotFound):
-        asyncio.run(resolver.resolve_connection(bob.project_id, alices_connection))
-    resolved = asyncio.run(resolver.resolve_connection(alice.project_id, alices_connection))
+        asyncio.run(resolver.resolve_connection(bob.project.id, alices_connection))
+    resolved = asyncio.run(resolver.resolve_connection(alice.project.id, alices_connection))
     assert resolved.name == "private-db"
     assert resolved.url not in repr(resolved)
     # Alice still has it, untouched.
-    with db.as_user(alice.auth_id) as conn:
+    with db.as_user(alice.auth_user_id) as conn:
         assert get_connection(conn, alices_connection).name == "private-db"
 
 
 def test_connectivity_test_ok_and_sanitized_failures(
     db: Database,
-    alice: Owner,
+    alice: WorkflowOwner,
     keyring: Keyring,
     pg_url: str,
     redis_url: str,
@@ -267,11 +269,11 @@ def test_connectivity_test_ok_and_sanitized_failures(
             "pg-silent": ("postgresql", _with_port(pg_url, silent.getsockname()[1])),
         }
         ids = {}
-        with db.as_user(alice.auth_id) as conn:
+        with db.as_user(alice.auth_user_id) as conn:
             for name, (ctype, url) in urls.items():
                 ids[name] = create_connection(
                     conn,
-                    project_id=alice.project_id,
+                    project_id=alice.project.id,
                     name=name,
                     connection_type=ctype,
                     url=url,
@@ -302,12 +304,15 @@ def test_connectivity_test_ok_and_sanitized_failures(
 
 
 def test_policy_rejects_denied_literal_on_create(
-    db: Database, alice: Owner, keyring: Keyring
+    db: Database, alice: WorkflowOwner, keyring: Keyring
 ) -> None:
-    with db.as_user(alice.auth_id) as conn, pytest.raises(InvalidConnection, match="link-local"):
+    with (
+        db.as_user(alice.auth_user_id) as conn,
+        pytest.raises(InvalidConnection, match="link-local"),
+    ):
         create_connection(
             conn,
-            project_id=alice.project_id,
+            project_id=alice.project.id,
             name="metadata",
             connection_type="redis",
             url="redis://169.254.169.254:6379/0",
@@ -317,12 +322,16 @@ def test_policy_rejects_denied_literal_on_create(
 
 
 def test_rotation_reencrypts_under_the_new_key(
-    db: Database, alice: Owner, keyring: Keyring, redis_url: str, local_policy: NetworkPolicy
+    db: Database,
+    alice: WorkflowOwner,
+    keyring: Keyring,
+    redis_url: str,
+    local_policy: NetworkPolicy,
 ) -> None:
-    with db.as_user(alice.auth_id) as conn:
+    with db.as_user(alice.auth_user_id) as conn:
         info = create_connection(
             conn,
-            project_id=alice.project_id,
+            project_id=alice.project.id,
             name=f"rot-{uuid4().hex[:6]}",
             connection_type="redis",
             url=redis_url,
@@ -330,11 +339,11 @@ def test_rotation_reencrypts_under_the_new_key(
         )
     old_entry = f"k1:{_key_b64(keyring)}"
     rotated = Keyring.parse(f"{generate_key('k2')},{old_entry}")
-    with db.as_user(alice.auth_id) as conn:
+    with db.as_user(alice.auth_user_id) as conn:
         assert reencrypt_connections(conn, rotated) >= 1
         assert reencrypt_connections(conn, rotated) == 0
     new_only = Keyring(keys={"k2": rotated.keys["k2"]}, current="k2")
-    with db.as_user(alice.auth_id) as conn:
+    with db.as_user(alice.auth_user_id) as conn:
         result = test_connection(conn, info.id, keyring=new_only, policy=local_policy)
     assert result.ok, result
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID, uuid4
 
@@ -20,19 +20,19 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from wfmon import testing
 from wfmon.db import Database, DbConnection
 from wfmon.db.accounts import create_project, create_user, create_workflow
-from wfmon.db.executions import insert_attempts, replace_component_executions, upsert_execution
 from wfmon.db.rows import (
     DISCOVERED_PROJECT_ID,
     SYSTEM_USER_ID,
-    AttemptRow,
     ComponentExecutionRow,
     ExecutionRow,
 )
 from wfmon.dev.postgres import PostgresInstance
 from wfmon.dev.services import EmbeddedServices, Endpoints
 from wfmon.migrate import apply_migrations
+from wfmon.model import ComponentStatus
 
 Actor = Literal["A", "B", "system", "anon"]
 ACTORS: tuple[Actor, ...] = ("A", "B", "system", "anon")
@@ -132,21 +132,18 @@ def unit_of_work(db: Database, world: World, actor: Actor) -> AbstractContextMan
     return db.as_user(world.auth[actor])
 
 
-def execution_row(label: str, **overrides: object) -> ExecutionRow:
-    """A completed execution whose Temporal workflow id is ``label``."""
-    values: dict[str, object] = {
-        "temporal_namespace": "default",
-        "temporal_workflow_id": label,
-        "temporal_run_id": f"run-{label}",
-        "workflow_type": "BuilderWorkflow",
-        "task_queue": "tq",
-        "status": "completed",
+def execution_row(label: str, **overrides: Any) -> ExecutionRow:
+    """A completed execution (started and closed at T0, task queue ``tq``) whose Temporal
+    workflow id is ``label``: :func:`wfmon.testing.execution_row` without an owner (the
+    system's, in the Discovered project) unless ``overrides`` say whose."""
+    values: dict[str, Any] = {
         "started_at": T0,
         "closed_at": T0,
-        "duration_ms": 0,
+        "workflow_type": "BuilderWorkflow",
+        "task_queue": "tq",
         **overrides,
     }
-    return ExecutionRow(**values)  # type: ignore[arg-type]
+    return testing.execution_row(None, label, **values)
 
 
 def build_world(db: Database, admin_url: str) -> World:
@@ -211,46 +208,34 @@ def build_world(db: Database, admin_url: str) -> World:
     own("A", "pa", {"wa": "private", "wa_pub": "public"}, ("ca", "private"))
     own("B", "pb", {"wb": "private"}, ("cb_pub", "public"))
 
-    with db.as_system() as conn:
-        executions = {
-            "ea": execution_row(
-                "ea",
-                created_by=w.ids["A"],
-                project_id=w.ids["pa"],
-                workflow_id=w.ids["wa_pub"],
-                workflow_version=1,
-            ),
-            "eb": execution_row(
-                "eb",
-                created_by=w.ids["B"],
-                project_id=w.ids["pb"],
-                workflow_id=w.ids["wb"],
-                workflow_version=1,
-            ),
-            "es": execution_row("es"),
-        }
-        for label, row in executions.items():
-            execution_id = w.add(f"exec_{label}", upsert_execution(conn, row))
-            replace_component_executions(
-                conn,
-                execution_id,
-                [ComponentExecutionRow(node_id=label, scheduled_event_id=5, status="completed")],
-            )
-            insert_attempts(
-                conn,
-                [
-                    AttemptRow(
-                        temporal_namespace="default",
-                        temporal_workflow_id=label,
-                        temporal_run_id=f"run-{label}",
-                        activity_id=label,
-                        attempt=1,
-                        started_at=T0,
-                        outcome="completed",
-                        ended_at=T0,
+    executions = {
+        "ea": execution_row(
+            "ea", created_by=w.ids["A"], project_id=w.ids["pa"], workflow_id=w.ids["wa_pub"],
+            workflow_version=1,
+        ),
+        "eb": execution_row(
+            "eb", created_by=w.ids["B"], project_id=w.ids["pb"], workflow_id=w.ids["wb"],
+            workflow_version=1,
+        ),
+        "es": execution_row("es"),
+    }  # fmt: skip
+    for label, row in executions.items():
+        # Written by the sync's writers; the history sync is never recorded (pending).
+        w.add(
+            f"exec_{label}",
+            testing.write_execution(
+                db,
+                row,
+                components=[
+                    ComponentExecutionRow(
+                        node_id=label, scheduled_event_id=5, status=ComponentStatus.COMPLETED
                     )
                 ],
-            )
+                attempts=[testing.attempt_row(row, label, 1, T0, outcome="completed", ended_at=T0)],
+                synced=False,
+            ),
+        )
+    with db.as_system() as conn:
         for wf in ("wa", "wa_pub", "wb"):
             conn.execute(
                 "INSERT INTO workflow_statistics (workflow_id, total_runs) VALUES (%s, 1)",
