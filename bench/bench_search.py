@@ -6,7 +6,8 @@ Data: :func:`bench.debug_data.generate` (50,000 executions, 1,000,000 component 
 Each query runs ``WFMON_BENCH_SEARCH_REPEAT`` (30) times as one user, each in its own
 unit of work under row-level security, as a request does:
 
-- new: ``search_executions`` (term lookup, document check, page of 20, snippets);
+- new: ``search_executions`` (path terms looked up in ``execution_search_terms``, document
+  check, page of 20, snippets; ``error:`` reads the documents, migration 0402);
 - documents only: the same with ``use_terms=False`` (migration 0400's path, for reference);
 - baseline: :func:`wfmon.db.search.baseline_search`, the same criterion as plain ILIKE /
   jsonb containment over the base tables (page of 20 ids and the total, no snippets).
@@ -15,8 +16,10 @@ Targets per query: p95 <= 150 ms and baseline p95 / new p95 >= 20.
 
 Write cost: ``WFMON_BENCH_SEARCH_WRITE_EXECUTIONS`` (200) executions of 20 components
 written with the sync's writers (``upsert_execution`` + ``replace_component_executions``,
-one transaction each), alternately with migration 0401's refresh function (documents and
-terms) and with 0400's (documents only), swapped by the owner in this throwaway database.
+one transaction each), in turn with migration 0400's refresh function (documents only),
+0401's (documents, error trigrams and path terms) and 0402's (documents and path terms, the
+current one), swapped by the owner in this throwaway database; each variant's term rows
+per execution are counted too.
 
 Knobs: ``WFMON_BENCH_SEARCH_EXECUTIONS`` (50000; components 20x, attempts 4x).
 """
@@ -118,11 +121,13 @@ def _queries(db: Database, auth: Any, repeat: int) -> dict[str, Any]:
     return {q: _one_query(db, auth, q, repeat) for q in (*ERROR_QUERIES, *INPUT_QUERIES)}
 
 
-def _function_0400() -> str:
-    """Migration 0400's wfmon_refresh_search_documents (documents only), as CREATE OR REPLACE."""
-    text = (MIGRATIONS_DIR / "0400_search_indexes.sql").read_text()
+def _refresh_function(migration: str) -> str:
+    """A migration's wfmon_refresh_search_documents, as CREATE OR REPLACE."""
+    text = (MIGRATIONS_DIR / migration).read_text()
     found = re.search(
-        r"CREATE FUNCTION public\.wfmon_refresh_search_documents\(.*?\n\$\$;", text, re.S
+        r"CREATE (?:OR REPLACE )?FUNCTION public\.wfmon_refresh_search_documents\(.*?\n\$\$;",
+        text,
+        re.S,
     )
     assert found is not None
     return found.group(0).replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
@@ -154,6 +159,13 @@ def _components(k: int) -> list[ComponentExecutionRow]:
     return rows
 
 
+VARIANTS = (
+    ("0400_documents_only", "0400_search_indexes.sql"),
+    ("0401_documents_trigrams_paths", "0401_search_terms.sql"),
+    ("0402_documents_paths", "0402_search_terms_paths_only.sql"),
+)
+
+
 def _write_cost(db: Database, owner_url: str, user_id: Any, project_id: Any) -> dict[str, Any]:
     n = int(os.environ.get("WFMON_BENCH_SEARCH_WRITE_EXECUTIONS", "200"))
     with psycopg.connect(libpq_url(owner_url), autocommit=True) as owner:
@@ -162,19 +174,17 @@ def _write_cost(db: Database, owner_url: str, user_id: Any, project_id: Any) -> 
         ).fetchone()
         assert row is not None
         current = row[0]
-        old = _function_0400()
-        seconds = {"documents_and_terms": 0.0, "documents_only": 0.0}
+        definitions = {name: _refresh_function(file) for name, file in VARIANTS}
+        seconds = dict.fromkeys(definitions, 0.0)
+        written: dict[str, list[Any]] = {name: [] for name in definitions}
         tag = uuid4().hex[:8]
         rounds = 4
         try:
             for r in range(rounds):
-                for variant, definition in (
-                    ("documents_only", old),
-                    ("documents_and_terms", current),
-                ):
+                for v, (variant, definition) in enumerate(definitions.items()):
                     owner.execute(definition)
                     for j in range(n // rounds // 2):
-                        k = (r * 1000 + j) * (2 if variant == "documents_only" else 3)
+                        k = (r * 1000 + j) * 3 + v
                         components = _components(k)
                         t0 = time.perf_counter()
                         with db.as_system() as conn:
@@ -195,20 +205,26 @@ def _write_cost(db: Database, owner_url: str, user_id: Any, project_id: Any) -> 
                             )
                             replace_component_executions(conn, execution_id, components)
                         seconds[variant] += time.perf_counter() - t0
+                        written[variant].append(execution_id)
         finally:
             owner.execute(current)
-    per = n // rounds // 2 * rounds
-    return {
-        "executions_per_variant": per,
-        "components_per_execution": 20,
-        "ms_per_execution_documents_only": round(seconds["documents_only"] * 1000 / per, 2),
-        "ms_per_execution_documents_and_terms": round(
-            seconds["documents_and_terms"] * 1000 / per, 2
-        ),
-        "ratio_terms_to_documents_only": round(
-            seconds["documents_and_terms"] / seconds["documents_only"], 2
-        ),
-    }
+        per = n // rounds // 2 * rounds
+        out: dict[str, Any] = {"executions_per_variant": per, "components_per_execution": 20}
+        with db.as_system() as conn:
+            for variant in definitions:
+                counted = conn.execute(
+                    "SELECT count(*) AS n FROM execution_search_terms WHERE execution_id = ANY(%s)",
+                    (written[variant],),
+                ).fetchone()
+                assert counted is not None
+                out[variant] = {
+                    "ms_per_execution": round(seconds[variant] * 1000 / per, 2),
+                    "term_rows_per_execution": round(int(counted["n"]) / per, 1),
+                }
+    base = out["0400_documents_only"]["ms_per_execution"]
+    for variant in definitions:
+        out[variant]["ratio_to_0400"] = round(out[variant]["ms_per_execution"] / base, 2)
+    return out
 
 
 def _sizes(owner_url: str) -> dict[str, Any]:
@@ -272,6 +288,8 @@ def main() -> None:
     worst = max(f["queries"].values(), key=lambda q: q["new"]["p95_ms"])
     least = min(q["ratio_baseline_to_new_p95"] for q in f["queries"].values())
     w = f["write_cost"]
+    w1 = w["0401_documents_trigrams_paths"]["ratio_to_0400"]
+    w2 = w["0402_documents_paths"]["ratio_to_0400"]
     terms = f["sizes"].get("execution_search_terms", {})
     write_result(
         "search",
@@ -279,7 +297,7 @@ def main() -> None:
         f"{f['executions']:,} exec: worst p95 {worst['new']['p95_ms']:.0f} ms, least "
         f"{least:.0f}x faster than naive (targets {TARGET_P95_MS:.0f} ms, "
         f"{TARGET_RATIO:.0f}x: {'met' if f['all_targets_met'] else 'MISSED'}); terms "
-        f"{terms.get('total_mb', 0):.0f} MB, sync write x{w['ratio_terms_to_documents_only']}",
+        f"{terms.get('total_mb', 0):.0f} MB, sync write x{w2} (0401: x{w1})",
     )
 
 

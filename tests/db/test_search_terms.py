@@ -1,6 +1,7 @@
-"""Search terms (migration 0401): kept current by the sync's writes, read only by the
-execution's owner, used through their btree index under row-level security, and giving
-exactly the results of the documents alone."""
+"""Search terms (migrations 0401, 0402: path=value terms only): kept current by the sync's
+writes, read only by the execution's owner, used through their btree index under row-level
+security, and giving exactly the results of the documents alone; ``error:`` reads the
+documents, and migration 0402 leaves no error trigram behind."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
+import psycopg
 import pytest
 
 from wfmon.db import Database, DbConnection
 from wfmon.db import search as s
 from wfmon.db.executions import insert_attempts, replace_component_executions, upsert_execution
 from wfmon.db.rows import AttemptRow, ComponentExecutionRow
+from wfmon.dev.services import Endpoints
+from wfmon.migrate import MIGRATIONS_DIR, libpq_url
 from wfmon.search.query import parse_search
 
 from .conftest import T0, World, execution_row
@@ -76,27 +81,60 @@ def synced(fresh_db: Database, world: World) -> UUID:
     return execution_id
 
 
-def test_sync_writes_the_terms_and_a_resync_replaces_them(fresh_db: Database, synced: UUID) -> None:
+def _document_terms(conn: DbConnection, execution_id: UUID) -> set[int]:
+    doc = conn.execute(
+        "SELECT terms FROM execution_search_documents WHERE execution_id = %s", (execution_id,)
+    ).fetchone()
+    assert doc is not None and doc["terms"] is not None
+    return set(doc["terms"])
+
+
+def _path_terms(conn: DbConnection, execution_id: UUID) -> set[int]:
+    """What 0402 writes for an execution: its documents' path=value terms, nothing else."""
+    rows = conn.execute(
+        """
+        SELECT wfmon_search_term('i', x) AS t
+        FROM execution_search_documents d, wfmon_json_leaf_bodies(d.input_values) x
+        WHERE d.execution_id = %(id)s
+        UNION
+        SELECT wfmon_search_term('o', x)
+        FROM execution_search_documents d, wfmon_json_leaf_bodies(d.output_values) x
+        WHERE d.execution_id = %(id)s
+        """,
+        {"id": execution_id},
+    )
+    return {int(r["t"]) for r in rows}
+
+
+def _owner_url(fresh_url: str, endpoints: Endpoints) -> str:
+    """The migrations (owner) URL of this module's database."""
+    return urlunsplit(urlsplit(endpoints.migrations_url)._replace(path=urlsplit(fresh_url).path))
+
+
+def test_sync_writes_the_path_terms_and_a_resync_replaces_them(
+    fresh_db: Database, world: World, synced: UUID
+) -> None:
     with fresh_db.as_system() as conn:
         terms = _terms(conn, synced)
-        doc = conn.execute(
-            "SELECT terms FROM execution_search_documents WHERE execution_id = %s", (synced,)
-        ).fetchone()
-        assert doc is not None and set(doc["terms"]) == terms
-        funds, card = _hash(conn, "e", "fun"), _hash(conn, "e", "car")
-        assert {funds, card} <= terms
+        assert _document_terms(conn, synced) == terms == _path_terms(conn, synced)
         # Path terms: keys joined by '.', '*' for list positions, numbers without zeros.
         assert _hash(conn, "i", "order.id=sA-17") in terms
         assert _hash(conn, "i", "order.total=n1.5") in terms
         assert _hash(conn, "i", "items.*.sku=sS-1") in terms
         assert _hash(conn, "o", "order.id=sA-17") not in terms
-        # A re-sync with another error: the old message's trigrams go, the new ones come.
-        replace_component_executions(conn, synced, [_component("stolen card", None)])
+        # No error trigrams (0402): the error text is on the document only.
+        assert _hash(conn, "e", "fun") not in terms and _hash(conn, "e", "car") not in terms
+        # A re-sync with another component input: its old path terms go, the new ones come.
+        replace_component_executions(
+            conn, synced, [_component("stolen card", {"items": [{"sku": "S-2"}]})]
+        )
         after = _terms(conn, synced)
-        assert funds not in after and _hash(conn, "e", "sto") in after and card in after
+        assert after == _document_terms(conn, synced) == _path_terms(conn, synced)
         assert _hash(conn, "i", "items.*.sku=sS-1") not in after
+        assert _hash(conn, "i", "items.*.sku=sS-2") in after
         assert _hash(conn, "i", "order.id=sA-17") in after  # the execution's own input
-        # A failed attempt's message is an error text too.
+        assert _hash(conn, "e", "sto") not in after
+        # A failed attempt's message changes the errors text, not the terms.
         insert_attempts(
             conn,
             [
@@ -114,13 +152,58 @@ def test_sync_writes_the_terms_and_a_resync_replaces_them(fresh_db: Database, sy
                 )
             ],
         )
-        assert _hash(conn, "e", "dea") in _terms(conn, synced)
-        # Putting the first message back restores its terms exactly.
+        assert _terms(conn, synced) == after
+        # Putting the first input back restores its terms exactly.
         replace_component_executions(
             conn, synced, [_component("insufficient funds", {"items": [{"sku": "S-1"}]})]
         )
-        again = _terms(conn, synced)
-        assert terms <= again and _hash(conn, "e", "sto") not in again
+        assert _terms(conn, synced) == terms
+    with fresh_db.as_user(world.auth["A"]) as conn:
+        # Error searches are answered from the documents, terms or not.
+        for q in ("error:deadline", "error:funds", "error:CardDeclined"):
+            assert s.search_executions(conn, parse_search(q)).total == 1, q
+        assert s.search_executions(conn, parse_search("error:stolen")).total == 0
+
+
+def test_migration_0402_removes_the_error_trigrams(
+    fresh_db: Database, fresh_url: str, endpoints: Endpoints, synced: UUID
+) -> None:
+    """Rows written by 0401's function (error trigrams too) become path terms only when 0402
+    runs as the owner (FORCE RLS hides the rows from the owner: the migration lifts FORCE
+    for its own transaction), and later syncs diff against what is stored."""
+    owner_url = libpq_url(_owner_url(fresh_url, endpoints))
+    function_0401 = (MIGRATIONS_DIR / "0401_search_terms.sql").read_text()
+    start = function_0401.index("CREATE OR REPLACE FUNCTION public.wfmon_refresh_search_documents")
+    function_0401 = function_0401[start : function_0401.index("$$;", start) + 3]
+    migration_0402 = (MIGRATIONS_DIR / "0402_search_terms_paths_only.sql").read_text()
+    with psycopg.connect(owner_url, autocommit=True) as owner:
+        owner.execute(function_0401)
+        try:
+            with fresh_db.as_system() as conn:
+                s.refresh_search_documents(conn, [synced])
+                with_trigrams = _terms(conn, synced)
+                assert _hash(conn, "e", "fun") in with_trigrams
+                assert _document_terms(conn, synced) == with_trigrams
+        finally:
+            with owner.transaction():
+                owner.execute(migration_0402)
+        forced = owner.execute(
+            "SELECT bool_and(relforcerowsecurity) FROM pg_class WHERE relname = ANY(%s)",
+            (["execution_search_documents", "execution_search_terms"],),
+        ).fetchone()
+        assert forced == (True,)
+    with fresh_db.as_system() as conn:
+        terms = _terms(conn, synced)
+        assert terms == _document_terms(conn, synced) == _path_terms(conn, synced)
+        assert terms < with_trigrams and _hash(conn, "e", "fun") not in terms
+        replace_component_executions(
+            conn, synced, [_component("insufficient funds", {"items": [{"sku": "S-3"}]})]
+        )
+        assert _terms(conn, synced) == _document_terms(conn, synced) == _path_terms(conn, synced)
+        replace_component_executions(
+            conn, synced, [_component("insufficient funds", {"items": [{"sku": "S-1"}]})]
+        )
+        assert _terms(conn, synced) == terms
 
 
 def test_only_the_owner_reads_the_terms(fresh_db: Database, world: World, synced: UUID) -> None:
@@ -141,23 +224,19 @@ def test_the_user_s_lookup_uses_the_btree_index(
     query = parse_search('error:insufficient order.id = "A-17"')
     with fresh_db.as_user(world.auth["A"]) as conn:
         terms = s.term_lookups(conn, query)
-        assert [how for how, _ in terms] == ["all", "any"]
+        assert len(terms) == 1  # the path; error: reads the documents
         statement, params = s.search_statement(query, terms=terms)
         conn.execute("SET LOCAL enable_seqscan = off")
         plan = "\n".join(
             r["QUERY PLAN"] for r in conn.execute("EXPLAIN " + statement.as_string(conn), params)
         )
         assert "Seq Scan on execution_search_terms" not in plan, plan
-        assert plan.count("execution_search_terms_pkey") == 2, plan
+        assert plan.count("execution_search_terms_pkey") == 1, plan
         assert "Index Cond: ((created_by = " in plan, plan
         assert s.search_executions(conn, query).total == 1
 
 
-def test_error_trigrams_and_paths() -> None:
-    assert s.error_trigrams("CardDe") == ["car", "ard", "rdd", "dde"]
-    assert s.error_trigrams("two\nlines") == []
-    spread = s.error_trigrams("a" * 3 + "".join(chr(98 + i) for i in range(20)))
-    assert len(spread) == s.MAX_TRIGRAMS and spread[0] == "aaa"
+def test_term_paths() -> None:
     match = parse_search("input.items.0.sku:S-1").json[0]
     assert s.json_term_paths(match) == ["items.0.sku", "items.*.sku"]
 

@@ -4,11 +4,13 @@
 Runs in the caller's unit of work (``Database.as_user``): row-level security decides which
 executions exist, there is no owner condition here. Text and JSON terms are checked on
 ``execution_search_documents`` (migration 0400: one lower-cased document per execution,
-kept current by triggers on the sync's writes). ``error:TEXT`` and ``PATH = VALUE`` first
-narrow the executions with ``execution_search_terms`` (migration 0401: hashed error
-trigrams and ``path=value`` pairs, a btree that RLS lets the caller use because int8
-equality is leakproof); the document check then runs on those candidates only. Free text
-in inputs and outputs scans the documents. Node and component terms use btree indexes.
+kept current by triggers on the sync's writes). ``PATH = VALUE`` first narrows the
+executions with ``execution_search_terms`` (migrations 0401, 0402: hashed ``path=value``
+pairs, a btree that RLS lets the caller use because int8 equality is leakproof); the
+document check then runs on those candidates only. ``error:TEXT`` and free text scan the
+documents (0402 dropped 0401's error trigrams: for common error texts their lookup was
+slower than the scan, and they were most of the table and of its write cost). Node and
+component terms use btree indexes.
 Why not trigram / GIN indexes: docs/architecture/search.md.
 
 Every value is a parameter; the statement is composed with :mod:`psycopg.sql`.
@@ -36,9 +38,6 @@ MAX_MATCHES_PER_EXECUTION: Final = 5
 SNIPPET_CONTEXT: Final = 40
 #: A path with more numeric keys than this is matched without the containment index.
 _MAX_NUMERIC_KEYS: Final = 3
-#: Trigrams of an ``error:`` text looked up in the term table (spread over the text; the
-#: document check decides): more would read more index entries for few fewer candidates.
-MAX_TRIGRAMS: Final = 12
 #: A path with more numeric keys than this (each is an object key or any list position,
 #: so 2**n terms) is not looked up in the term table.
 _MAX_TERM_NUMERIC_KEYS: Final = 5
@@ -126,20 +125,6 @@ def containment_documents(match: JsonMatch) -> list[Any]:
     return docs
 
 
-def error_trigrams(text: str, limit: int = MAX_TRIGRAMS) -> list[str]:
-    """The trigrams of ``text`` (lower-cased as :func:`like_pattern` does) to look up for
-    ``error:text``: at most ``limit``, spread over the text. Empty when the text cannot use
-    the term table (shorter than 3 characters, or across lines: terms are per line)."""
-    lowered = text.lower()
-    if "\n" in lowered or "\r" in lowered:
-        return []
-    grams = list(dict.fromkeys(lowered[i : i + 3] for i in range(len(lowered) - 2)))
-    if len(grams) <= limit:
-        return grams
-    step = (len(grams) - 1) / (limit - 1)
-    return list(dict.fromkeys(grams[round(i * step)] for i in range(limit)))
-
-
 def json_term_paths(match: JsonMatch) -> list[str]:
     """The term paths that a value at ``match.path`` can have (a numeric key is an object
     key or ``*``, any list position); empty when there would be too many."""
@@ -178,24 +163,17 @@ class _TermLookups:
         return len(self.kinds) - 1
 
 
-def term_lookups(conn: DbConnection, query: SearchQuery) -> list[tuple[str, list[int]]]:
-    """``("all" | "any", term hashes)`` per error text and JSON match that can use
-    ``execution_search_terms``."""
+def term_lookups(conn: DbConnection, query: SearchQuery) -> list[list[int]]:
+    """The term hashes (any of them) per JSON match that can use ``execution_search_terms``.
+    Text terms (``error:`` included) have none: they are checked on the documents."""
     lookups = _TermLookups()
-    wanted: list[tuple[str, list[int]]] = []
-    for t in query.texts:
-        if t.in_errors and not (t.in_inputs or t.in_outputs):
-            grams = error_trigrams(t.text)
-            if grams:
-                wanted.append(("all", [lookups.add("e", g) for g in grams]))
+    wanted: list[list[int]] = []
     for j in query.json:
         kinds = {JsonSide.INPUT: ["i"], JsonSide.OUTPUT: ["o"], JsonSide.EITHER: ["i", "o"]}
         paths = json_term_paths(j)
         if paths:
             value = Jsonb(j.value)
-            wanted.append(
-                ("any", [lookups.add(k, f"{p}=", value) for k in kinds[j.side] for p in paths])
-            )
+            wanted.append([lookups.add(k, f"{p}=", value) for k in kinds[j.side] for p in paths])
     if not wanted:
         return []
     rows = conn.execute(
@@ -203,17 +181,12 @@ def term_lookups(conn: DbConnection, query: SearchQuery) -> list[tuple[str, list
         {"kinds": lookups.kinds, "bodies": lookups.bodies, "values": lookups.values},
     ).fetchall()
     hashes = [int(r["term"]) for r in rows]
-    return [(how, sorted({hashes[i] for i in idx})) for how, idx in wanted]
+    return [sorted({hashes[i] for i in idx}) for idx in wanted]
 
 
-def _candidates(params: Params, how: str, terms: list[int]) -> sql.Composable:
-    """Executions having all (``error:``) or any (``PATH = VALUE``) of ``terms``: an index
+def _candidates(params: Params, terms: list[int]) -> sql.Composable:
+    """Executions having any of ``terms`` (the forms of one ``PATH = VALUE``): an index
     (-only) scan of the caller's rows of execution_search_terms (RLS: created_by)."""
-    if how == "all":
-        return sql.SQL(
-            "e.id IN (SELECT t.execution_id FROM execution_search_terms t "
-            "WHERE t.term = ANY({}) GROUP BY t.execution_id HAVING count(*) = {})"
-        ).format(params.add(terms), params.add(len(terms)))
     return sql.SQL(
         "e.id IN (SELECT t.execution_id FROM execution_search_terms t WHERE t.term = ANY({}))"
     ).format(params.add(terms))
@@ -267,11 +240,11 @@ def _where(
     query: SearchQuery,
     project_id: UUID | None,
     workflow_id: UUID | None,
-    terms: list[tuple[str, list[int]]],
+    terms: list[list[int]],
 ) -> tuple[list[sql.Composable], bool]:
     """The conditions on ``e`` (executions), ``w`` (workflows) and ``d`` (documents), and
     whether the documents are needed."""
-    conds: list[sql.Composable] = [_candidates(params, how, hashes) for how, hashes in terms]
+    conds: list[sql.Composable] = [_candidates(params, hashes) for hashes in terms]
     if project_id is not None:
         conds.append(sql.SQL("e.project_id = {}").format(params.add(project_id)))
     if workflow_id is not None:
@@ -320,7 +293,7 @@ def search_statement(
     sort: ExecutionSort = DEFAULT_EXECUTION_SORT,
     offset: int = 0,
     limit: int = 20,
-    terms: list[tuple[str, list[int]]] | None = None,
+    terms: list[list[int]] | None = None,
 ) -> tuple[sql.Composed, Params]:
     """The page statement and its parameters (exposed for EXPLAIN in the benchmark);
     ``terms`` from :func:`term_lookups` (none: the documents alone decide)."""
