@@ -7,13 +7,17 @@ rows are generated):
 
 - baseline: :func:`wfmon.db.export.iter_export_batches` in this process, under the same
   user's RLS, rows fetched and dropped (no formatting, no HTTP);
+- copy_plain: the same rows as plain COPY CSV (what Parquet reads,
+  :func:`wfmon.db.export.iter_export_copy`) in this process, dropped: PostgreSQL's and
+  the COPY protocol's share before any writer;
 - each format: the app as ``wfmon serve`` in its own process, the file streamed over HTTP
   and dropped by the client; rows/s, the ratio to the baseline, and the app process's
   resident memory (``VmRSS`` sampled every 20 ms from ``/proc/<pid>/status``, and
   ``VmHWM``) grown over what it held before the export.
 
 Targets: >= 100,000 rows/s and < 200 MB RSS growth per format. Knob:
-``WFMON_BENCH_EXPORT_ROWS`` (rows exported, default 1,000,000).
+``WFMON_BENCH_EXPORT_ROWS`` (rows exported, default 1,000,000). :func:`measure` runs the
+measurements on a database that already holds the data set (generating it takes minutes).
 """
 
 from __future__ import annotations
@@ -33,7 +37,12 @@ from bench.debug_data import generate
 from tests.conftest import make_state_dir
 from wfmon.api.jwt import dev_token
 from wfmon.db import Database
-from wfmon.db.export import ExportFilter, count_export_rows, iter_export_batches
+from wfmon.db.export import (
+    ExportFilter,
+    count_export_rows,
+    iter_export_batches,
+    iter_export_copy,
+)
 from wfmon.dev.services import EmbeddedServices
 from wfmon.migrate import apply_migrations
 
@@ -84,6 +93,18 @@ def baseline(db: Database, auth: UUID) -> dict[str, Any]:
     return {"rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds)}
 
 
+def copy_plain(db: Database, auth: UUID) -> dict[str, Any]:
+    """The same rows as plain COPY CSV (what Parquet reads), in this process, dropped: what
+    PostgreSQL and the COPY protocol cost before any writer."""
+    t0 = time.perf_counter()
+    rows = 0
+    with db.as_user(auth) as conn:
+        for batch in iter_export_copy(conn, "components", ExportFilter(), "arrow"):
+            rows += len(batch)
+    seconds = time.perf_counter() - t0
+    return {"rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds)}
+
+
 def http_export(server: AppProcess, token: str, fmt: str, rows: int) -> dict[str, Any]:
     host, port = server.url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=600)
@@ -127,13 +148,23 @@ def _bench(db: Database, endpoints: Any) -> dict[str, Any]:
         owner_url=endpoints.migrations_url,
     )
     f: dict[str, Any] = {"generate_seconds": round(time.perf_counter() - t0, 1)}
-    user = data.users[0]
-    with db.as_user(user.auth_user_id) as conn:
+    return f | measure(
+        db, endpoints.web_database_url, endpoints.temporal_address, data.users[0].auth_user_id
+    )
+
+
+def measure(
+    db: Database, web_database_url: str, temporal_address: str, auth: UUID
+) -> dict[str, Any]:
+    """The baselines and every format's export of ``auth``'s component rows."""
+    f: dict[str, Any] = {}
+    with db.as_user(auth) as conn:
         rows = count_export_rows(conn, "components", ExportFilter())
     f["rows"] = rows
-    f["baseline_cursor"] = baseline(db, user.auth_user_id)
-    token = dev_token(str(user.auth_user_id), SECRET)
-    server = AppProcess(endpoints.web_database_url, endpoints.temporal_address)
+    f["baseline_cursor"] = baseline(db, auth)
+    f["copy_plain"] = copy_plain(db, auth)
+    token = dev_token(str(auth), SECRET)
+    server = AppProcess(web_database_url, temporal_address)
     try:
         # Warm the app (imports, pool, pyarrow) so its resting RSS is what growth is
         # measured on: a small export of executions in each format.

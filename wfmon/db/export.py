@@ -1,5 +1,10 @@
 """Reading executions, component executions or attempts for export, in batches.
 
+Exports read with :func:`iter_export_copy`: ``COPY (SELECT ...) TO STDOUT`` in the
+caller's unit of work, PostgreSQL formatting the rows (see :data:`CopyFormat`).
+:func:`iter_export_batches` (row tuples from a server-side cursor) is the reference the
+tests and the benchmark compare with.
+
 One server-side cursor (``DECLARE ... CURSOR``) per export, opened in the caller's unit of
 work (``Database.as_user``), so row-level security decides what is exported exactly as it
 decides what the history list shows; rows come ``batch_size`` at a time and nothing holds

@@ -1,8 +1,9 @@
 """Export: executions, component executions or attempts as CSV, JSON Lines or Parquet.
 
-The rows come from :mod:`wfmon.db.export` (a server-side cursor under the caller's
-row-level security); this package only writes them, a batch at a time, to a binary sink
-(:mod:`wfmon.export.writers`), with the types of :mod:`wfmon.export.schema`. The API
+The rows come from :mod:`wfmon.db.export` (``COPY (SELECT ...) TO STDOUT`` under the
+caller's row-level security, PostgreSQL formatting them); this package turns them into
+the file, a batch at a time (:mod:`wfmon.export.writers`), with the types of
+:mod:`wfmon.export.schema`. The API
 (``GET /api/export/{kind}.{format}``) and ``wfmon export`` use it; see
 docs/user-guide/export.md.
 """

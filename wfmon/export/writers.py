@@ -1,5 +1,10 @@
 """Streaming writers: CSV, JSON Lines and Parquet, one batch of rows at a time.
 
+Exports use :func:`export_copy_chunks`: the rows come already formatted by PostgreSQL
+(:func:`wfmon.db.export.iter_export_copy`) and only Parquet is built here (pyarrow's CSV
+reader, then :class:`pyarrow.parquet.ParquetWriter`). The row-by-row writers below write
+the same files from row tuples; tests compare the two.
+
 A writer is opened on a binary sink (a file, or :class:`ChunkSink` for an HTTP stream),
 takes batches of row tuples in the order of its fields (what
 :func:`wfmon.db.export.iter_export_batches` yields) and holds nothing between batches

@@ -6,11 +6,12 @@ you may not see (404, like the history list), and the first batch is read before
 response starts, so a query that fails is an error response, never a partial file.
 
 The unit of work (the caller's transaction, under row-level security) stays open while
-the file streams: the server-side cursor lives in it. It is advanced on worker threads
-(never on the event loop) and closed — cursor, transaction, pooled connection — when the
-stream ends, fails, or the client disconnects. A failure in the middle of the stream
-aborts the HTTP response (no terminating chunk), so a client sees an incomplete transfer,
-never a file that looks complete; a Parquet file cut short also lacks its footer.
+the file streams: the export's COPY runs in it. It is advanced on worker threads
+(never on the event loop) and closed — COPY (cancelled if unfinished), transaction,
+pooled connection — when the stream ends, fails, or the client disconnects. A failure
+in the middle of the stream aborts the HTTP response (no terminating chunk), so a client
+sees an incomplete transfer, never a file that looks complete; a Parquet file cut short
+also lacks its footer.
 """
 
 from __future__ import annotations
