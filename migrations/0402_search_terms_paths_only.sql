@@ -4,7 +4,8 @@
 -- 0401's error trigrams made `error:TEXT` slower than 0400's document scan (the test texts
 -- match ~22% of the executions, so the candidates are thousands and the postings of 12
 -- trigrams cost more than scanning the short documents), while they were ~56% of the term
--- rows (97 of ~173 per execution) and most of the 3.27x sync write cost. So the term table
+-- rows (97 of ~173 per execution) and part of the ~3x sync write cost (after 0402 most of
+-- the remaining cost is the path terms: docs/architecture/search.md). So the term table
 -- keeps only the `path=value` terms (kinds 'i' / 'o', which made path equality 27-41x
 -- faster), and `error:TEXT` goes back to the document scan (wfmon.db.search).
 --
