@@ -47,6 +47,7 @@ from wfmon.db.executions import replace_component_executions, upsert_execution
 from wfmon.db.rows import ComponentExecutionRow, ExecutionRow
 from wfmon.dev.services import EmbeddedServices
 from wfmon.migrate import MIGRATIONS_DIR, apply_migrations, libpq_url
+from wfmon.model import ComponentStatus, ExecutionStatus
 from wfmon.search.query import parse_search
 
 TARGET_P95_MS = 150.0
@@ -143,7 +144,7 @@ def _components(k: int) -> list[ComponentExecutionRow]:
             ComponentExecutionRow(
                 node_id=f"step-{i}",
                 scheduled_event_id=5 + i * 6,
-                status="failed" if fails else "completed",
+                status=ComponentStatus.FAILED if fails else ComponentStatus.COMPLETED,
                 component_name="transform",
                 input_data={
                     "order_id": f"W-{k}",
@@ -196,7 +197,7 @@ def _write_cost(db: Database, owner_url: str, user_id: Any, project_id: Any) -> 
                                     temporal_run_id="r",
                                     workflow_type="checkout",
                                     task_queue="tq",
-                                    status="completed",
+                                    status=ExecutionStatus.COMPLETED,
                                     started_at=datetime.now(UTC),
                                     created_by=user_id,
                                     project_id=project_id,
