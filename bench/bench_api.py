@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from bench.common import write_result
+from bench.common import percentile, write_result
 from tests.conftest import make_state_dir
 from wfmon.api.tokens import signin_url
 from wfmon.db import Database
@@ -44,12 +44,6 @@ from wfmon.testing import make_owner, seed_execution
 
 SECRET = "bench-secret"
 CHROMIUM = Path(os.environ.get("WFMON_CHROMIUM", "/usr/bin/chromium"))
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def concurrently(

@@ -19,13 +19,12 @@ import http.client
 import json
 import os
 import shutil
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
 from bench.bench_api import SECRET, AppProcess
-from bench.common import write_result
+from bench.common import latency_figures, timed_ms, write_result
 from tests.api.seed import make_person, seed_execution
 from tests.conftest import make_state_dir
 from wfmon.db import Database
@@ -35,25 +34,6 @@ from wfmon.migrate import apply_migrations
 
 NODES = 5000
 TARGET_MS = 500.0
-
-
-def _ms(call: Callable[[], Any], repeat: int) -> list[float]:
-    call()  # warm up (connections, caches)
-    out = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        call()
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
-
-
-def _figures(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "p50_ms": round(statistics.median(values), 1),
-        "p90_ms": round(ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))], 1),
-        "min_ms": round(ordered[0], 1),
-    }
 
 
 def _bench(db: Database, database_url: str, temporal_address: str) -> dict[str, Any]:
@@ -96,13 +76,13 @@ def _bench(db: Database, database_url: str, temporal_address: str) -> dict[str, 
             "nodes_per_run": NODES,
             "repeat": repeat,
             "seed_two_runs_s": round(seed_s, 2),
-            "compare_api": _figures(_ms(api(full), repeat)),
-            "compare_api_changed_only": _figures(_ms(api(changed), repeat)),
-            "compare_api_default_partner": _figures(_ms(api(default), repeat)),
-            "compare_page_first_500_changed_nodes": _figures(
-                _ms(api(f"/executions/{current}/compare?with={base}"), repeat)
+            "compare_api": latency_figures(timed_ms(api(full), repeat), 90),
+            "compare_api_changed_only": latency_figures(timed_ms(api(changed), repeat), 90),
+            "compare_api_default_partner": latency_figures(timed_ms(api(default), repeat), 90),
+            "compare_page_first_500_changed_nodes": latency_figures(
+                timed_ms(api(f"/executions/{current}/compare?with={base}"), repeat), 90
             ),
-            "baseline_sql_rows_both_runs": _figures(_ms(sql_rows, repeat)),
+            "baseline_sql_rows_both_runs": latency_figures(timed_ms(sql_rows, repeat), 90),
         }
         f["response_bytes"] = sizes[full]
     finally:

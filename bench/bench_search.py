@@ -29,7 +29,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -38,7 +37,7 @@ from uuid import uuid4
 
 import psycopg
 
-from bench.common import write_result
+from bench.common import latency_figures, timed_ms, write_result
 from bench.debug_data import ERRORS, generate
 from tests.conftest import make_state_dir
 from wfmon.db import Database
@@ -67,25 +66,6 @@ SIZE_TABLES = (
 )
 
 
-def _ms(call: Callable[[], Any], repeat: int) -> list[float]:
-    call()  # warm up
-    out = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        call()
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
-
-
-def _figures(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "p50_ms": round(statistics.median(values), 1),
-        "p95_ms": round(ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))], 1),
-        "min_ms": round(ordered[0], 1),
-    }
-
-
 def _one_query(db: Database, auth: Any, q: str, repeat: int) -> dict[str, Any]:
     query = parse_search(q)
     totals: dict[str, int] = {}
@@ -103,9 +83,9 @@ def _one_query(db: Database, auth: Any, q: str, repeat: int) -> dict[str, Any]:
 
     few = max(5, repeat // 3)
     f: dict[str, Any] = {
-        "new": _figures(_ms(run(True, "new"), repeat)),
-        "documents_only": _figures(_ms(run(False, "documents_only"), few)),
-        "baseline": _figures(_ms(baseline, few)),
+        "new": latency_figures(timed_ms(run(True, "new"), repeat), 95),
+        "documents_only": latency_figures(timed_ms(run(False, "documents_only"), few), 95),
+        "baseline": latency_figures(timed_ms(baseline, few), 95),
     }
     if len(set(totals.values())) != 1:
         raise RuntimeError(f"{q}: totals differ: {totals}")

@@ -33,6 +33,29 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def percentile(values: list[float], pct: float) -> float:
+    """The ``pct``-th percentile of ``values`` (nearest rank)."""
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def timed_ms(call: Callable[[], Any], repeat: int) -> list[float]:
+    """Milliseconds of ``repeat`` calls of ``call``, after one warm-up call (connections,
+    caches)."""
+    call()
+    return [t * 1000 for t in timed(call, repeat)]
+
+
+def latency_figures(values: list[float], pct: float) -> dict[str, float]:
+    """p50, the ``pct``-th percentile and the minimum of ``values`` (ms), rounded."""
+    return {
+        "p50_ms": round(statistics.median(values), 1),
+        f"p{pct:g}_ms": round(percentile(values, pct), 1),
+        "min_ms": round(min(values), 1),
+    }
+
+
 def write_result(name: str, figures: dict[str, Any], summary: str) -> Path:
     """Write ``bench/results/<name>.json`` and print ``summary`` as the table line."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
