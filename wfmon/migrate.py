@@ -9,13 +9,15 @@ that table at once can fail; the advisory lock makes concurrent runs wait for ea
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from yoyo import get_backend, read_migrations
+
+from wfmon.db.locks import advisory_lock, libpq_url
+
+__all__ = ["MIGRATIONS_DIR", "MigrationError", "apply_migrations", "libpq_url", "yoyo_url"]
 
 #: Where the ordered ``NNNN_name.sql`` files live (the repository's top-level migrations/).
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -38,28 +40,6 @@ def yoyo_url(database_url: str) -> str:
     return urlunsplit(parts._replace(scheme="postgresql+psycopg"))
 
 
-def libpq_url(database_url: str) -> str:
-    """The same URL as plain ``postgresql://`` for psycopg."""
-    parts = urlsplit(database_url)
-    return urlunsplit(parts._replace(scheme="postgresql"))
-
-
-@contextmanager
-def advisory_lock(database_url: str, key: int = ADVISORY_LOCK_KEY) -> Iterator[None]:
-    """Hold a session-level advisory lock on ``key`` while the block runs.
-
-    Blocks until the lock is free. The lock lives on its own autocommit connection, so it
-    is independent of the transactions the block runs, and is released when that
-    connection closes even if the process dies.
-    """
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-        try:
-            yield
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-
-
 def apply_migrations(database_url: str, migrations_dir: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply every migration not yet recorded in the database; return their ids in order.
 
@@ -71,7 +51,7 @@ def apply_migrations(database_url: str, migrations_dir: Path = MIGRATIONS_DIR) -
         raise MigrationError(f"migrations directory {migrations_dir} does not exist")
     migrations = read_migrations(str(migrations_dir))
     try:
-        with advisory_lock(database_url):
+        with advisory_lock(database_url, ADVISORY_LOCK_KEY):
             backend = get_backend(yoyo_url(database_url))
             try:
                 with backend.lock():

@@ -20,8 +20,8 @@ from psycopg import Connection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
+from wfmon.db.locks import libpq_url
 from wfmon.db.login import LoginRole, check_login_role
-from wfmon.migrate import libpq_url
 
 USER_ROLE: Final = "wfmon_user"
 SYSTEM_ROLE: Final = "wfmon_system"

@@ -187,7 +187,7 @@ def _seed_run_and_sync(
 
     from wfmon.connections.crypto import Keyring
     from wfmon.db import Database
-    from wfmon.dev.seed import prepare_shop_database, run_executions, seed_world
+    from wfmon.dev.seed import run_executions, seed_world
     from wfmon.sync.batch import sync_many
     from wfmon.sync.discovery import discover, record_discovered
     from wfmon.sync.messages import SYNC_TASK_QUEUE
@@ -195,7 +195,7 @@ def _seed_run_and_sync(
     pg_port = {s.service: s.port for s in services.status()}[Service.POSTGRES]
     assert pg_port is not None
     superuser = postgres.PostgresInstance(services.state_dir / "postgres", pg_port).url("postgres")
-    shop_url = prepare_shop_database(superuser)
+    shop_url = postgres.prepare_shop_database(superuser)
 
     with Database(ep.database_url) as db:
         world = seed_world(db, Keyring.parse(env["WFMON_SECRET_KEY"]), shop_url, ep.redis_url)

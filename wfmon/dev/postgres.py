@@ -24,6 +24,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,9 @@ WEB_ROLE = "wfmon_web"
 DAGSTER_ROLE = "wfmon_dagster"
 APP_DATABASE = "wfmon"
 DAGSTER_DATABASE = "dagster"
+#: The demo's shop database and its read-only login (a user's own data, not wfmon's).
+SHOP_DATABASE = "demo_shop"
+SHOP_ROLE = "demo_shop_reader"
 
 #: Login role -> (password file, CREATE ROLE options).
 _LOGINS: dict[str, tuple[str, str]] = {
@@ -268,6 +272,36 @@ def _hand_over(inst: PostgresInstance, database: str, old: str, new: str) -> Non
                     sql.Identifier(name), sql.Identifier(old)
                 )
             )
+
+
+def prepare_shop_database(superuser_url: str) -> str:
+    """The demo's own "customer database": ``demo_shop`` with a read-only login, on the
+    embedded server (bootstrap, like the databases above); returns its URL (loopback).
+    It is not wfmon's data: the demo's PostgreSQL connection points at it."""
+    password = uuid.uuid5(uuid.NAMESPACE_URL, superuser_url).hex
+    with psycopg.connect(superuser_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (SHOP_ROLE,)).fetchone():
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(SHOP_ROLE), sql.Literal(password)
+                )
+            )
+        if not conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (SHOP_DATABASE,)
+        ).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SHOP_DATABASE)))
+    shop_url = psycopg.conninfo.make_conninfo(superuser_url, dbname=SHOP_DATABASE)
+    with psycopg.connect(shop_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS orders (id int PRIMARY KEY, customer text, total numeric)"
+        )
+        conn.execute(
+            "INSERT INTO orders VALUES (1, 'acme', 120.50), (2, 'acme', 80), (3, 'globex', 42) "
+            "ON CONFLICT DO NOTHING"
+        )
+        conn.execute(sql.SQL("GRANT SELECT ON orders TO {}").format(sql.Identifier(SHOP_ROLE)))
+    info = psycopg.conninfo.conninfo_to_dict(superuser_url)
+    return f"postgresql://{SHOP_ROLE}:{password}@{info['host']}:{info['port']}/{SHOP_DATABASE}"
 
 
 def stop(pid: int | None) -> None:

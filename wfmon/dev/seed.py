@@ -12,8 +12,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-from psycopg import sql
 from temporalio.client import Client, WorkflowFailureError
 
 from wfmon.connections.crypto import Keyring
@@ -37,8 +35,6 @@ DEMO_USERS = {
     "alice@demo.wfmon": uuid.UUID("a11ce000-0000-4000-8000-000000000001"),
     "bob@demo.wfmon": uuid.UUID("b0b00000-0000-4000-8000-000000000002"),
 }
-SHOP_DATABASE = "demo_shop"
-SHOP_ROLE = "demo_shop_reader"
 
 FAST = {"interval": "200ms"}
 
@@ -196,34 +192,6 @@ class DemoWorld:
     users: dict[str, uuid.UUID]
     #: (owner email, workflow name) -> (workflow id, project id, user id, definition)
     workflows: dict[tuple[str, str], tuple[str, str, str, dict[str, Any]]]
-
-
-def prepare_shop_database(superuser_url: str) -> str:
-    """A small ``demo_shop`` database with a read-only login; returns its URL (loopback)."""
-    password = uuid.uuid5(uuid.NAMESPACE_URL, superuser_url).hex
-    with psycopg.connect(superuser_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (SHOP_ROLE,)).fetchone():
-            conn.execute(
-                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                    sql.Identifier(SHOP_ROLE), sql.Literal(password)
-                )
-            )
-        if not conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (SHOP_DATABASE,)
-        ).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SHOP_DATABASE)))
-    shop_url = psycopg.conninfo.make_conninfo(superuser_url, dbname=SHOP_DATABASE)
-    with psycopg.connect(shop_url, autocommit=True) as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS orders (id int PRIMARY KEY, customer text, total numeric)"
-        )
-        conn.execute(
-            "INSERT INTO orders VALUES (1, 'acme', 120.50), (2, 'acme', 80), (3, 'globex', 42) "
-            "ON CONFLICT DO NOTHING"
-        )
-        conn.execute(sql.SQL("GRANT SELECT ON orders TO {}").format(sql.Identifier(SHOP_ROLE)))
-    info = psycopg.conninfo.conninfo_to_dict(superuser_url)
-    return f"postgresql://{SHOP_ROLE}:{password}@{info['host']}:{info['port']}/{SHOP_DATABASE}"
 
 
 def seed_world(db: Database, keyring: Keyring, shop_url: str, redis_url: str) -> DemoWorld:
