@@ -124,6 +124,19 @@ def sparkline(values: list[int], width: int = 112, height: int = 24) -> dict[str
     return {"width": width, "height": height, "bars": bars}
 
 
+def _failures_page(request: Request, data: Any, limit: int, **scope: Any) -> Response:
+    """The failure groups page of a project or a workflow (``scope`` names which)."""
+    return render_page(
+        request,
+        "failures.html",
+        data=data,
+        items=[(g, sparkline(g.per_day)) for g in data.groups],
+        spark_days=SPARK_DAYS,
+        limit=limit,
+        **scope,
+    )
+
+
 @pages.get("/projects/{project_id}/failures", response_class=HTMLResponse)
 def project_failures_page(
     request: Request,
@@ -133,18 +146,14 @@ def project_failures_page(
     limit: Limit = DEFAULT_GROUPS,
 ) -> Response:
     project = views.project_detail(conn, project_id)
-    data = project_groups(conn, project_id, sort, limit)
-    return render_page(
+    return _failures_page(
         request,
-        "failures.html",
+        project_groups(conn, project_id, sort, limit),
+        limit,
         scope="project",
         title=project.name,
         base=f"/projects/{project_id}",
         project=project,
-        data=data,
-        items=[(g, sparkline(g.per_day)) for g in data.groups],
-        spark_days=SPARK_DAYS,
-        limit=limit,
     )
 
 
@@ -157,16 +166,12 @@ def workflow_failures_page(
     limit: Limit = DEFAULT_GROUPS,
 ) -> Response:
     wf = views.workflow(conn, workflow_id)
-    data = workflow_groups(conn, workflow_id, sort, limit)
-    return render_page(
+    return _failures_page(
         request,
-        "failures.html",
+        workflow_groups(conn, workflow_id, sort, limit),
+        limit,
         scope="workflow",
         title=wf.name,
         base=f"/workflows/{workflow_id}",
         wf=wf,
-        data=data,
-        items=[(g, sparkline(g.per_day)) for g in data.groups],
-        spark_days=SPARK_DAYS,
-        limit=limit,
     )
