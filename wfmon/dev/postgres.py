@@ -12,6 +12,8 @@ Login roles, as Supabase sets them up (see docs/architecture/database.md):
 ``wfmon_authenticator`` the worker, sync, Dagster code and CLI: owns nothing, may only switch
                        to ``wfmon_user`` and ``wfmon_system`` (``WFMON_DATABASE_URL``)
 ``wfmon_web``          the web app: owns nothing, may only switch to ``wfmon_user``
+``wfmon_recorder``     Temporal workers recording attempts (``wfmon.attempts``): owns nothing,
+                       may only switch to ``wfmon_attempt_writer`` (migrations/0550)
 ``wfmon_dagster``      owns the ``dagster`` database (Dagster's own storage)
 =====================  =====================================================================
 """
@@ -43,6 +45,9 @@ OWNER_ROLE = "wfmon"
 AUTHENTICATOR_ROLE = "wfmon_authenticator"
 #: The login role of the web app: like the authenticator, but may only become wfmon_user.
 WEB_ROLE = "wfmon_web"
+#: The login role of Temporal workers recording attempts (migrations/0550): may only become
+#: wfmon_attempt_writer, which may only insert attempt rows.
+RECORDER_ROLE = "wfmon_recorder"
 #: Owns Dagster's storage database.
 DAGSTER_ROLE = "wfmon_dagster"
 APP_DATABASE = "wfmon"
@@ -56,6 +61,7 @@ _LOGINS: dict[str, tuple[str, str]] = {
     OWNER_ROLE: ("app_password", "LOGIN CREATEROLE NOSUPERUSER NOBYPASSRLS"),
     AUTHENTICATOR_ROLE: ("authenticator_password", "LOGIN NOINHERIT NOSUPERUSER NOBYPASSRLS"),
     WEB_ROLE: ("web_password", "LOGIN NOINHERIT NOSUPERUSER NOBYPASSRLS"),
+    RECORDER_ROLE: ("recorder_password", "LOGIN NOINHERIT NOSUPERUSER NOBYPASSRLS"),
     DAGSTER_ROLE: ("dagster_password", "LOGIN NOSUPERUSER NOBYPASSRLS"),
 }
 
@@ -112,6 +118,10 @@ class PostgresInstance:
     def web_url(self) -> str:
         """The web app's URL (``WFMON_WEB_DATABASE_URL``)."""
         return self.role_url(WEB_ROLE)
+
+    def recorder_url(self) -> str:
+        """Attempt recording by Temporal workers (``wfmon.attempts.interceptor(dsn=...)``)."""
+        return self.role_url(RECORDER_ROLE)
 
     def owner_url(self, database: str = APP_DATABASE) -> str:
         """The owner's URL (``WFMON_MIGRATIONS_DATABASE_URL``): migrations only."""

@@ -47,6 +47,7 @@ class Endpoints:
     database_url: str  # the authenticator: wfmon's processes (may become wfmon_user, wfmon_system)
     web_database_url: str  # the web app's login (may become wfmon_user only)
     migrations_url: str  # the owner: `wfmon migrate` only
+    recorder_database_url: str  # Temporal workers' attempt recording (insert attempt rows only)
     dagster_database_url: str
     temporal_address: str
     temporal_ui_url: str | None
@@ -211,6 +212,7 @@ class EmbeddedServices:
             database_url=pg.app_url(),
             web_database_url=pg.web_url(),
             migrations_url=pg.owner_url(),
+            recorder_database_url=pg.recorder_url(),
             dagster_database_url=pg.dagster_url(),
             temporal_address=f"127.0.0.1:{_port(records, Service.TEMPORAL)}",
             temporal_ui_url=f"http://127.0.0.1:{ui}" if ui else None,

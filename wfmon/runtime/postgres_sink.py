@@ -1,9 +1,12 @@
-"""The production attempt sink: ``component_execution_attempts`` in PostgreSQL.
+"""The builder worker's attempt sink: ``component_execution_attempts`` through its pool.
 
-Writes run as the system role in one transaction per batch (``insert_attempts`` upserts
-on (namespace, workflow id, run id, activity id, attempt), so a batch offered again after
-a failed commit never duplicates rows). psycopg is synchronous: writes run in a thread so
-the worker's event loop, and with it every activity, never waits on the database.
+wfmon's own worker already holds a :class:`wfmon.db.Database` (the authenticator login),
+so its attempts are written through that pool as the system role, with the upsert of
+:func:`wfmon.db.executions.insert_attempts` (one transaction per batch; a batch offered
+again never duplicates rows). Records, rows, interceptor and recorder are those of
+:mod:`wfmon.attempts`; workers wfmon does not run use
+:class:`wfmon.attempts.PostgresAttemptSink` with a DSN that may only insert attempt rows.
+psycopg is synchronous: writes run in a thread, so no activity waits on the database.
 """
 
 from __future__ import annotations
@@ -12,14 +15,16 @@ import asyncio
 import threading
 from collections.abc import Sequence
 
+from wfmon.attempts import AttemptRecord, to_row
 from wfmon.db import Database
 from wfmon.db.executions import insert_attempts
 from wfmon.db.rows import AttemptRow
-from wfmon.runtime.attempts import AttemptRecord
+
+__all__ = ["PostgresAttemptSink", "to_row"]
 
 
 class PostgresAttemptSink:
-    """:class:`~wfmon.runtime.attempts.AttemptSink` over a :class:`wfmon.db.Database`.
+    """:class:`~wfmon.attempts.AttemptSink` over a :class:`wfmon.db.Database`.
 
     The pool is opened on the first write, not at construction, so a worker starts (and
     its activities run) while the database is still down; the recorder keeps the records
@@ -48,22 +53,3 @@ class PostgresAttemptSink:
             if self._opened:
                 self.database.close()
                 self._opened = False
-
-
-def to_row(record: AttemptRecord) -> AttemptRow:
-    """The ``component_execution_attempts`` row of one attempt record."""
-    return AttemptRow(
-        temporal_namespace=record.namespace,
-        temporal_workflow_id=record.workflow_id,
-        temporal_run_id=record.run_id,
-        activity_id=record.activity_id,
-        attempt=record.attempt,
-        started_at=record.started_at,
-        activity_type=record.activity_type,
-        ended_at=record.ended_at,
-        outcome=record.outcome.value,
-        failure_type=record.failure_type,
-        failure_message=record.failure_message,
-        failure_stack=record.failure_stack,
-        worker_identity=record.worker_identity,
-    )

@@ -1,0 +1,55 @@
+"""Attempt rows from Temporal workers, written as ``wfmon_attempt_writer`` (migrations/0550).
+
+The role may insert into ``component_execution_attempts`` and do nothing else: no SELECT,
+no UPDATE, no other table. So the one statement here is a plain insert that skips attempts
+already recorded (``ON CONFLICT DO NOTHING`` needs no other privilege), which makes a batch
+offered again after a lost commit harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from psycopg import sql
+
+from wfmon.db.bulk import column_list, recordset, rows_param
+from wfmon.db.database import DbConnection
+from wfmon.db.executions import _ATTEMPT_COLUMNS
+from wfmon.db.rows import AttemptRow
+
+#: The RLS role attempt writers switch to (insert attempt rows, nothing else).
+ATTEMPT_WRITER_ROLE: Final = "wfmon_attempt_writer"
+
+_INSERT_FINISHED_ATTEMPTS: Final = sql.SQL(
+    """
+    INSERT INTO component_execution_attempts ({cols})
+    SELECT {r_cols} FROM {recordset}
+    ON CONFLICT (temporal_namespace, temporal_workflow_id, temporal_run_id, activity_id, attempt)
+    DO NOTHING
+    """
+).format(
+    cols=column_list(_ATTEMPT_COLUMNS),
+    r_cols=column_list(_ATTEMPT_COLUMNS, "r"),
+    recordset=recordset(_ATTEMPT_COLUMNS),
+)
+
+
+def write_finished_attempts(conn: DbConnection, attempts: Sequence[AttemptRow]) -> int:
+    """Insert finished attempts in one transaction as ``wfmon_attempt_writer``; return how
+    many rows were new. Attempts already recorded are left as they are.
+
+    ``conn`` is a connection of a login role that may become the writer (``wfmon_recorder``
+    or ``wfmon_authenticator``); the role switch is transaction-local, as in
+    :class:`wfmon.db.Database`. Raises on any database error, with nothing written.
+    """
+    if not attempts:
+        return 0
+    with conn.transaction():
+        conn.execute(
+            "SELECT set_config('role', %s, true), "
+            "set_config('search_path', 'public, pg_temp', true)",
+            (ATTEMPT_WRITER_ROLE,),
+        )
+        cur = conn.execute(_INSERT_FINISHED_ATTEMPTS, (rows_param(list(attempts)),))
+        return cur.rowcount
