@@ -308,15 +308,19 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from wfmon.export import ExportFormat, fields_of
     from wfmon.export.progress import ExportProgress
     from wfmon.export.writers import COPY_FORMATS, export_copy_chunks
+    from wfmon.search.query import parse_search
     from wfmon.settings import resolve_endpoints
 
     try:
+        # A malformed query is a ValueError (SearchSyntaxError) naming its position.
+        search = parse_search(args.query) if args.query and args.query.strip() else None
         filters = ExportFilter(
             project_id=UUID(args.project) if args.project else None,
             workflow_id=UUID(args.workflow) if args.workflow else None,
             status=args.status,
             since=args.since,
             until=args.until,
+            search=search,
         )
     except ValueError as exc:
         print(f"wfmon: {exc}", file=sys.stderr)
@@ -470,6 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", choices=[s.value for s in ExecutionStatus], help="execution status")
     p.add_argument("--since", type=_utc, help="executions started at or after (ISO-8601)")
     p.add_argument("--until", type=_utc, help="executions started before (ISO-8601)")
+    p.add_argument(
+        "--query", help="only the executions this search matches (docs/user-guide/search.md)"
+    )
     p.add_argument("--progress", action="store_true", help="progress on stderr even if not a TTY")
     p.set_defaults(func=cmd_export)
 

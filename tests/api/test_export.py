@@ -284,6 +284,63 @@ def test_since_after_until_is_a_422(world: World) -> None:
     assert "content-disposition" not in reply.headers
 
 
+# -- a search's results --------------------------------------------------------------------
+
+
+def _search_ids(http: Http, q: str) -> set[str]:
+    reply = http.get("/api/search?" + urlencode({"q": q, "limit": 100}))
+    assert reply.status == 200, reply.text
+    assert reply.json()["total"] <= 100
+    return {item["id"] for item in reply.json()["items"]}
+
+
+@pytest.mark.parametrize(
+    "q", ["status:failure", "node:charge", "since:30d status:completed"]
+)
+def test_export_of_a_search_is_its_results(world: World, q: str) -> None:
+    http = world.http(world.alice)
+    wanted = _search_ids(http, q)
+    executions = read_export("executions", "jsonl", export(http, "executions", "jsonl", q=q).body)
+    assert {r["id"] for r in executions} == wanted
+    components = read_export("components", "csv", export(http, "components", "csv", q=q).body)
+    assert {r["workflow_execution_id"] for r in components} <= wanted
+    if wanted:
+        assert components
+    # The search narrows the other filters, never widens them.
+    failed_only = read_export(
+        "executions", "jsonl", export(http, "executions", "jsonl", q=q, status="failed").body
+    )
+    assert {r["id"] for r in failed_only} == {
+        r["id"] for r in executions if r["status"] == "failed"
+    }
+
+
+def test_a_search_export_never_holds_another_users_rows(world: World) -> None:
+    # Bob crafts a query that matches Alice's failed execution: his export stays empty.
+    q = f'workflow:"{world.alice.workflow.name}" status:failed'
+    assert _search_ids(world.http(world.alice), q)
+    for kind in KIND_LIST:
+        reply = export(world.http(world.bob), kind, "jsonl", q=q)
+        assert reply.status == 200 and reply.body == b"", reply.text
+
+
+def test_a_malformed_search_is_a_422_and_no_file(world: World) -> None:
+    reply = export(world.http(world.alice), "executions", "csv", q="stauts:failed")
+    assert reply.status == 422, reply.text
+    assert reply.json()["message"].startswith("query: ") and "position" in reply.json()["message"]
+    assert "content-disposition" not in reply.headers
+
+
+def test_the_search_page_links_exports_of_its_results(world: World) -> None:
+    q = "status:failed"
+    reply = world.http(world.alice).get(
+        "/search?" + urlencode({"q": q}), headers={"Accept": "text/html"}
+    )
+    assert reply.status == 200
+    link = f"/api/export/components.parquet?q={urlencode({'q': q})[2:]}"
+    assert link in reply.text
+
+
 # -- secrets -----------------------------------------------------------------------------------
 
 

@@ -38,7 +38,9 @@ from psycopg.rows import tuple_row
 
 from wfmon.db.columns import COMPONENT_EXECUTIONS, READABLE, WORKFLOW_EXECUTIONS, Column, Table
 from wfmon.db.database import DbConnection
+from wfmon.db.search import Params, matching_executions, term_lookups
 from wfmon.db.tables import EXECUTION_OF_COMPONENT
+from wfmon.search.query import SearchQuery
 
 ExportKind = Literal["executions", "components", "attempts"]
 EXPORT_KINDS: Final[tuple[ExportKind, ...]] = ("executions", "components", "attempts")
@@ -164,7 +166,9 @@ class ExportFilter:
     """Which rows: those whose EXECUTION matches every given field (None: any).
 
     ``status`` is the execution's status (the history list's filter) and ``since`` /
-    ``until`` bound the execution's start: ``since <= started_at < until``.
+    ``until`` bound the execution's start: ``since <= started_at < until``. ``search``:
+    only the executions a search matches (the search page's results, see
+    :mod:`wfmon.db.search`).
     """
 
     project_id: UUID | None = None
@@ -172,6 +176,7 @@ class ExportFilter:
     status: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    search: SearchQuery | None = None
 
     def __post_init__(self) -> None:
         for name in ("since", "until"):
@@ -184,9 +189,16 @@ class ExportFilter:
             )
 
 
-def _where(f: ExportFilter) -> tuple[sql.Composable, dict[str, Any]]:
+def search_terms(conn: DbConnection, f: ExportFilter) -> list[list[int]]:
+    """The term hashes of ``f``'s search (one round trip; none without a search)."""
+    return term_lookups(conn, f.search) if f.search is not None else []
+
+
+def _where(
+    f: ExportFilter, terms: list[list[int]] | None = None
+) -> tuple[sql.Composable, dict[str, Any]]:
     conditions: list[sql.Composable] = []
-    params: dict[str, Any] = {}
+    params = Params()
     for name, condition in (
         ("project_id", "e.project_id = %(project_id)s"),
         ("workflow_id", "e.workflow_id = %(workflow_id)s"),
@@ -198,15 +210,20 @@ def _where(f: ExportFilter) -> tuple[sql.Composable, dict[str, Any]]:
         if value is not None:
             conditions.append(sql.SQL(condition))
             params[name] = value
+    if f.search is not None:
+        conditions.append(matching_executions(params, f.search, terms))
     if not conditions:
         return sql.SQL("TRUE"), params
     return sql.SQL(" AND ").join(conditions), params
 
 
-def export_statement(kind: ExportKind, f: ExportFilter) -> tuple[sql.Composed, dict[str, Any]]:
-    """The SELECT of an export of ``kind`` filtered by ``f``, with its parameters."""
+def export_statement(
+    kind: ExportKind, f: ExportFilter, terms: list[list[int]] | None = None
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The SELECT of an export of ``kind`` filtered by ``f``, with its parameters
+    (``terms``: :func:`search_terms` of ``f``)."""
     spec = KINDS[kind]
-    where, params = _where(f)
+    where, params = _where(f, terms)
     statement = sql.SQL("SELECT {cols} FROM {source} WHERE {where} ORDER BY {order}").format(
         cols=spec.select_list(), source=spec.source, where=where, order=spec.order_by
     )
@@ -228,7 +245,7 @@ def iter_export_batches(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be 1 or more (got {batch_size})")
-    statement, params = export_statement(kind, f)
+    statement, params = export_statement(kind, f, search_terms(conn, f))
     conn.execute("SELECT set_config('TimeZone', 'UTC', true)")
     with conn.cursor(name="wfmon_export", row_factory=tuple_row, binary=True) as cur:
         cur.itersize = batch_size
@@ -240,7 +257,7 @@ def iter_export_batches(
 def count_export_rows(conn: DbConnection, kind: ExportKind, f: ExportFilter) -> int:
     """How many rows an export of ``kind`` filtered by ``f`` would write (same RLS)."""
     spec = KINDS[kind]
-    where, params = _where(f)
+    where, params = _where(f, search_terms(conn, f))
     row = conn.execute(
         sql.SQL("SELECT count(*) AS n FROM {source} WHERE {where}").format(
             source=spec.source, where=where
@@ -343,13 +360,13 @@ def _copy_select_list(spec: KindSpec, fmt: CopyFormat) -> sql.Composable:
 
 
 def export_copy_statement(
-    kind: ExportKind, f: ExportFilter, fmt: CopyFormat
+    kind: ExportKind, f: ExportFilter, fmt: CopyFormat, terms: list[list[int]] | None = None
 ) -> tuple[sql.Composed, dict[str, Any]]:
     """``COPY (SELECT ...) TO STDOUT`` of an export of ``kind`` filtered by ``f``, rows
     written as ``fmt`` says (see :data:`CopyFormat`), with its parameters (COPY takes no
     server-side parameters: psycopg binds them client-side, as quoted literals)."""
     spec = KINDS[kind]
-    where, params = _where(f)
+    where, params = _where(f, terms)
     statement = sql.SQL(
         "{tag}COPY (SELECT {cols} FROM {source} WHERE {where} ORDER BY {order}) TO STDOUT {options}"
     ).format(
@@ -381,7 +398,7 @@ def iter_export_copy(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be 1 or more (got {batch_size})")
-    statement, params = export_copy_statement(kind, f, fmt)
+    statement, params = export_copy_statement(kind, f, fmt, search_terms(conn, f))
     conn.execute("SELECT set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO', true)")
     with conn.cursor() as cur, cur.copy(statement, params or None) as copy:
         rows: list[Buffer] = []

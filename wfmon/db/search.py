@@ -285,6 +285,27 @@ def _where(
     return conds, needs_documents
 
 
+def matching_executions(
+    params: Params, query: SearchQuery, terms: list[list[int]] | None = None
+) -> sql.Composable:
+    """A condition on ``e.id`` true for the executions ``query`` matches (under the
+    caller's row-level security, like the search page), for statements of other modules
+    (an export of a search's results). ``terms`` from :func:`term_lookups`."""
+    conds, needs_documents = _where(params, query, None, None, terms or [])
+    documents = (
+        sql.SQL("JOIN execution_search_documents d ON d.execution_id = e.id")
+        if needs_documents
+        else sql.SQL("")
+    )
+    return sql.SQL(
+        "e.id IN (SELECT e.id FROM workflow_executions e {documents} "
+        "LEFT JOIN workflows w ON w.id = e.workflow_id WHERE {where})"
+    ).format(
+        documents=documents,
+        where=sql.SQL(" AND ").join(conds) if conds else sql.SQL("true"),
+    )
+
+
 def search_statement(
     query: SearchQuery,
     *,

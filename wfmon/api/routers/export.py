@@ -37,6 +37,7 @@ from wfmon.export import ExportFormat, Kind, fields_of
 from wfmon.export.schema import MEDIA_TYPES
 from wfmon.export.writers import COPY_FORMATS, export_copy_chunks
 from wfmon.model import ExecutionStatus
+from wfmon.search.query import MAX_QUERY_LENGTH, SearchSyntaxError, parse_search
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +138,23 @@ async def export(
     until: Annotated[
         datetime | None, Query(description="executions started before (ISO 8601; UTC)")
     ] = None,
+    q: Annotated[
+        str,
+        Query(
+            max_length=MAX_QUERY_LENGTH,
+            description="only the executions this search matches (the search page's "
+            "query; syntax: docs/user-guide/search.md)",
+        ),
+    ] = "",
 ) -> ExportResponse:
     """Your executions, component executions or attempts matching the filters (those of
-    the history list; each applies to the row's execution), as CSV, JSON Lines or
-    Parquet, streamed with no row cap. Columns and types: docs/user-guide/export.md."""
+    the history list, and ``q`` those of the search page; each applies to the row's
+    execution), as CSV, JSON Lines or Parquet, streamed with no row cap. Columns and
+    types: docs/user-guide/export.md."""
+    try:
+        search = parse_search(q) if q.strip() else None
+    except SearchSyntaxError as exc:
+        raise Unprocessable(f"query: {exc}") from None
     try:
         filters = ExportFilter(
             project_id=project_id,
@@ -148,6 +162,7 @@ async def export(
             status=status.value if status else None,
             since=_utc(since),
             until=_utc(until),
+            search=search,
         )
     except ValueError as exc:
         raise Unprocessable(str(exc)) from None
