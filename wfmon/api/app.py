@@ -40,6 +40,7 @@ from wfmon.api.routers import (
     failures,
     pages,
     projects,
+    rerun,
     search,
     workflows,
 )
@@ -137,7 +138,7 @@ def create_app(
     install_error_handlers(app)
     for module in (projects, workflows, executions, connections, export, compare):
         app.include_router(module.router)
-    for mine in (failures, attention):
+    for mine in (failures, attention, rerun):
         app.include_router(mine.router)
         app.include_router(mine.pages)
     app.include_router(search.router)

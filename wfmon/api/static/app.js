@@ -1,4 +1,4 @@
-// wfmon pages: a little JavaScript for live refresh and the connection manager.
+// wfmon pages: a little JavaScript for sign-in and the connection manager.
 // Every write sends the X-Wfmon-Request header (the API refuses cookie writes without it).
 "use strict";
 
@@ -39,27 +39,7 @@ function signinFromFragment() {
   form.submit();
 }
 
-// -- execution page: refresh while the execution runs ---------------------------------------
-function liveRefresh() {
-  const live = document.getElementById("live");
-  if (!live || live.dataset.live !== "true") return;
-  const tick = async () => {
-    const open = new Set([...live.querySelectorAll("details[open][id]")].map((d) => d.id));
-    const url = new URL(location.href);
-    url.searchParams.set("fragment", "1");
-    try {
-      const res = await fetch(url, { credentials: "same-origin" });
-      if (res.ok) {
-        live.innerHTML = await res.text();
-        live.querySelectorAll("details[id]").forEach((d) => { if (open.has(d.id)) d.open = true; });
-        const head = live.querySelector(".exec-head");
-        if (head && head.dataset.status !== "running") { live.dataset.live = "false"; return; }
-      }
-    } catch (e) { /* keep trying */ }
-    setTimeout(tick, 2000);
-  };
-  setTimeout(tick, 2000);
-}
+// Live refresh (push, with polling as fallback) is in live.js.
 
 // -- project page: connections -------------------------------------------------------------
 function connections() {
@@ -126,4 +106,4 @@ function connections() {
   });
 }
 
-document.addEventListener("DOMContentLoaded", () => { signinFromFragment(); liveRefresh(); connections(); });
+document.addEventListener("DOMContentLoaded", () => { signinFromFragment(); connections(); });
