@@ -55,7 +55,7 @@ from wfmon.testing import make_owner
 ACTIVITY_RUNS = 600
 NODE_RUNS = 30
 TS_COLD_RUNS = 8
-TS_WARM_RUNS = 20
+TS_WARM_RUNS = 40
 SQL = "SELECT $1::int AS n, 'x' AS s"
 
 
@@ -242,9 +242,6 @@ async def _measure(
             cold.append((time.perf_counter() - t0) * 1000)
         warm_code = "export default (d: { n: number }) => ({ v: d.n * 2 })"
         figures["typescript_cold_ms"] = statistics.median(cold)
-        figures["typescript_warm_ms"] = await _median_ms(
-            lambda: sandbox.run(warm_code, {"n": 3}), TS_WARM_RUNS
-        )
         empty = sandbox_home / "empty.js"
         empty.write_text("")
         deno = find_deno()
@@ -260,10 +257,13 @@ async def _measure(
             )
             await proc.wait()
 
-        figures["deno_empty_process_ms"] = await _median_ms(bare, TS_WARM_RUNS)
-        figures["typescript_warm_over_bare_deno"] = (
-            figures["typescript_warm_ms"] / figures["deno_empty_process_ms"]
+        # Paired like the activities: the sandbox's warm run against a bare Deno process.
+        bare_ms, warm_ms, warm_ratio = await _paired_ms(
+            bare, functools.partial(sandbox.run, warm_code, {"n": 3}), TS_WARM_RUNS
         )
+        figures["typescript_warm_ms"] = warm_ms
+        figures["deno_empty_process_ms"] = bare_ms
+        figures["typescript_warm_over_bare_deno"] = warm_ratio
     finally:
         await components.aclose()
         shutil.rmtree(sandbox_home, ignore_errors=True)

@@ -38,6 +38,7 @@ from wfmon.api.routers import (
     executions,
     export,
     failures,
+    graph,
     pages,
     projects,
     rerun,
@@ -138,7 +139,7 @@ def create_app(
     install_error_handlers(app)
     for module in (projects, workflows, executions, connections, export, compare):
         app.include_router(module.router)
-    for mine in (failures, attention, rerun):
+    for mine in (failures, attention, rerun, graph):
         app.include_router(mine.router)
         app.include_router(mine.pages)
     app.include_router(search.router)
