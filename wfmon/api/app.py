@@ -139,6 +139,7 @@ def create_app(
     install_error_handlers(app)
     for module in (projects, workflows, executions, connections, export, compare):
         app.include_router(module.router)
+    app.include_router(workflows.policies)
     for mine in (failures, attention, rerun, graph):
         app.include_router(mine.router)
         app.include_router(mine.pages)
