@@ -1,0 +1,220 @@
+"""Run again and retry from the failed node, through the HTTP API, on real services.
+
+The retry test is the issue's: a PostgreSQL query node fails (its table does not exist),
+the cause is fixed (the table is created), the run is retried from the failed node, and
+the attempt rows show the upstream node did not run again while the failed node and its
+downstream node did; the new run replays deterministically against today's code.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+from uuid import UUID
+
+from temporalio.worker import Replayer
+
+from tests.api.seed import make_person
+from tests.rerun.conftest import JWT_SECRET, World, restock_flow
+from wfmon.db import reruns
+from wfmon.db.accounts import save_workflow_version
+from wfmon.db.details import list_attempts
+from wfmon.model import ExecutionStatus
+from wfmon.runtime.workflow import BuilderWorkflow
+from wfmon.testing import execution_row, write_execution
+
+
+def attempts_by_node(w: World, who: Any, workflow_id: str, run_id: str) -> Counter[str]:
+    with w.db.as_user(who.auth_user_id) as conn:
+        rows = list_attempts(conn, "default", workflow_id, run_id)
+    return Counter(r["activity_id"] for r in rows)
+
+
+def detail(w: World, who: Any, execution_id: UUID) -> dict[str, Any]:
+    reply = w.http(who).get(f"/api/executions/{execution_id}?fresh=false")
+    assert reply.status == 200, reply.text
+    return reply.json()  # type: ignore[no-any-return]
+
+
+def history_ids(w: World, who: Any) -> set[str]:
+    reply = w.http(who).get(f"/api/workflows/{who.workflow.id}/executions?page_size=100")
+    assert reply.status == 200, reply.text
+    return {item["id"] for item in reply.json()["items"]}
+
+
+def test_retry_from_the_failed_node_reruns_it_and_downstream_only(rerun_world: World) -> None:
+    w, alice = rerun_world, rerun_world.alice
+    table = w.new_table()
+    failed_id = w.run_and_sync(alice, restock_flow(table, w.connection_id))
+    failed = detail(w, alice, failed_id)
+    assert failed["execution"]["status"] == "failed"
+    wf_id, old_run = (
+        failed["execution"]["temporal_workflow_id"],
+        failed["execution"]["temporal_run_id"],
+    )
+    assert attempts_by_node(w, alice, wf_id, old_run) == {"prepare": 1, "query": 1}
+
+    w.create_table(table, rows=3)  # fix the cause
+    reply = w.http(alice).post(f"/api/executions/{failed_id}/retry-from-failed")
+    assert reply.status == 200, reply.text
+    out = reply.json()
+    assert out["kind"] == "retry_from_failed" and out["failed_node_id"] == "query"
+    assert out["temporal_workflow_id"] == wf_id and out["temporal_run_id"] != old_run
+    new_run = out["temporal_run_id"]
+    w.wait(wf_id, new_run)
+    new_id = w.sync(wf_id, new_run)
+    assert out["execution_id"] in (None, str(new_id))  # synced at once (or shortly after)
+
+    # The upstream node kept its result and did not run again; query and report did.
+    assert attempts_by_node(w, alice, wf_id, old_run) == {"prepare": 1, "query": 1}
+    assert attempts_by_node(w, alice, wf_id, new_run) == {"query": 1, "report": 1}
+    new = detail(w, alice, new_id)
+    assert new["execution"]["status"] == "completed"
+    statuses = {c["node_id"]: c["status"] for c in new["components"]}
+    assert statuses == {"prepare": "completed", "query": "completed", "report": "completed"}
+    report = next(c for c in new["components"] if c["node_id"] == "report")
+    assert report["output"] == {"n": 3, "sku": "A-1"}
+
+    # Linked both ways; both runs in the workflow's history list.
+    links = w.http(alice).get(f"/api/executions/{failed_id}/reruns").json()
+    assert [(r["kind"], r["execution_id"]) for r in links["reruns"]] == [
+        ("retry_from_failed", str(new_id))
+    ]
+    back = w.http(alice).get(f"/api/executions/{new_id}/reruns").json()
+    assert back["rerun_of"]["execution_id"] == str(failed_id)
+    assert back["rerun_of"]["kind"] == "retry_from_failed"
+    assert {str(failed_id), str(new_id)} <= history_ids(w, alice)
+
+    # Once per run: a second reset would terminate the first retry if it still ran.
+    again = w.http(alice).post(f"/api/executions/{failed_id}/retry-from-failed")
+    assert again.status == 409 and again.json()["error"] == "already_retried", again.text
+
+    # The link survives the new run's row being written again by a later sync.
+    with w.db.as_user(alice.auth_user_id) as conn:
+        conn.execute("DELETE FROM workflow_executions WHERE id = %s", (new_id,))
+    resynced = w.sync(wf_id, new_run)
+    assert resynced != new_id
+    back = w.http(alice).get(f"/api/executions/{resynced}/reruns").json()
+    assert back["rerun_of"]["execution_id"] == str(failed_id)
+
+    # The reset run replays against today's builder workflow (determinism).
+    async def replay() -> None:
+        history = await w.harness.client.get_workflow_handle(wf_id, run_id=new_run).fetch_history()
+        await Replayer(workflows=[BuilderWorkflow]).replay_workflow(history)
+
+    w.harness.run(replay())
+
+
+def test_run_again_with_the_same_input_on_the_same_or_the_latest_version(
+    rerun_world: World,
+) -> None:
+    w = rerun_world
+    carol = make_person(w.db, "carol", JWT_SECRET, {})
+    first = {
+        "id": "hello",
+        "name": "hello",
+        "version": 1,
+        "nodes": [
+            {
+                "id": "greet",
+                "component": "transform",
+                "config": {"template": {"msg": "v1 {workflow.sku}"}},
+            },
+        ],
+    }
+    with w.db.as_user(carol.auth_user_id) as conn:
+        save_workflow_version(
+            conn, workflow_id=carol.workflow.id, definition=first, created_by=carol.user.id
+        )
+    source = w.run_and_sync(carol, {**first, "version": 2})
+    latest = {
+        **first,
+        "nodes": [{**first["nodes"][0], "config": {"template": {"msg": "v3 {workflow.sku}"}}}],
+    }
+    with w.db.as_user(carol.auth_user_id) as conn:
+        assert (
+            save_workflow_version(
+                conn, workflow_id=carol.workflow.id, definition=latest, created_by=carol.user.id
+            )
+            == 3
+        )
+
+    outputs = {}
+    for choice, version in (("same", 2), ("latest", 3)):
+        reply = w.http(carol).post(f"/api/executions/{source}/rerun", {"version": choice})
+        assert reply.status == 200, reply.text
+        out = reply.json()
+        assert out["kind"] == "run_again" and out["definition_version"] == version
+        w.wait(out["temporal_workflow_id"], out["temporal_run_id"])
+        new_id = w.sync(out["temporal_workflow_id"], out["temporal_run_id"])
+        d = detail(w, carol, new_id)["execution"]
+        assert d["status"] == "completed" and d["workflow_version"] == version
+        assert d["input"][0]["input"] == {"sku": "A-1"}  # the same input
+        outputs[choice] = d["output"]["outputs"]["greet"]["msg"]
+    assert outputs == {"same": "v1 A-1", "latest": "v3 A-1"}
+
+    links = w.http(carol).get(f"/api/executions/{source}/reruns").json()["reruns"]
+    assert [(r["kind"], r["definition_version"]) for r in links] == [
+        ("run_again", 2),
+        ("run_again", 3),
+    ]
+    assert {str(source), *(r["execution_id"] for r in links)} <= history_ids(w, carol)
+
+
+def test_refused_requests_are_clear_4xx_and_write_nothing(rerun_world: World) -> None:
+    w, alice, bob = rerun_world, rerun_world.alice, rerun_world.bob
+    table = w.new_table()
+    failed = w.run_and_sync(alice, restock_flow(table, w.connection_id))
+    ok_table = w.new_table()
+    w.create_table(ok_table, rows=1)
+    completed = w.run_and_sync(alice, restock_flow(ok_table, w.connection_id))
+    with w.db.as_user(alice.auth_user_id) as conn:
+        links_before = len(reruns.reruns_of(conn, failed)) + len(reruns.reruns_of(conn, completed))
+
+    def post(who: Any, execution: Any, action: str, body: Any = None) -> tuple[int, str]:
+        reply = w.http(who).post(f"/api/executions/{execution}/{action}", body)
+        assert reply.headers["content-type"].startswith("application/json"), reply.text
+        return reply.status, reply.json()["error"] if reply.status >= 400 else "ok"
+
+    unknown = "00000000-0000-4000-8000-000000000000"
+    for action in ("rerun", "retry-from-failed"):
+        assert post(alice, unknown, action) == (404, "not_found")
+        # Another user: exactly like an execution that does not exist (API and page).
+        assert post(bob, failed, action) == (404, "not_found")
+        page = w.http(bob).post(f"/executions/{failed}/{action}", headers={"X-Wfmon-Request": "1"})
+        assert page.status == 404 and "text/html" in page.headers["content-type"]
+    assert w.http(bob).get(f"/api/executions/{failed}/reruns").status == 404
+    assert post(alice, completed, "retry-from-failed") == (409, "not_failed")
+    assert post(alice, failed, "rerun", {"version": "newest"}) == (422, "invalid_input")
+
+    # A builder run that failed with no failed node: terminated while its node slept.
+    sleeper = {
+        "id": "nap",
+        "name": "nap",
+        "version": 1,
+        "nodes": [{"id": "nap", "component": "sleep", "config": {"seconds": 30}}],
+    }
+    handle = w.start(alice, sleeper)
+    assert handle.result_run_id is not None
+    running = w.sync(handle.id, handle.result_run_id)
+    assert post(alice, running, "rerun") == (409, "still_running")
+    assert post(alice, running, "retry-from-failed") == (409, "still_running")
+    w.harness.run(handle.terminate("stopped by the test"))
+    terminated = w.sync(handle.id, handle.result_run_id)
+    assert post(alice, terminated, "retry-from-failed") == (409, "no_failed_node")
+
+    # Not a builder workflow: the same sentence the page shows instead of the buttons.
+    other = write_execution(
+        w.db,
+        execution_row(alice, workflow_type="OrderSaga", status=ExecutionStatus.FAILED),
+    )
+    for action in ("rerun", "retry-from-failed"):
+        assert post(alice, other, action) == (409, "not_builder_workflow")
+    page = w.http(alice).get(f"/executions/{other}")
+    assert "OrderSaga workflow, started by its own application" in page.text
+    assert "Retry from the failed node</button>" not in page.text
+
+    with w.db.as_user(alice.auth_user_id) as conn:
+        links_after = len(reruns.reruns_of(conn, failed)) + len(reruns.reruns_of(conn, completed))
+        links_after += len(reruns.reruns_of(conn, terminated)) + len(reruns.reruns_of(conn, other))
+    assert links_after == links_before == 0
