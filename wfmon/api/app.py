@@ -30,6 +30,7 @@ from fastapi.staticfiles import StaticFiles
 
 from wfmon.api.deps import ApiContext, TemporalProvider
 from wfmon.api.errors import install_error_handlers
+from wfmon.api.live import LiveHub, LiveServer, hub_of
 from wfmon.api.logs import log_config
 from wfmon.api.routers import (
     attention,
@@ -38,11 +39,10 @@ from wfmon.api.routers import (
     executions,
     export,
     failures,
-    graph,
     pages,
     projects,
-    rerun,
     search,
+    stream,
     workflows,
 )
 from wfmon.connections.crypto import Keyring
@@ -78,6 +78,7 @@ def create_app(
     keyring: Keyring | None = None,
     policy: NetworkPolicy | None = None,
     sync_timeout: float = 15.0,
+    live_database_url: str | None = None,
 ) -> FastAPI:
     """The app. Unset dependencies come from ``settings`` (``load_settings()`` when None).
 
@@ -85,14 +86,18 @@ def create_app(
     on ``WFMON_WEB_DATABASE_URL`` (else ``WFMON_DATABASE_URL``, else the embedded Postgres's
     web login) at startup and closes it at shutdown; it refuses a login role that could
     bypass row-level security. Raises :class:`SettingsError` when ``WFMON_JWT_SECRET`` is not set.
+
+    Live push (:mod:`wfmon.api.live`) LISTENs on one connection of its own to the web
+    database (``live_database_url`` when ``db`` is given; without it pages poll).
     """
     settings = settings or load_settings()
     if settings.jwt_secret is None or not settings.jwt_secret.get_secret_value():
         raise SettingsError("WFMON_JWT_SECRET is not set: the API needs it to verify tokens")
     owns_db = db is None
-    database = db or Database(
-        resolve_endpoints(settings).web_database_url, max_size=DEFAULT_POOL_SIZE
-    )
+    if owns_db:
+        live_database_url = resolve_endpoints(settings).web_database_url
+    database = db or Database(live_database_url or "", max_size=DEFAULT_POOL_SIZE)
+    hub = LiveHub(live_database_url)
     keyring_error = None
     if keyring is None:
         keyring, keyring_error = _keyring(settings)
@@ -120,9 +125,11 @@ def create_app(
                     SYSTEM_ROLE,
                     USER_ROLE,
                 )
+        await hub.start()
         try:
             yield
         finally:
+            await hub.stop()
             if owns_db:
                 await asyncio.to_thread(database.close)
 
@@ -136,14 +143,15 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.wfmon = ctx
+    app.state.live = hub
     install_error_handlers(app)
     for module in (projects, workflows, executions, connections, export, compare):
         app.include_router(module.router)
-    app.include_router(workflows.policies)
-    for mine in (failures, attention, rerun, graph):
+    for mine in (failures, attention):
         app.include_router(mine.router)
         app.include_router(mine.pages)
     app.include_router(search.router)
+    app.include_router(stream.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
@@ -158,9 +166,13 @@ def serve(
 ) -> None:
     """Run the app in the foreground until SIGINT/SIGTERM. The access log redacts
     credentials in request targets (:mod:`wfmon.api.logs`)."""
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings), host=host, port=port, log_level=log_level, log_config=log_config()
     )
+    server = LiveServer(config)  # ends live streams when shutdown begins
+    server.run()
+    if not server.started:
+        raise SystemExit(3)  # as uvicorn.run: startup failed (the log says why)
 
 
 @dataclass
@@ -172,7 +184,11 @@ class RunningServer:
     thread: threading.Thread
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop accepting, finish in-flight requests, run shutdown (closes an owned pool)."""
+        """Stop accepting, end live streams, finish in-flight requests, run shutdown
+        (closes an owned pool)."""
+        hub = hub_of(self.server.config.app)
+        if hub is not None:
+            hub.close_streams()
         self.server.should_exit = True
         self.thread.join(timeout)
 
