@@ -132,6 +132,14 @@ TABLES: dict[str, Table] = {
         lambda w, a: (w.workflow(a),))),
     "failure_group_builds": Table("model", "built_at = built_at", _sql(
         "INSERT INTO failure_group_builds (model, built_at) VALUES ('failure_groups', now())")),
+    # Re-runs (0510): written by the source execution's owner, never updated or deleted.
+    "execution_reruns": Table(
+        "(SELECT x.temporal_workflow_id FROM workflow_executions x"
+        " WHERE x.id = source_execution_id)", "kind = kind", _sql(
+        "INSERT INTO execution_reruns (source_execution_id, kind, temporal_namespace,"
+        " temporal_workflow_id, temporal_run_id, created_by)"
+        " VALUES (%s, 'run_again', 'default', 'new', 'r', %s)",
+        lambda w, a: (w.ids[f"exec_{w.execution(a)}"], w.user_id(a)))),
 }  # fmt: skip
 
 D = DENIED
@@ -295,6 +303,14 @@ MATRIX: dict[str, dict[Actor, tuple[object, object, object, object]]] = {
         "A":       (NONE,                   D,      D,                      D),
         "B":       (NONE,                   D,      D,                      D),
         "system":  (NONE,                   OK,     NONE,                   NONE),
+        "anon":    (NONE,                   D,      D,                      D),
+    },
+    # The world holds no re-runs: the owner-only read rule is tested in tests/rerun.
+    "execution_reruns": {
+        # actor    select                   insert  update                  delete
+        "A":       (NONE,                   OK,     D,                      D),
+        "B":       (NONE,                   OK,     D,                      D),
+        "system":  (NONE,                   D,      D,                      D),
         "anon":    (NONE,                   D,      D,                      D),
     },
 }
