@@ -39,8 +39,10 @@ from wfmon.api.routers import (
     executions,
     export,
     failures,
+    graph,
     pages,
     projects,
+    rerun,
     search,
     stream,
     workflows,
@@ -147,7 +149,8 @@ def create_app(
     install_error_handlers(app)
     for module in (projects, workflows, executions, connections, export, compare):
         app.include_router(module.router)
-    for mine in (failures, attention):
+    app.include_router(workflows.policies)
+    for mine in (failures, attention, rerun, graph):
         app.include_router(mine.router)
         app.include_router(mine.pages)
     app.include_router(search.router)
