@@ -29,7 +29,7 @@ from wfmon.db import Database
 from wfmon.dev.process import free_port
 from wfmon.settings import Settings
 
-JWT_SECRET = "wfmon-alert-tests-secret"
+JWT_SECRET = "wfmon-alert-tests-secret-0123456789"
 SIGNING_SECRET = "whsec-0123456789abcdef-SIGNING"
 SMTP_USER = "alerts"
 SMTP_PASSWORD = "smtp-Pa55word-SECRET"

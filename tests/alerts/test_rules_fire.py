@@ -70,9 +70,14 @@ def other_workflow(db: Database, owner: WorkflowOwner, name: str) -> Workflow:
 
 
 def run(
-    db: Database, owner: WorkflowOwner, status: ExecutionStatus, *, workflow: Workflow | None = None,
-    components: list[ComponentExecutionRow] | None = None, **fields: Any,
-) -> UUID:  # fmt: skip
+    db: Database,
+    owner: WorkflowOwner,
+    status: ExecutionStatus,
+    *,
+    workflow: Workflow | None = None,
+    components: list[ComponentExecutionRow] | None = None,
+    **fields: Any,
+) -> UUID:
     row = execution_row(owner, status=status, error_message=f"boom {status}", **fields)
     if workflow is not None:
         row = dataclasses.replace(row, workflow_id=workflow.id)
@@ -118,14 +123,24 @@ def scenario(db: Database, keyring: Keyring, receiver: Receiver) -> dict[str, An
         "retry": add_rule(db, owner, keyring, receiver, "retry", AlertKind.UNEXPECTED_RETRY),
         "group": add_rule(db, owner, keyring, receiver, "group", AlertKind.NEW_FAILURE_GROUP),
         "rate": add_rule(
-            db, owner, keyring, receiver, "rate", AlertKind.FAILURE_RATE,
+            db,
+            owner,
+            keyring,
+            receiver,
+            "rate",
+            AlertKind.FAILURE_RATE,
             {"window_minutes": 60, "threshold_percent": 50, "min_executions": 3},
             workflow_id=c.id,
-        ),  # fmt: skip
+        ),
         "running": add_rule(
-            db, owner, keyring, receiver, "running", AlertKind.RUNNING_EXECUTION,
+            db,
+            owner,
+            keyring,
+            receiver,
+            "running",
+            AlertKind.RUNNING_EXECUTION,
             {"max_retries": 2, "max_seconds": 3600},
-        ),  # fmt: skip
+        ),
     }
     return {"owner": owner, "c": c, "rules": rules}
 
@@ -134,8 +149,7 @@ def step(db: Database, keyring: Keyring, s: dict[str, Any]) -> dict[str, Counter
     """One tick; then each rule's deliveries counted by status."""
     run_tick(db, keyring, POLICY, base_url=BASE, delivery=FAST_RETRIES)
     return {
-        name: Counter(d["status"] for d in log(db, s["owner"], r))
-        for name, r in s["rules"].items()
+        name: Counter(d["status"] for d in log(db, s["owner"], r)) for name, r in s["rules"].items()
     }
 
 
@@ -155,12 +169,20 @@ def test_each_kind_fires_once_for_its_event(
     run(db, owner, ExecutionStatus.COMPLETED)
     expect({})
     # A success with an unexpected retry: only the unexpected-retry rule.
-    run(db, owner, ExecutionStatus.COMPLETED,
-        components=[component("charge", ComponentStatus.COMPLETED, retries=1, expected=False)])  # fmt: skip
+    run(
+        db,
+        owner,
+        ExecutionStatus.COMPLETED,
+        components=[component("charge", ComponentStatus.COMPLETED, retries=1, expected=False)],
+    )
     expect({"retry": {"sent": 1}})
     # Expected retries are not unexpected.
-    run(db, owner, ExecutionStatus.COMPLETED,
-        components=[component("fetch", ComponentStatus.COMPLETED, retries=2, expected=True)])  # fmt: skip
+    run(
+        db,
+        owner,
+        ExecutionStatus.COMPLETED,
+        components=[component("fetch", ComponentStatus.COMPLETED, retries=2, expected=True)],
+    )
     expect({})
     # First failure: "any failure" fires, "2 in a row" not yet.
     first = run(db, owner, ExecutionStatus.FAILED)
@@ -178,8 +200,12 @@ def test_each_kind_fires_once_for_its_event(
     seed_failure_group(db, owner, "charge")
     expect({"group": {"sent": 1}})
     # Running executions: one retrying too often, one running too long.
-    run(db, owner, ExecutionStatus.RUNNING,
-        components=[component("charge", ComponentStatus.RETRYING, retries=3, expected=True)])  # fmt: skip
+    run(
+        db,
+        owner,
+        ExecutionStatus.RUNNING,
+        components=[component("charge", ComponentStatus.RETRYING, retries=3, expected=True)],
+    )
     run(db, owner, ExecutionStatus.RUNNING, started_at=datetime.now(UTC) - timedelta(hours=2))
     expect({"running": {"sent": 2}})
     # Workflow C: 1 success then 2 failures = 67% > 50% over 3 executions.
@@ -198,7 +224,8 @@ def test_each_kind_fires_once_for_its_event(
     by_rule = Counter(r.path.removeprefix("/hook/") for r in got)
     assert by_rule == {name: c["sent"] for name, c in none.items() if c["sent"]}
     # The body follows the documented schema and links to the execution.
-    failed = next(r.json() for r in got if r.json()["execution"] and r.json()["execution"]["id"] == str(first))
+    bodies = [r.json() for r in got]
+    failed = next(b for b in bodies if (b["execution"] or {}).get("id") == str(first))
     assert failed["schema"] == "wfmon.alert/v1" and failed["kind"] == "execution_failed"
     assert failed["link"] == f"{BASE}/executions/{first}"
     assert failed["rule"]["name"] == "failed" and failed["project"]["id"] == str(owner.project.id)
@@ -214,8 +241,9 @@ def test_quiet_period_suppresses_the_rules_next_alerts(
     db: Database, keyring: Keyring, receiver: Receiver
 ) -> None:
     owner = make_owner(db, "quiet")
-    rule = add_rule(db, owner, keyring, receiver, "quiet", AlertKind.EXECUTION_FAILED,
-                    quiet_period_seconds=3600)  # fmt: skip
+    rule = add_rule(
+        db, owner, keyring, receiver, "quiet", AlertKind.EXECUTION_FAILED, quiet_period_seconds=3600
+    )
     run(db, owner, ExecutionStatus.FAILED)
     run(db, owner, ExecutionStatus.FAILED)
     evaluate_rules(db, base_url=BASE)

@@ -33,6 +33,7 @@ from wfmon.api.errors import install_error_handlers
 from wfmon.api.live import LiveHub, LiveServer, hub_of
 from wfmon.api.logs import log_config
 from wfmon.api.routers import (
+    alerts,
     attention,
     compare,
     connections,
@@ -150,7 +151,7 @@ def create_app(
     for module in (projects, workflows, executions, connections, export, compare):
         app.include_router(module.router)
     app.include_router(workflows.policies)
-    for mine in (failures, attention, rerun, graph):
+    for mine in (failures, attention, rerun, graph, alerts):
         app.include_router(mine.router)
         app.include_router(mine.pages)
     app.include_router(search.router)
