@@ -46,26 +46,16 @@ CREATE POLICY component_execution_attempts_writer_insert ON component_execution_
     FOR INSERT TO wfmon_attempt_writer
     WITH CHECK (outcome <> 'running' AND ended_at IS NOT NULL);
 
--- The search documents (0400) are refreshed by a statement trigger on these inserts, under
--- the inserter's rights. The writer may read no execution, so for its inserts the trigger
--- does nothing: the execution's next sync builds its document with these attempts (sync
--- rewrites the component rows, whose trigger refreshes the document).
-CREATE OR REPLACE FUNCTION public.wfmon_search_documents_from_attempts() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = public, pg_temp
-AS $$
-BEGIN
-    IF NOT has_table_privilege('public.workflow_executions', 'SELECT') THEN
-        RETURN NULL;
-    END IF;
-    PERFORM wfmon_refresh_search_documents(ARRAY(
-        SELECT DISTINCT e.id
-        FROM new_rows n
-        JOIN workflow_executions e
-          ON e.temporal_namespace = n.temporal_namespace
-         AND e.temporal_workflow_id = n.temporal_workflow_id
-         AND e.temporal_run_id = n.temporal_run_id
-        WHERE n.failure_type IS NOT NULL OR n.failure_message IS NOT NULL));
-    RETURN NULL;
-END
-$$;
+-- The search documents (0400) are refreshed by statement triggers on these inserts, under
+-- the inserter's rights, reading workflow_executions. The writer may read no execution, so
+-- those triggers skip its statements (a WHEN on the trigger; the functions, 0540's, are
+-- left as they are): the execution's next sync builds its document with these attempts
+-- (sync rewrites the component rows, whose trigger refreshes the document). 0520's live
+-- notification trigger already skips such writers itself.
+DROP TRIGGER component_execution_attempts_search_insert ON component_execution_attempts;
+CREATE TRIGGER component_execution_attempts_search_insert
+    AFTER INSERT ON component_execution_attempts
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT
+    WHEN (has_table_privilege('public.workflow_executions', 'SELECT'))
+    EXECUTE FUNCTION wfmon_search_documents_from_attempts();

@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from uuid import UUID
 
 from wfmon.db.login import UnsafeLoginRole
 from wfmon.dev.process import ServiceError
@@ -377,6 +378,26 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_namespace(args: argparse.Namespace, settings: Settings) -> int:
+    """Give a namespace's unbuilt workflows to a project (docs/user-guide/own-workers.md)."""
+    from wfmon.db import Database
+    from wfmon.db.namespaces import UnknownProject, assign_namespace
+    from wfmon.settings import resolve_endpoints
+
+    namespace = args.namespace or settings.temporal_namespace
+    try:
+        with (
+            Database(resolve_endpoints(settings).database_url, max_size=1) as db,
+            db.as_system() as conn,
+        ):
+            owner = assign_namespace(conn, namespace, args.project)
+    except (UnknownProject, ValueError) as exc:
+        print(f"wfmon: {exc}", file=sys.stderr)
+        return 2
+    print(f"namespace {owner.temporal_namespace!r} -> project {owner.project_id}")
+    return 0
+
+
 # -- web app ----------------------------------------------------------------------------
 
 
@@ -479,6 +500,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--progress", action="store_true", help="progress on stderr even if not a TTY")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "namespace", help="give a namespace's own (non-builder) workflows to a project"
+    )
+    p.add_argument("action", choices=["assign"])
+    p.add_argument("--namespace", help="Temporal namespace (default: WFMON_TEMPORAL_NAMESPACE)")
+    p.add_argument("--project", type=UUID, required=True, help="project id (from its page URL)")
+    p.set_defaults(func=cmd_namespace)
 
     p = sub.add_parser("run", help="start an execution of a workflow definition (JSON file)")
     p.add_argument("definition", help="path of a WorkflowDefinition JSON file")

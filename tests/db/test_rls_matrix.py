@@ -140,6 +140,10 @@ TABLES: dict[str, Table] = {
         " temporal_workflow_id, temporal_run_id, created_by)"
         " VALUES (%s, 'run_again', 'default', 'new', 'r', %s)",
         lambda w, a: (w.ids[f"exec_{w.execution(a)}"], w.user_id(a)))),
+    # Namespace assignments (0551): the operator's, written as the system only.
+    "temporal_namespace_owners": Table("temporal_namespace", "created_at = created_at", _sql(
+        "INSERT INTO temporal_namespace_owners (temporal_namespace, project_id, created_by)"
+        " VALUES ('new-ns', %s, %s)", lambda w, a: (w.project(a), w.user_id(a)))),
 }  # fmt: skip
 
 D = DENIED
@@ -311,6 +315,13 @@ MATRIX: dict[str, dict[Actor, tuple[object, object, object, object]]] = {
         "A":       (NONE,                   OK,     D,                      D),
         "B":       (NONE,                   OK,     D,                      D),
         "system":  (NONE,                   D,      D,                      D),
+        "anon":    (NONE,                   D,      D,                      D),
+    },
+    "temporal_namespace_owners": {
+        # actor    select                   insert  update                  delete
+        "A":       (NONE,                   D,      D,                      D),
+        "B":       (NONE,                   D,      D,                      D),
+        "system":  (NONE,                   OK,     NONE,                   NONE),
         "anon":    (NONE,                   D,      D,                      D),
     },
 }

@@ -2,8 +2,9 @@
 
 The role may insert into ``component_execution_attempts`` and do nothing else: no SELECT,
 no UPDATE, no other table. So the one statement here is a plain insert that skips attempts
-already recorded (``ON CONFLICT DO NOTHING`` needs no other privilege), which makes a batch
-offered again after a lost commit harmless.
+already recorded, which makes a batch offered again after a lost commit harmless. It names
+no conflict target: inferring one needs SELECT on its columns, and the only unique key a
+new row can collide with is the attempt key (``id`` is generated).
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ _INSERT_FINISHED_ATTEMPTS: Final = sql.SQL(
     """
     INSERT INTO component_execution_attempts ({cols})
     SELECT {r_cols} FROM {recordset}
-    ON CONFLICT (temporal_namespace, temporal_workflow_id, temporal_run_id, activity_id, attempt)
-    DO NOTHING
+    ON CONFLICT DO NOTHING
     """
 ).format(
     cols=column_list(_ATTEMPT_COLUMNS),
