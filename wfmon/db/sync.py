@@ -39,16 +39,23 @@ FROM workflows w
 WHERE w.id = %(workflow)s AND w.created_by = %(user)s AND w.project_id = %(project)s
 """
 
+# The namespace's assigned project (migrations/0551), else the Discovered project.
 _DISCOVERED_WORKFLOW: Final = """
-WITH inserted AS (
+WITH target AS (
+    SELECT coalesce(o.project_id, %(project)s) AS project_id,
+           coalesce(o.created_by, %(user)s) AS created_by
+    FROM (SELECT 1) AS one
+    LEFT JOIN temporal_namespace_owners o ON o.temporal_namespace = %(namespace)s),
+inserted AS (
     INSERT INTO workflows (project_id, created_by, name, description, visibility_id)
-    SELECT %(project)s, %(user)s, %(name)s, %(description)s, v.id
-    FROM component_visibility v WHERE v.name = 'private'
+    SELECT t.project_id, t.created_by, %(name)s, %(description)s, v.id
+    FROM target t, component_visibility v WHERE v.name = 'private'
     ON CONFLICT (project_id, name) DO NOTHING
-    RETURNING id)
-SELECT id FROM inserted
+    RETURNING id, project_id, created_by)
+SELECT id, project_id, created_by FROM inserted
 UNION ALL
-SELECT id FROM workflows WHERE project_id = %(project)s AND name = %(name)s
+SELECT w.id, w.project_id, w.created_by FROM workflows w, target t
+WHERE w.project_id = t.project_id AND w.name = %(name)s
 LIMIT 1
 """
 
@@ -79,12 +86,7 @@ def resolve_owner(
                 workflow_id=row["workflow_id"],
                 workflow_version=row["workflow_version"],
             )
-    return ExecutionOwner(
-        created_by=SYSTEM_USER_ID,
-        project_id=DISCOVERED_PROJECT_ID,
-        workflow_id=discovered_workflow_id(conn, namespace, workflow_type),
-        workflow_version=None,
-    )
+    return discovered_owner(conn, namespace, workflow_type)
 
 
 def upsert_owned_execution(
@@ -121,9 +123,18 @@ def upsert_owned_execution(
 
 
 def discovered_workflow_id(conn: DbConnection, namespace: str, workflow_type: str) -> UUID:
-    """The Discovered project's workflow for ``workflow_type`` in ``namespace`` (created
-    once; concurrent callers get the same row)."""
+    """The workflow registered for ``workflow_type`` in ``namespace`` (see
+    :func:`discovered_owner`)."""
+    return discovered_owner(conn, namespace, workflow_type).workflow_id
+
+
+def discovered_owner(conn: DbConnection, namespace: str, workflow_type: str) -> ExecutionOwner:
+    """The owner of executions of ``workflow_type`` in ``namespace`` that no wfmon user
+    started: a workflow in the project the namespace is assigned to (as its owner,
+    migrations/0551), else in the Discovered project (as the system user); created once,
+    concurrent callers get the same row."""
     params = {
+        "namespace": namespace,
         "project": DISCOVERED_PROJECT_ID,
         "user": SYSTEM_USER_ID,
         "name": f"{namespace}/{workflow_type}",
@@ -132,13 +143,14 @@ def discovered_workflow_id(conn: DbConnection, namespace: str, workflow_type: st
     }
     row = conn.execute(_DISCOVERED_WORKFLOW, params).fetchone()
     if row is None:  # a concurrent insert not yet visible: its commit makes it so
-        row = conn.execute(
-            "SELECT id FROM workflows WHERE project_id = %(project)s AND name = %(name)s",
-            params,
-        ).fetchone()
+        row = conn.execute(_DISCOVERED_WORKFLOW, params).fetchone()
     assert row is not None
-    workflow_id: UUID = row["id"]
-    return workflow_id
+    return ExecutionOwner(
+        created_by=row["created_by"],
+        project_id=row["project_id"],
+        workflow_id=row["id"],
+        workflow_version=None,
+    )
 
 
 def component_ids(conn: DbConnection) -> dict[str, UUID]:
