@@ -30,7 +30,7 @@ from wfmon_defs.schedules import (
     nightly_statistics_recompute,
     statistics_refresh_schedule,
 )
-from wfmon_defs.sensors import new_executions_sensor, statistics_after_sync
+from wfmon_defs.sensors import alerts_sensor, new_executions_sensor, statistics_after_sync
 
 
 def build_definitions(
@@ -49,7 +49,7 @@ def build_definitions(
             failure_groups_match_their_days,
         ],
         jobs=[sync_executions_job, refresh_statistics_job],
-        sensors=[new_executions_sensor, statistics_after_sync],
+        sensors=[new_executions_sensor, statistics_after_sync, alerts_sensor],
         schedules=[
             statistics_refresh_schedule,
             nightly_reconciliation,

@@ -29,8 +29,13 @@ from temporalio.client import Client
 
 from assets.partitions import partition_key_for
 from assets.statistics import statistics_dbt_models
+from resources.connections import ProjectConnectionsResource
+from resources.database import WfmonDatabaseResource
 from resources.dbt import STATISTICS_REFRESH_TAGS
 from resources.temporal import TemporalResource
+from wfmon.alerts import run_tick
+from wfmon.connections.errors import KeyringError
+from wfmon.connections.policy import NetworkPolicy
 from wfmon.sync.discovery import DiscoveredExecution, discover
 from wfmon.sync.messages import SYNC_TASK_QUEUE, ExecutionRef
 from wfmon.sync.worker import request_sync
@@ -209,3 +214,32 @@ statistics_after_sync = dg.AutomationConditionSensorDefinition(
         "statistics_refresh_schedule stays as the safety net."
     ),
 )
+
+
+#: How often alert rules are evaluated and due deliveries sent. An alert reaches its channel
+#: within about one interval after the execution's row is synced (bench/bench_alerts.py).
+ALERTS_SENSOR_INTERVAL_SECONDS: Final = 5
+
+
+@dg.sensor(
+    minimum_interval_seconds=ALERTS_SENSOR_INTERVAL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Evaluates every enabled alert rule against the synced tables and sends the alerts "
+        "that are due (new ones, and failed deliveries whose backoff has passed). The logic "
+        "is wfmon.alerts.run_tick; this sensor only calls it."
+    ),
+)
+def alerts_sensor(
+    context: dg.SensorEvaluationContext,
+    database: WfmonDatabaseResource,
+    connections: ProjectConnectionsResource,
+) -> dg.SkipReason:
+    try:
+        keyring = connections.keyring()
+    except KeyringError as exc:
+        return dg.SkipReason(f"alerts are off: {exc}")
+    report = run_tick(database.database(), keyring, NetworkPolicy.from_env())
+    if report.delivered.sent or report.delivered.failed:
+        context.log.info(report.summary())
+    return dg.SkipReason(report.summary())

@@ -169,9 +169,13 @@ def smtp() -> Iterator[Smtp]:
         controller.stop()
 
 
+#: The session's WFMON_SECRET_KEY-style keyring (what project connections use too).
+KEYRING = generate_key("k1")
+
+
 @pytest.fixture(scope="session")
 def keyring() -> Keyring:
-    return Keyring.parse(generate_key("k1"))
+    return Keyring.parse(KEYRING)
 
 
 @dataclass
