@@ -144,6 +144,21 @@ TABLES: dict[str, Table] = {
     "temporal_namespace_owners": Table("temporal_namespace", "created_at = created_at", _sql(
         "INSERT INTO temporal_namespace_owners (temporal_namespace, project_id, created_by)"
         " VALUES ('new-ns', %s, %s)", lambda w, a: (w.project(a), w.user_id(a)))),
+    # Alerts (0500): rules managed by the project's owner; deliveries written by the system
+    # (the world holds none; a test delivery needs its rule, created in the same statement).
+    "alert_rules": Table("name", "enabled = enabled", _sql(
+        "INSERT INTO alert_rules (id, project_id, created_by, name, kind, channel_type,"
+        " channel_masked, channel_secret_encrypted, encryption_key_id)"
+        " VALUES (gen_random_uuid(), %s, %s, 'new', 'execution_failed', 'webhook', 'x',"
+        " '\\x00', 'k1')", lambda w, a: (w.project(a), w.user_id(a)))),
+    "alert_deliveries": Table("event_key", "reason = reason", _sql(
+        "WITH r AS (INSERT INTO alert_rules (id, project_id, created_by, name, kind,"
+        " channel_type, channel_masked, channel_secret_encrypted, encryption_key_id)"
+        " VALUES (gen_random_uuid(), %s, %s, 'new', 'execution_failed', 'webhook', 'x',"
+        " '\\x00', 'k1') RETURNING id, project_id)"
+        " INSERT INTO alert_deliveries (rule_id, project_id, event_key, dedupe_key, status,"
+        " is_test, alert) SELECT id, project_id, 'k', 'k', 'sent', true, '{}' FROM r",
+        lambda w, a: (w.project(a), w.user_id(a)))),
 }  # fmt: skip
 
 D = DENIED
@@ -322,6 +337,21 @@ MATRIX: dict[str, dict[Actor, tuple[object, object, object, object]]] = {
         "A":       (NONE,                   D,      D,                      D),
         "B":       (NONE,                   D,      D,                      D),
         "system":  (NONE,                   OK,     NONE,                   NONE),
+        "anon":    (NONE,                   D,      D,                      D),
+    },
+    "alert_rules": {
+        # actor    select                   insert  update                  delete
+        "A":       (NONE,                   OK,     NONE,                   NONE),
+        "B":       (NONE,                   OK,     NONE,                   NONE),
+        "system":  (NONE,                   D,      D,                      D),
+        "anon":    (NONE,                   D,      NONE,                   NONE),
+    },
+    # The system's insert is refused by the rule it needs; its writes: tests/alerts.
+    "alert_deliveries": {
+        # actor    select                   insert  update                  delete
+        "A":       (NONE,                   OK,     D,                      D),
+        "B":       (NONE,                   OK,     D,                      D),
+        "system":  (NONE,                   D,      NONE,                   NONE),
         "anon":    (NONE,                   D,      D,                      D),
     },
 }
