@@ -141,12 +141,31 @@ def test_run_again_with_the_same_input_on_the_same_or_the_latest_version(
 
     outputs = {}
     for choice, version in (("same", 2), ("latest", 3)):
-        reply = w.http(carol).post(f"/api/executions/{source}/rerun", {"version": choice})
-        assert reply.status == 200, reply.text
-        out = reply.json()
-        assert out["kind"] == "run_again" and out["definition_version"] == version
-        w.wait(out["temporal_workflow_id"], out["temporal_run_id"])
-        new_id = w.sync(out["temporal_workflow_id"], out["temporal_run_id"])
+        if choice == "same":  # the page's form: 303 to the new run's page
+            form = w.http(carol).post(
+                f"/executions/{source}/rerun",
+                raw=b"version=same",
+                headers={
+                    "Accept": "text/html",
+                    "X-Wfmon-Request": "1",
+                    "Content-Type": "application/x-www-form-urlencoded",
+                },
+            )
+            assert form.status == 303, form.text
+            new_id = UUID(form.headers["location"].removeprefix("/executions/"))
+            d = detail(w, carol, new_id)["execution"]
+            w.wait(d["temporal_workflow_id"], d["temporal_run_id"])
+        else:
+            reply = w.http(carol).post(f"/api/executions/{source}/rerun", {"version": choice})
+            assert reply.status == 200, reply.text
+            out = reply.json()
+            assert out["kind"] == "run_again" and out["definition_version"] == version
+            w.wait(out["temporal_workflow_id"], out["temporal_run_id"])
+            d = {
+                "temporal_workflow_id": out["temporal_workflow_id"],
+                "temporal_run_id": out["temporal_run_id"],
+            }
+        new_id = w.sync(d["temporal_workflow_id"], d["temporal_run_id"])
         d = detail(w, carol, new_id)["execution"]
         assert d["status"] == "completed" and d["workflow_version"] == version
         assert d["input"][0]["input"] == {"sku": "A-1"}  # the same input

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from wfmon.api.deps import Context, CurrentUser, UserConn
 from wfmon.api.errors import ERROR_RESPONSES, ApiError, ErrorBody, NotFound, Unprocessable
 from wfmon.api.html import templates
-from wfmon.api.models import ExecutionDetailOut, ExecutionOut
+from wfmon.api.models import ExecutionDetailOut, ExecutionOut, json_response
 from wfmon.db import reruns as db
 from wfmon.model import ComponentStatus
 from wfmon.rerun import (
@@ -227,8 +227,13 @@ async def _form_version(request: Request) -> VersionChoice:
         raise Unprocessable(f"version must be one of {choices}, not {value!r}") from None
 
 
-def _to_page(result: RerunResult) -> Response:
-    return RedirectResponse(_out(result).url, status_code=303)
+def _to_page(request: Request, result: RerunResult) -> Response:
+    """303 to the new run's page; the page's script asks for JSON instead (it then opens
+    ``url`` itself, so the new page is rendered once, not for the fetch and again)."""
+    out = _out(result)
+    if "application/json" in request.headers.get("accept", ""):
+        return json_response(out)
+    return RedirectResponse(out.url, status_code=303)
 
 
 @pages.post("/executions/{execution_id}/rerun")
@@ -236,13 +241,15 @@ async def rerun_form(
     execution_id: UUID, request: Request, ctx: Context, user: CurrentUser
 ) -> Response:
     version = await _form_version(request)
-    return _to_page(await _do(ctx, user, execution_id, RerunKind.RUN_AGAIN, version))
+    return _to_page(request, await _do(ctx, user, execution_id, RerunKind.RUN_AGAIN, version))
 
 
 @pages.post("/executions/{execution_id}/retry-from-failed")
-async def retry_form(execution_id: UUID, ctx: Context, user: CurrentUser) -> Response:
+async def retry_form(
+    execution_id: UUID, request: Request, ctx: Context, user: CurrentUser
+) -> Response:
     kind = RerunKind.RETRY_FROM_FAILED
-    return _to_page(await _do(ctx, user, execution_id, kind, VersionChoice.SAME))
+    return _to_page(request, await _do(ctx, user, execution_id, kind, VersionChoice.SAME))
 
 
 # -- what the execution page offers ------------------------------------------------------------

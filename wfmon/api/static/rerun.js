@@ -1,6 +1,6 @@
 // Run again / retry from the failed node (templates/_rerun.html).
 // The forms post to the page handlers with the X-Wfmon-Request header (a cookie alone never
-// authorises a write); the handler answers 303 to the new run's page, which we then open.
+// authorises a write) and ask for JSON: the handler answers with the new run's page, opened here.
 "use strict";
 
 (function () {
@@ -19,10 +19,14 @@
       const res = await fetch(form.action, {
         method: "POST",
         credentials: "same-origin",
-        headers: { "X-Wfmon-Request": "1", "Content-Type": "application/x-www-form-urlencoded" },
+        headers: {
+          "X-Wfmon-Request": "1",
+          "Content-Type": "application/x-www-form-urlencoded",
+          Accept: "application/json",  // {url: the new run's page} instead of a 303
+        },
         body: new URLSearchParams(new FormData(form)),
       });
-      if (res.ok) { location.assign(res.url); return; }
+      if (res.ok) { location.assign((await res.json()).url); return; }
       // Errors are error pages: show their message here.
       const page = new DOMParser().parseFromString(await res.text(), "text/html");
       const msg = page.querySelector("[role=alert]");
