@@ -137,7 +137,7 @@ def test_the_plain_workflow_lands_in_the_project_its_namespace_is_assigned_to(
     _, execution_id = synced
     with db.as_user(own_world.carol.auth_user_id) as conn:
         row = conn.execute(
-            "SELECT e.project_id, e.created_by, w.name FROM workflow_executions e"
+            "SELECT e.project_id, e.created_by, e.workflow_id, w.name FROM workflow_executions e"
             " JOIN workflows w ON w.id = e.workflow_id WHERE e.id = %s",
             (execution_id,),
         ).fetchone()
@@ -147,6 +147,12 @@ def test_the_plain_workflow_lands_in_the_project_its_namespace_is_assigned_to(
         own_world.carol.user.id,
         f"{NAMESPACE}/GreetingWorkflow",
     )
+    # The project page lists the workflow; its page lists the execution.
+    page = {"Cookie": f"wfmon_token={own_world.token(own_world.carol)}", "Accept": "text/html"}
+    status, html = get(own_world, f"/projects/{own_world.carol.project.id}", page)
+    assert status == 200 and f"{NAMESPACE}/GreetingWorkflow" in html
+    status, html = get(own_world, f"/workflows/{row['workflow_id']}", page)
+    assert status == 200 and str(execution_id) in html
 
 
 def test_an_unreachable_database_fails_no_activity_and_a_full_buffer_counts_drops(
