@@ -68,7 +68,7 @@ def test_retry_from_the_failed_node_and_run_again_from_the_page(
     page.wait_for_url(lambda url: "/executions/" in url and str(failed) not in url)
     retried = page.url.rsplit("/", 1)[-1]
     back = page.locator("#rerun-links .rerun-of a")
-    assert back.inner_text().startswith("run ")
+    assert back.inner_text().startswith("the run started ")
     assert back.get_attribute("href") == f"/executions/{failed}"
     assert "Retry from the failed node of" in page.locator("#rerun-links").inner_text()
     shot(page, "rerun-linked", doc=True)

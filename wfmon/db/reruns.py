@@ -131,6 +131,7 @@ class RerunLink:
     failed_node_id: str | None
     execution_id: UUID | None
     status: str | None
+    started_at: datetime | None
 
 
 #: The new run's row of a link, by its Temporal ids and owner.
@@ -148,7 +149,8 @@ def reruns_of(conn: DbConnection, execution_id: UUID) -> list[RerunLink]:
     rows = conn.execute(
         f"""
         SELECT r.kind, r.created_at, r.temporal_workflow_id, r.temporal_run_id,
-               r.definition_version, r.failed_node_id, n.id AS execution_id, n.status
+               r.definition_version, r.failed_node_id, n.id AS execution_id, n.status,
+               n.started_at
         FROM execution_reruns r {_NEW_RUN_JOIN}
         WHERE r.source_execution_id = %s
         ORDER BY r.created_at, r.id
@@ -164,7 +166,8 @@ def rerun_source(conn: DbConnection, execution_id: UUID) -> RerunLink | None:
     row = conn.execute(
         f"""
         SELECT r.kind, r.created_at, s.temporal_workflow_id, s.temporal_run_id,
-               r.definition_version, r.failed_node_id, s.id AS execution_id, s.status
+               r.definition_version, r.failed_node_id, s.id AS execution_id, s.status,
+               s.started_at
         FROM execution_reruns r {_NEW_RUN_JOIN}
         JOIN workflow_executions s ON s.id = r.source_execution_id
         WHERE n.id = %s

@@ -117,6 +117,7 @@ class RerunLinkOut(BaseModel):
     created_at: datetime
     execution_id: UUID | None
     status: str | None
+    started_at: datetime | None
     temporal_workflow_id: str
     temporal_run_id: str
     definition_version: int | None
@@ -152,6 +153,7 @@ def _link(link: db.RerunLink) -> RerunLinkOut:
         created_at=link.created_at,
         execution_id=link.execution_id,
         status=link.status,
+        started_at=link.started_at,
         temporal_workflow_id=link.temporal_workflow_id,
         temporal_run_id=link.temporal_run_id,
         definition_version=link.definition_version,

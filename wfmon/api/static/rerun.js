@@ -39,14 +39,20 @@
   section.querySelectorAll("form[data-rerun]").forEach((f) => f.addEventListener("submit", (ev) => submit(f, ev)));
 
   const KIND = { run_again: "Run again", retry_from_failed: "Retry from the failed node" };
+  function when(iso) { return new Date(iso).toISOString().replace("T", " ").slice(0, 19) + " UTC"; }
   function link(l) {
+    // Run ids are time-ordered (their first characters repeat): name a run by its start.
+    const name = l.started_at ? `the run started ${when(l.started_at)}` : `run …${l.temporal_run_id.slice(-8)}`;
     const a = document.createElement(l.execution_id ? "a" : "span");
     if (l.execution_id) a.href = `/executions/${l.execution_id}`;
-    a.textContent = l.execution_id ? `run ${l.temporal_run_id.slice(0, 8)}` : `run ${l.temporal_run_id.slice(0, 8)} (syncing…)`;
+    a.textContent = l.execution_id ? name : `${name} (syncing…)`;
     a.className = "rerun-link";
     a.dataset.kind = l.kind;
     const wrap = document.createElement("span");
-    wrap.append(a, ` (${l.status ? l.status.replace("_", " ") : "starting"}${l.failed_node_id ? `, from ${l.failed_node_id}` : ""}${l.definition_version ? `, version ${l.definition_version}` : ""})`);
+    const facts = [l.status ? l.status.replace("_", " ") : "starting"];
+    if (l.failed_node_id) facts.push(`from node ${l.failed_node_id}`);
+    if (l.definition_version) facts.push(`version ${l.definition_version}`);
+    wrap.append(a, ` (${facts.join(", ")})`);
     return wrap;
   }
   async function links() {
