@@ -23,7 +23,7 @@
 "use strict";
 (function () {
   const NS = "http://www.w3.org/2000/svg";
-  const W = 230, H = 84;                    // node box
+  const W = 250, H = 84;                    // node box
   const BIG = 150;                          // nodes from which the cheap ordering is used
   const MIN_K = 0.05, MAX_K = 2.5;
   const ICONS = { keep_trying: "∞", fail_after_attempts: "↻", exponential_backoff: "⤴", no_retries: "1", unknown: "?" };
@@ -200,12 +200,12 @@
       return `<title>${esc(ariaLabel(n))}</title>` +
         `<rect class="gbox" width="${W}" height="${H}" rx="6"></rect>` +
         `<rect class="gstripe" width="6" height="${H}" rx="3"></rect>` +
-        `<text class="gid" x="14" y="20">${esc(cut(n.id, 26))}</text>` +
+        `<text class="gid" x="14" y="20">${esc(cut(n.id, 28))}</text>` +
         `<text class="gcomp" x="14" y="37">${esc(cut(n.component, 32))}</text>` +
-        (st ? `<text class="gstat" x="14" y="55">${esc(cut(st, 34))}</text>` : "") +
+        (st ? `<text class="gstat" x="14" y="55">${esc(cut(st, 38))}</text>` : "") +
         `<g class="gretry r-${esc(n.retry.strategy)}" transform="translate(${W - 26},6)"><circle cx="10" cy="10" r="10"></circle>` +
         `<text x="10" y="14.5" text-anchor="middle">${esc(icon)}</text><title>${esc(policyWords)}: ${esc(n.retry.sentence)}</title></g>` +
-        `<text class="gpolicy" x="14" y="${st ? 74 : 58}">${esc(cut(n.retry.sentence, 38))}</text>`;
+        `<text class="gpolicy" x="14" y="${st ? 74 : 58}">${esc(cut(n.retry.sentence, 42))}</text>`;
     }
 
     nodeClass(n) {
@@ -273,7 +273,7 @@
 
     // -- view: zoom and pan -------------------------------------------------------------
     sizeView() {
-      const want = Math.min(Math.max(this.size.h * this.fitScale(true) + 8, 170), 520);
+      const want = Math.min(Math.max(this.size.h * this.fitScale(true) + 24, 170), 520);
       this.view.style.height = Math.round(want) + "px";
     }
     fitScale(widthOnly) {
@@ -310,13 +310,17 @@
     }
     zoomCenter(factor) { this.zoomAt(factor, this.view.clientWidth / 2, this.view.clientHeight / 2); }
     reveal(id) {
+      // Pan as little as needed to bring the node into view (centre it when it is bigger).
       const p = this.pos.get(id);
       if (!p) return;
-      const vw = this.view.clientWidth, vh = this.view.clientHeight, k = this.t.k, pad = 24;
+      const vw = this.view.clientWidth, vh = this.view.clientHeight, k = this.t.k, pad = 8;
       const x0 = p.x * k + this.t.x, y0 = p.y * k + this.t.y, x1 = x0 + W * k, y1 = y0 + H * k;
-      if (x0 >= pad && y0 >= pad && x1 <= vw - pad && y1 <= vh - pad) return;
-      this.t.x = vw / 2 - (p.x + W / 2) * k;
-      this.t.y = vh / 2 - (p.y + H / 2) * k;
+      if (W * k > vw - 2 * pad) this.t.x = vw / 2 - (p.x + W / 2) * k;
+      else if (x0 < pad) this.t.x += pad - x0;
+      else if (x1 > vw - pad) this.t.x -= x1 - (vw - pad);
+      if (H * k > vh - 2 * pad) this.t.y = vh / 2 - (p.y + H / 2) * k;
+      else if (y0 < pad) this.t.y += pad - y0;
+      else if (y1 > vh - pad) this.t.y -= y1 - (vh - pad);
       this.apply();
     }
 
@@ -346,11 +350,12 @@
         drag = null;
         view.classList.remove("panning");
         if (moved) { this.suppressClick = true; setTimeout(() => { this.suppressClick = false; }, 0); }
-        if (ev.type === "pointerup" && !moved) {
-          const g = ev.target.closest && ev.target.closest("g.gnode");
-          if (g) this.select(g.dataset.node, { focus: true });
-        }
       };
+      view.addEventListener("click", (ev) => {
+        if (this.suppressClick) return;  // the end of a drag, not a click
+        const g = ev.target.closest && ev.target.closest("g.gnode");
+        if (g) this.select(g.dataset.node, { focus: true });
+      });
       view.addEventListener("pointerup", end);
       view.addEventListener("pointercancel", end);
       this.root.querySelector(".graph-zoom").addEventListener("click", (ev) => {
@@ -361,8 +366,9 @@
         else { this.userMoved = true; this.fit(); }
       });
       this.root.addEventListener("keydown", (ev) => this.onKey(ev));
-      this.vp.addEventListener("focusin", (ev) => {
-        const g = ev.target.closest("g.gnode");
+      // On the section, not the SVG: Chromium makes an SVG element with focus listeners a tab stop.
+      this.root.addEventListener("focusin", (ev) => {
+        const g = ev.target.closest && ev.target.closest("g.gnode");
         if (g) { this.setFocusable(g.dataset.node); this.reveal(g.dataset.node); }
       });
     }
