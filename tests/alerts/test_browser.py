@@ -1,0 +1,82 @@
+"""The alerts page in Chromium (Debian's, driven by Playwright): create a rule with the
+form, send a test alert to a real webhook receiver, see it in the delivery log — also on
+the project page. The screenshot is docs/images/alerts.png (``WFMON_UPDATE_DOC_IMAGES=1``)."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.alerts.conftest import JWT_SECRET, SIGNING_SECRET, App, Receiver
+from tests.api.test_browser import CHROMIUM, shot
+from wfmon.db import Database
+from wfmon.testing import make_owner
+
+pytestmark = [
+    pytest.mark.skipif(
+        importlib.util.find_spec("playwright") is None,
+        reason="browser tests need the Python package playwright",
+    ),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests need Chromium at {CHROMIUM}"),
+]
+
+HOOK_TOKEN = "browser-hook-TOKEN-4242"
+
+
+@pytest.fixture(scope="module")
+def page(alert_app: App) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        try:
+            context = browser.new_context(
+                viewport={"width": 1366, "height": 1000}, base_url=alert_app.url
+            )
+            context.set_default_timeout(15_000)
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def test_create_rule_send_test_alert_and_see_the_log(
+    page: Any, db: Database, receiver: Receiver
+) -> None:
+    owner = make_owner(db, "browser-alerts", workflow_name="checkout")
+    page.goto("/signin")
+    page.get_by_label("Access token").fill(owner.dev_token(JWT_SECRET))
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/projects")
+
+    page.goto(f"/projects/{owner.project.id}/alerts")
+    form = page.locator("#add-rule")
+    form.get_by_label("Name", exact=True).fill("checkout failing")
+    form.get_by_label("Alert when").select_option("execution_failed")
+    page.get_by_label("Parameters (JSON)").fill('{"consecutive": 2}')
+    form.get_by_label("Workflow").select_option(label="checkout")
+    form.get_by_label("URL", exact=True).fill(receiver.url(f"/hook/browser?t={HOOK_TOKEN}"))
+    form.get_by_label("Signing secret", exact=False).fill(SIGNING_SECRET)
+    form.get_by_role("button", name="Add rule").click()
+
+    row = page.locator("#alert-rules tr[data-rule]")
+    row.wait_for()
+    assert "checkout failing" in row.inner_text() and "consecutive=2" in row.inner_text()
+    receiver.clear()
+    row.get_by_role("button", name="Send test alert").click()
+    page.locator("#alert-rules output.result", has_text="test alert sent").wait_for()
+    page.locator('#alert-deliveries tr.delivery[data-status="sent"]').wait_for()
+    [got] = [r for r in receiver.wait_for(1) if r.path.startswith("/hook/browser")]
+    assert got.signature_ok and got.json()["test"] is True
+    html = page.content()
+    assert HOOK_TOKEN not in html and SIGNING_SECRET not in html
+    shot(page, "alerts", doc=True, full_page=True)
+
+    page.goto(f"/projects/{owner.project.id}")
+    summary = page.locator('#project-alerts tr.delivery[data-status="sent"]')
+    summary.wait_for()
+    assert "Test alert of rule checkout failing" in summary.inner_text()
