@@ -33,6 +33,7 @@ def cmd_services(args: argparse.Namespace, settings: Settings) -> int:
         print(f"state directory   {settings.state_path}")
         print(f"PostgreSQL        {masked_service_url(ep.database_url)}")
         print(f"Dagster storage   {masked_service_url(ep.dagster_database_url)}")
+        print(f"attempt recorder  {masked_service_url(ep.recorder_database_url)}")
         print(f"Temporal          {ep.temporal_address}")
         if ep.temporal_ui_url:
             print(f"Temporal Web UI   {ep.temporal_ui_url}")

@@ -98,6 +98,10 @@ def test_every_attempt_of_a_plain_workflow_is_on_its_execution_page(
     # The policy is the one Temporal recorded when the activity was scheduled.
     assert compose["policy"]["recorded"]["maximum_attempts"] == 5
     assert compose["policy"]["max_attempts"] == 5
+    assert compose["policy"]["sentence"] == (
+        "fail after 5 attempts, waiting 100ms then x2 per retry, at most 2s"
+    )
+    assert compose["node_id"] == "1"  # the activity id workflow.execute_activity gave it
     tries = compose["attempts"]
     assert [(a["attempt"], a["outcome"], a["retried"], a["retry_expected"]) for a in tries] == [
         (1, "failed", True, True),
@@ -108,6 +112,7 @@ def test_every_attempt_of_a_plain_workflow_is_on_its_execution_page(
     assert tries[0]["failure_message"] == f"{UNAVAILABLE} (attempt 1)"
     assert tries[1]["failure_message"] == f"{UNAVAILABLE} (attempt 2)"
     assert tries[0]["failure_type"] == "RuntimeError"
+    assert tries[1]["label"] == "attempt 2 of 5"
 
     postcard = cards["send_postcard"]
     assert postcard["status"] == "failed" and postcard["is_expected_retry"] is False
