@@ -9,8 +9,9 @@ downstream node did; the new run replays deterministically against today's code.
 from __future__ import annotations
 
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from temporalio.worker import Replayer
 
@@ -233,7 +234,21 @@ def test_refused_requests_are_clear_4xx_and_write_nothing(rerun_world: World) ->
     assert "OrderSaga workflow, started by its own application" in page.text
     assert "Retry from the failed node</button>" not in page.text
 
+    # Temporal no longer has it (a row synced long ago): refused, nothing recorded.
+    gone = write_execution(
+        w.db, execution_row(alice, status=ExecutionStatus.FAILED, temporal_run_id=str(uuid4()))
+    )
+    for action in ("rerun", "retry-from-failed"):
+        assert post(alice, gone, action) == (409, "gone_from_temporal")
+
+    refused = (failed, completed, terminated, other, gone)
     with w.db.as_user(alice.auth_user_id) as conn:
-        links_after = len(reruns.reruns_of(conn, failed)) + len(reruns.reruns_of(conn, completed))
-        links_after += len(reruns.reruns_of(conn, terminated)) + len(reruns.reruns_of(conn, other))
+        links_after = sum(len(reruns.reruns_of(conn, e)) for e in refused)
     assert links_after == links_before == 0
+
+    # Two retries at once (a double click): one reset, the other is told it was done.
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: post(alice, failed, "retry-from-failed"), range(2)))
+    assert sorted(answers) == [(200, "ok"), (409, "already_retried")]
+    with w.db.as_user(alice.auth_user_id) as conn:
+        assert [r.kind for r in reruns.reruns_of(conn, failed)] == ["retry_from_failed"]
