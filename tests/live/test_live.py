@@ -23,6 +23,7 @@ from wfmon.db import notify
 from wfmon.db.executions import upsert_execution
 from wfmon.db.locks import libpq_url
 from wfmon.db.rows import ComponentExecutionRow, ExecutionRow
+from wfmon.db.sync import acquire_leases, renew_leases
 from wfmon.model import ComponentStatus, ExecutionStatus
 from wfmon.testing import WorkflowOwner, execution_row, write_execution
 
@@ -70,9 +71,13 @@ def test_a_sync_write_reaches_the_open_streams_once_at_commit(live: LiveWorld) -
         with pytest.raises(RuntimeError), live.db.as_system() as conn:
             upsert_execution(conn, _closed(row, ExecutionStatus.FAILED))
             raise RuntimeError("roll back")
-        # A payload that is not an event is ignored, and the hub keeps listening.
+        # A payload that is not an event is ignored, and the hub keeps listening; a sync
+        # lease taken and renewed changes nothing a page shows, and tells nobody.
         with live.db.as_system() as conn:
             notify.notify_raw(conn, "not an event")
+            runs = [(row.temporal_workflow_id, row.temporal_run_id)]
+            assert not acquire_leases(conn, row.temporal_namespace, runs, "live-test", 30)
+            assert renew_leases(conn, "live-test", 60) == 1
         streams[1].quiet(0.3)
 
         write_execution(live.db, _closed(row, ExecutionStatus.COMPLETED))

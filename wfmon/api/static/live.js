@@ -32,7 +32,8 @@
       if (!indicator) return;
       indicator.hidden = mode === "off";
       indicator.dataset.liveState = mode;
-      indicator.textContent = mode === "live" ? "live" : mode === "polling" ? "polling" : mode === "connecting" ? "connecting…" : "";
+      const words = { live: "live", polling: "polling", connecting: "connecting…", paused: "paused" };
+      indicator.textContent = words[mode] || "";
       indicator.title = mode === "live"
         ? "Updates are pushed by the server as they are synced"
         : mode === "polling" ? "Live updates are unavailable: refreshing every few seconds" : "";
@@ -105,8 +106,23 @@
       setMode("off");
     }
 
+    function pause() {
+      if (source) { source.close(); source = null; }
+      stopPolling();
+      if (retryTimer) { clearTimeout(retryTimer); retryTimer = null; }
+      setMode("paused");
+    }
+
     setMode("connecting");
     connect();
+    // A hidden tab holds no stream: browsers allow ~6 connections per server over
+    // HTTP/1.1, and a background tab needs no updates. Back in view it reconnects, and
+    // the "ready" refetch catches up.
+    document.addEventListener("visibilitychange", () => {
+      if (stopped) return;
+      if (document.hidden) pause();
+      else { retryMs = RETRY_FIRST_MS; connect(); }
+    });
     window.addEventListener("pagehide", () => { if (source) { source.close(); source = null; } });
     return { stop, refresh, get mode() { return indicator ? indicator.dataset.liveState : null; } };
   }
