@@ -13,6 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -44,6 +45,8 @@ class Received:
     headers: dict[str, str]
     body: bytes
     signature_ok: bool | None
+    #: ``time.monotonic()`` when it arrived.
+    at: float = field(default_factory=time.monotonic)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -110,8 +113,9 @@ def _handler(receiver_ref: list[Receiver]) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture(scope="session")
-def receiver() -> Iterator[Receiver]:
+@contextmanager
+def running_receiver() -> Iterator[Receiver]:
+    """A :class:`Receiver` on a free 127.0.0.1 port, stopped at the end."""
     ref: list[Receiver] = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(ref))
     rec = Receiver(server)
@@ -123,6 +127,12 @@ def receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="session")
+def receiver() -> Iterator[Receiver]:
+    with running_receiver() as rec:
+        yield rec
 
 
 @dataclass
