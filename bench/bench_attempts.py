@@ -1,13 +1,14 @@
 """Does recording attempts slow activities? ``wfmon.attempts.interceptor`` against none.
 
-Two workers run the same plain workflow (``bench/own_workflow.py``: 50 trivial activities
-one after another) on the real Temporal dev server: one without interceptors (the
-baseline), one with ``interceptors=[wfmon.attempts.interceptor(dsn=...)]`` writing to the
-real PostgreSQL as ``wfmon_recorder``, and one whose DSN points at a port where nothing
-listens (the database down). Runs alternate between the variants (a different one first each
-round) and the ratios are medians of per-round ratios, so machine noise hits them alike. Figures: each variant's median workflow time, the ratios to the baseline
-(target <= 1.10), and the cost of one ``record()`` call (the only work on the activity's
-path) in microseconds.
+Three workers run the same plain workflow (``bench/own_workflow.py``: 50 trivial
+activities one after another) on the real Temporal dev server: one without interceptors
+(the baseline), one with ``interceptors=[wfmon.attempts.interceptor(dsn=...)]`` writing to
+the real PostgreSQL as ``wfmon_recorder``, and one whose DSN points at a port where nothing
+listens (the database down). Runs alternate between the variants (a different one first
+each round) and the ratios are medians of per-round ratios, so machine noise hits them
+alike. Figures: each variant's median workflow time, the ratios to the baseline (target
+<= 1.10), and the cost of one ``record()`` call (the only work on the activity's path) in
+microseconds.
 """
 
 from __future__ import annotations
