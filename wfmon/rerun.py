@@ -12,7 +12,8 @@ Guarantees:
   under the caller's row-level security. When Temporal refuses, nothing is written; when
   the check or the Temporal call fails, the link is rolled back with it. (Only a commit
   failing after Temporal accepted leaves a run without its link; Temporal still knows
-  it: the reset's reason, and the old run's ``reset_run_id``.)
+  it, as the old run's ``reset_run_id``, and the next retry request records the link
+  from there instead of resetting again: so does a reset made in Temporal's UI or CLI.)
 - Retry from the failed node resets the failed run to the WorkflowTaskCompleted event
   whose commands scheduled the earliest failed node: the nodes that completed before it
   keep their results (their events are copied into the new run and they do not run
@@ -299,7 +300,7 @@ class RerunService:
     async def retry_from_failed(self, auth_user_id: UUID, execution_id: UUID) -> RerunResult:
         """Reset the failed run to just before its earliest failed node was scheduled."""
 
-        def work(conn: DbConnection, call: _Call) -> db.NewRun:
+        def work(conn: DbConnection, call: _Call) -> tuple[db.NewRun, bool]:
             src = self._owned_source(conn, execution_id, RerunKind.RETRY_FROM_FAILED)
             ref = self._ref(src)
             db.lock_source(conn, src.id)
@@ -310,7 +311,7 @@ class RerunService:
                     "this execution was already retried from its failed node (run "
                     f"{previous.temporal_run_id}); retry that run instead if it failed too",
                 )
-            call(self._check_closed_and_current(ref))
+            reset_before = call(self._check_closed_and_current(ref))
             point = reset_point(call(_history(self._client, ref)))
             no_node = refusal(
                 RerunKind.RETRY_FROM_FAILED,
@@ -321,6 +322,12 @@ class RerunService:
             if no_node is not None:
                 raise no_node
             assert point is not None
+            if reset_before:
+                # Reset in Temporal without a link here (from Temporal's UI or CLI, or the
+                # link's commit failed): record the link, and do not reset it again.
+                run = self._retry_run(src, ref, reset_before, point)
+                db.insert_rerun(conn, run)
+                return run, True
             response = call(
                 self._client.workflow_service.reset_workflow_execution(
                     ResetWorkflowExecutionRequest(
@@ -338,21 +345,18 @@ class RerunService:
                     )
                 )
             )
-            run = db.NewRun(
-                source_execution_id=src.id,
-                kind=RerunKind.RETRY_FROM_FAILED,
-                temporal_namespace=ref.namespace,
-                temporal_workflow_id=ref.workflow_id,
-                temporal_run_id=response.run_id,
-                definition_version=src.workflow_version,
-                created_by=src.created_by,
-                failed_node_id=point.node_id,
-                reset_event_id=point.workflow_task_completed_event_id,
-            )
+            run = self._retry_run(src, ref, response.run_id, point)
             db.insert_rerun(conn, run)
-            return run
+            return run, False
 
-        return await self._finish(auth_user_id, await self._in_transaction(auth_user_id, work))
+        run, recovered = await self._in_transaction(auth_user_id, work)
+        if recovered:
+            raise RerunRefused(
+                Refusal.ALREADY_RETRIED,
+                f"this execution was already reset in Temporal (run {run.temporal_run_id}); "
+                "wfmon has now linked that run: retry it instead if it failed too",
+            )
+        return await self._finish(auth_user_id, run)
 
     # -- steps ------------------------------------------------------------------------
 
@@ -380,9 +384,26 @@ class RerunService:
             )
         return ExecutionRef(src.temporal_namespace, src.temporal_workflow_id, src.temporal_run_id)
 
-    async def _check_closed_and_current(self, ref: ExecutionRef) -> None:
+    @staticmethod
+    def _retry_run(
+        src: db.SourceExecution, ref: ExecutionRef, run_id: str, point: ResetPoint
+    ) -> db.NewRun:
+        return db.NewRun(
+            source_execution_id=src.id,
+            kind=RerunKind.RETRY_FROM_FAILED,
+            temporal_namespace=ref.namespace,
+            temporal_workflow_id=ref.workflow_id,
+            temporal_run_id=run_id,
+            definition_version=src.workflow_version,
+            created_by=src.created_by,
+            failed_node_id=point.node_id,
+            reset_event_id=point.workflow_task_completed_event_id,
+        )
+
+    async def _check_closed_and_current(self, ref: ExecutionRef) -> str:
         """Temporal's own view: the run has ended (the stored copy may lag), and no newer
-        run of the same workflow id is running (a reset would terminate it)."""
+        run of the same workflow id is running (a reset would terminate it). Returns the
+        run this one was already reset to in Temporal ("" when none)."""
         this = await self._client.get_workflow_handle(ref.workflow_id, run_id=ref.run_id).describe()
         if this.status == WorkflowExecutionStatus.RUNNING:
             raise RerunRefused(
@@ -390,6 +411,9 @@ class RerunService:
                 "Temporal says this execution is still running (wfmon has not synced its "
                 "end yet): retry it once it has ended",
             )
+        reset_to = this.raw_description.workflow_extended_info.reset_run_id
+        if reset_to:
+            return reset_to
         current = await self._client.get_workflow_handle(ref.workflow_id).describe()
         if current.run_id != ref.run_id and current.status == WorkflowExecutionStatus.RUNNING:
             raise RerunRefused(
@@ -397,6 +421,7 @@ class RerunService:
                 f"a newer run of this workflow ({current.run_id}) is running: a reset "
                 "would terminate it; wait for it to end",
             )
+        return ""
 
     def _definition(
         self,

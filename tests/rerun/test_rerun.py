@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID, uuid4
 
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.worker import Replayer
 
 from tests.api.seed import make_person
@@ -21,6 +23,7 @@ from wfmon.db import reruns
 from wfmon.db.accounts import save_workflow_version
 from wfmon.db.details import list_attempts
 from wfmon.model import ExecutionStatus
+from wfmon.rerun import reset_point
 from wfmon.runtime.workflow import BuilderWorkflow
 from wfmon.testing import execution_row, write_execution
 
@@ -252,3 +255,42 @@ def test_refused_requests_are_clear_4xx_and_write_nothing(rerun_world: World) ->
     assert sorted(answers) == [(200, "ok"), (409, "already_retried")]
     with w.db.as_user(alice.auth_user_id) as conn:
         assert [r.kind for r in reruns.reruns_of(conn, failed)] == ["retry_from_failed"]
+
+
+def test_a_reset_made_outside_wfmon_is_linked_not_repeated(rerun_world: World) -> None:
+    """Reset in Temporal's UI or CLI (or a link whose commit was lost): wfmon records the
+    link from Temporal's reset_run_id and does not reset the run a second time."""
+    w, alice = rerun_world, rerun_world.alice
+    failed = w.run_and_sync(alice, restock_flow(w.new_table(), w.connection_id))
+    e = detail(w, alice, failed)["execution"]
+    wf_id, old_run = e["temporal_workflow_id"], e["temporal_run_id"]
+
+    async def reset_by_hand() -> str:
+        handle = w.harness.client.get_workflow_handle(wf_id, run_id=old_run)
+        point = reset_point([ev async for ev in handle.fetch_history_events()])
+        assert point is not None
+        response = await w.harness.client.workflow_service.reset_workflow_execution(
+            ResetWorkflowExecutionRequest(
+                namespace="default",
+                workflow_execution=WorkflowExecution(workflow_id=wf_id, run_id=old_run),
+                reason="by hand",
+                workflow_task_finish_event_id=point.workflow_task_completed_event_id,
+                request_id=str(uuid4()),
+            )
+        )
+        return response.run_id
+
+    by_hand = w.harness.run(reset_by_hand())
+    reply = w.http(alice).post(f"/api/executions/{failed}/retry-from-failed")
+    assert reply.status == 409 and reply.json()["error"] == "already_retried", reply.text
+    assert by_hand in reply.json()["message"]
+    links = w.http(alice).get(f"/api/executions/{failed}/reruns").json()["reruns"]
+    assert [(r["kind"], r["temporal_run_id"]) for r in links] == [("retry_from_failed", by_hand)]
+    w.wait(wf_id, by_hand)
+    runs = w.harness.run(_runs_of(w, wf_id))
+    assert runs == {old_run, by_hand}, "not reset a second time"
+
+
+async def _runs_of(w: World, workflow_id: str) -> set[str]:
+    query = f"WorkflowId = '{workflow_id}'"
+    return {wf.run_id async for wf in w.harness.client.list_workflows(query)}
