@@ -9,11 +9,13 @@ fails an activity when the database is unreachable, and counts what it drops.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import urllib.error
 import urllib.request
 import uuid
+from datetime import UTC, datetime
 from uuid import UUID
 
 import psycopg
@@ -253,3 +255,33 @@ def test_the_recorder_login_may_only_insert_finished_attempts(recorder_url: str)
 
 class _RollBack(Exception):
     pass
+
+
+def test_a_dsn_that_can_do_more_than_insert_attempts_is_reported_once(
+    recorder_url: str, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The authenticator's URL works (it may become the writer) but the sink says, once,
+    that a worker should hold the recorder login instead; the recorder login is quiet."""
+    now = datetime.now(UTC)
+    record = wfmon.attempts.AttemptRecord(
+        namespace="ns", workflow_id=f"wf-{uuid.uuid4().hex}", run_id="r", workflow_type="T",
+        activity_id="1", activity_type="a", attempt=1, is_local=False, task_queue="q",
+        scheduled_at=now, started_at=now, ended_at=now,
+        outcome=wfmon.attempts.AttemptOutcome.COMPLETED,
+    )  # fmt: skip
+
+    def write_twice(url: str) -> list[str]:
+        sink = wfmon.attempts.PostgresAttemptSink(url)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="wfmon.attempts"):
+            asyncio.run(sink.write([record]))
+            sink.close()  # a reconnect does not repeat the warning
+            asyncio.run(sink.write([record]))  # and the same attempt again adds nothing
+        sink.close()
+        return [r.getMessage() for r in caplog.records]
+
+    assert write_twice(recorder_url) == []
+    record = dataclasses.replace(record, workflow_id=f"wf-{uuid.uuid4().hex}")
+    warnings = write_twice(database_url)
+    assert len(warnings) == 1
+    assert "'wfmon_authenticator'" in warnings[0] and "wfmon_system" in warnings[0]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import Sequence
 
@@ -23,10 +24,12 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
 from wfmon.attempts.records import AttemptRecord, to_row
-from wfmon.db.attempts import write_finished_attempts
+from wfmon.db.attempts import login_reach_beyond_attempts, write_finished_attempts
 from wfmon.db.database import DbConnection
 from wfmon.db.locks import libpq_url
 from wfmon.db.rows import AttemptRow
+
+logger = logging.getLogger("wfmon.attempts")
 
 
 class AttemptSinkError(RuntimeError):
@@ -54,6 +57,7 @@ class PostgresAttemptSink:
         self.connect_timeout = max(1, connect_timeout)
         self._conn: DbConnection | None = None
         self._lock = threading.Lock()
+        self._login_checked = False
 
     async def write(self, records: Sequence[AttemptRecord]) -> None:
         rows = [to_row(r) for r in records]
@@ -66,10 +70,27 @@ class PostgresAttemptSink:
                     self._conn = psycopg.connect(
                         self._dsn, connect_timeout=self.connect_timeout, row_factory=dict_row
                     )
+                    if not self._login_checked:
+                        self._login_checked = True
+                        self._warn_if_overpowered(self._conn)
                 write_finished_attempts(self._conn, rows)
             except Exception as exc:
                 self._drop_connection()
                 raise AttemptSinkError(self._redact(f"{type(exc).__name__}: {exc}")) from None
+
+    @staticmethod
+    def _warn_if_overpowered(conn: DbConnection) -> None:
+        """Say once if the DSN's role can do more than insert attempts (it still writes:
+        recording never stops over this, but a worker should hold no more than that)."""
+        role, problems = login_reach_beyond_attempts(conn)
+        if problems:
+            logger.warning(
+                "wfmon.attempts: database login role %r %s: a Temporal worker needs only "
+                "the wfmon_recorder login, which may insert attempt rows and nothing else "
+                "(docs/user-guide/own-workers.md)",
+                role,
+                "; ".join(problems),
+            )
 
     def _redact(self, message: str) -> str:
         for secret in sorted(self._secrets, key=len, reverse=True):

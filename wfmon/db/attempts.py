@@ -53,3 +53,37 @@ def write_finished_attempts(conn: DbConnection, attempts: Sequence[AttemptRow]) 
         )
         cur = conn.execute(_INSERT_FINISHED_ATTEMPTS, (rows_param(list(attempts)),))
         return cur.rowcount
+
+
+_LOGIN_REACH: Final = """
+SELECT current_user AS login_role,
+       r.rolsuper AS superuser,
+       r.rolbypassrls AS bypassrls,
+       (SELECT count(*) FROM pg_class c
+         WHERE c.relnamespace = 'public'::regnamespace
+           AND pg_has_role(current_user, c.relowner, 'MEMBER')) AS owned_relations,
+       ARRAY(SELECT g.rolname::text FROM pg_roles g
+              WHERE g.oid <> r.oid AND g.rolname <> %s
+                AND pg_has_role(current_user, g.oid, 'MEMBER')
+              ORDER BY g.rolname) AS other_roles
+FROM pg_roles r
+WHERE r.rolname = current_user
+"""
+
+
+def login_reach_beyond_attempts(conn: DbConnection) -> tuple[str, list[str]]:
+    """The login role of ``conn`` and what it can do beyond inserting attempt rows (empty
+    for ``wfmon_recorder``): superuser, BYPASSRLS, owning tables, other roles it may use."""
+    row = conn.execute(_LOGIN_REACH, (ATTEMPT_WRITER_ROLE,)).fetchone()
+    conn.rollback()  # leave no transaction open on the sink's connection
+    assert row is not None
+    problems = []
+    if row["superuser"]:
+        problems.append("is a superuser")
+    if row["bypassrls"]:
+        problems.append("has BYPASSRLS")
+    if row["owned_relations"]:
+        problems.append(f"owns {row['owned_relations']} of wfmon's tables")
+    if row["other_roles"]:
+        problems.append("can become " + ", ".join(row["other_roles"]))
+    return str(row["login_role"]), problems
