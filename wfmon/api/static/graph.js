@@ -18,8 +18,9 @@
 // - window.wfmonGraph = {select(nodeId), redraw(version)}; redraw() without a version
 //   refetches the current source. After each drawing: document CustomEvent("wfmon:graph-drawn",
 //   {detail: {nodes, layout_ms}}) and section[data-state="drawn"].
-// - Timing: performance.measure("wfmon-graph-layout") (dagre only) and
-//   performance.mark("wfmon-graph-drawn") after the first drawing.
+// - Timing: performance.mark("wfmon-graph-fetched") (JSON in), performance.measure(
+//   "wfmon-graph-layout") (dagre only) and performance.mark("wfmon-graph-drawn") (the frame
+//   after the first drawing, so style, layout and paint are included).
 "use strict";
 (function () {
   const NS = "http://www.w3.org/2000/svg";
@@ -118,7 +119,8 @@
 
     // -- data -------------------------------------------------------------------------
     async fetchJson(url) {
-      const res = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      // No extra headers: the first request must match the page's <link rel="preload">.
+      const res = await fetch(url, { credentials: "same-origin" });
       let body = null;
       try { body = await res.json(); } catch (e) { body = null; }
       if (!res.ok) throw new Error((body && body.message) || `the graph could not be loaded (${res.status})`);
@@ -128,6 +130,7 @@
     async load(url) {
       try {
         const data = await this.fetchJson(url || this.src);
+        if (!this.drawnOnce) performance.mark("wfmon-graph-fetched");
         this.show(data);
       } catch (e) {
         this.statusLine.hidden = false;
@@ -211,36 +214,78 @@
     nodeClass(n) {
       return "gnode" + (n.status ? " s-" + n.status : "") + (this.selected === n.id ? " selected" : "");
     }
+    nodeHtml(n) {
+      const p = this.pos.get(n.id);
+      return `<g class="${this.nodeClass(n)}" data-node="${esc(n.id)}" transform="translate(${p.x.toFixed(1)},${p.y.toFixed(1)})" ` +
+        `role="button" tabindex="${n.id === this.focusId ? 0 : -1}" aria-label="${esc(ariaLabel(n))}">${this.nodeInner(n)}</g>`;
+    }
+
+    // All edges are one path (and all arrowheads another): two elements, however many edges.
+    edgePath(edges) {
+      const d = [], heads = [];
+      for (const e of edges) {
+        const pts = e.pts;
+        d.push(pts.map((p, i) => (i ? "L" : "M") + p.x.toFixed(1) + "," + p.y.toFixed(1)).join(""));
+        const a = pts[pts.length - 2], b = pts[pts.length - 1];
+        const len = Math.hypot(b.x - a.x, b.y - a.y) || 1, ux = (b.x - a.x) / len, uy = (b.y - a.y) / len;
+        const bx = b.x - ux * 8, by = b.y - uy * 8;
+        heads.push(`M${b.x.toFixed(1)},${b.y.toFixed(1)}L${(bx - uy * 4).toFixed(1)},${(by + ux * 4).toFixed(1)}L${(bx + uy * 4).toFixed(1)},${(by - ux * 4).toFixed(1)}Z`);
+      }
+      return { d: d.join(""), heads: heads.join("") };
+    }
 
     draw() {
-      const parts = ['<defs><marker id="garrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"></path></marker></defs><g class="gedges">'];
-      for (const e of this.edgePoints) {
-        const d = e.pts.map((p, i) => (i ? "L" : "M") + p.x.toFixed(1) + "," + p.y.toFixed(1)).join(" ");
-        parts.push(`<path class="gedge" data-s="${esc(e.s)}" data-t="${esc(e.t)}" d="${d}" marker-end="url(#garrow)"></path>`);
-      }
-      parts.push('</g><g class="gnodes">');
-      const first = this.selected && this.pos.has(this.selected) ? this.selected : this.order[0];
-      this.data.nodes.forEach((n) => {
-        const p = this.pos.get(n.id);
-        parts.push(`<g class="${this.nodeClass(n)}" data-node="${esc(n.id)}" transform="translate(${p.x.toFixed(1)},${p.y.toFixed(1)})" ` +
-          `role="button" tabindex="${n.id === first ? 0 : -1}" aria-label="${esc(ariaLabel(n))}">${this.nodeInner(n)}</g>`);
-      });
-      parts.push("</g>");
-      this.vp.innerHTML = parts.join("");
+      const all = this.edgePath(this.edgePoints);
+      this.vp.innerHTML = `<path class="gedges" d="${all.d}"></path><path class="gheads" d="${all.heads}"></path>` +
+        '<path class="gedges hl" d=""></path><path class="gheads hl" d=""></path><g class="gnodes"></g>';
+      this.nodesLayer = this.vp.querySelector("g.gnodes");
       this.els = new Map();
-      this.vp.querySelectorAll("g.gnode").forEach((g) => this.els.set(g.dataset.node, g));
-      this.focusId = first || null;
       if (this.selected && !this.pos.has(this.selected)) this.selected = null;
+      this.focusId = this.selected || this.order[0] || null;
+      this.root.dataset.nodes = String(this.data.nodes.length);
+      this.root.dataset.edges = String(this.edgePoints.length);
       this.highlight();
       this.sizeView();
       if (!this.userMoved || !this.drawnOnce) this.initialView();
       else this.apply();
     }
 
+    // Only the nodes in (or near) the view are in the DOM, plus the focused and selected
+    // ones: 500 nodes of SVG text cost far more to style and paint than to lay out.
+    renderVisible() {
+      this.renderQueued = false;
+      if (!this.data || !this.nodesLayer) return;
+      const k = this.t.k, vw = this.view.clientWidth || 800, vh = this.view.clientHeight || 420;
+      const margin = 200 / k;
+      const x0 = -this.t.x / k - margin, y0 = -this.t.y / k - margin;
+      const x1 = (vw - this.t.x) / k + margin, y1 = (vh - this.t.y) / k + margin;
+      const keep = new Set([this.focusId, this.selected]);
+      const add = [];
+      for (const n of this.data.nodes) {
+        const p = this.pos.get(n.id);
+        const inView = p.x + W >= x0 && p.x <= x1 && p.y + H >= y0 && p.y <= y1;
+        const el = this.els.get(n.id);
+        if (inView || keep.has(n.id)) { if (!el) add.push(n); }
+        else if (el && !el.contains(document.activeElement)) { el.remove(); this.els.delete(n.id); }
+      }
+      if (add.length) {
+        this.nodesLayer.insertAdjacentHTML("beforeend", add.map((n) => this.nodeHtml(n)).join(""));
+        const made = this.nodesLayer.children;
+        for (let i = made.length - add.length; i < made.length; i++) this.els.set(made[i].dataset.node, made[i]);
+      }
+      this.svg.classList.toggle("far", k < 0.35);  // too small to read: boxes only
+      this.root.dataset.rendered = String(this.els.size);
+    }
+    queueRender() {
+      if (this.renderQueued) return;
+      this.renderQueued = true;
+      requestAnimationFrame(() => this.renderVisible());
+    }
+
     restyle() {
       for (const n of this.data.nodes) {
         const g = this.els.get(n.id);
-        if (!g) continue;
+        if (!g) continue;  // drawn from the current data when it comes into view
         const cls = this.nodeClass(n);
         if (g.getAttribute("class") !== cls) g.setAttribute("class", cls);
         const label = ariaLabel(n);
@@ -266,7 +311,11 @@
       this.root.dataset.state = "drawn";
       this.root.dataset.version = d.version == null ? "" : String(d.version);
       if (layoutMs) this.root.dataset.layoutMs = layoutMs.toFixed(1);
-      if (!this.drawnOnce) { this.drawnOnce = true; performance.mark("wfmon-graph-drawn"); }
+      if (!this.drawnOnce) {
+        this.drawnOnce = true;
+        // After the next frame: the mark then includes style, layout and paint of the SVG.
+        requestAnimationFrame(() => setTimeout(() => performance.mark("wfmon-graph-drawn"), 0));
+      }
       if (this.selected && this.kind === "execution" && this.panelNode === this.selected) this.openCard(this.selected, { refresh: true });
       document.dispatchEvent(new CustomEvent("wfmon:graph-drawn", { detail: { nodes: d.nodes.length, layout_ms: layoutMs } }));
     }
@@ -295,9 +344,10 @@
       this.t = { k, x: (vw - this.size.w * k) / 2, y: (vh - this.size.h * k) / 2 };
       this.apply();
     }
-    apply() {
+    apply(now) {
       this.vp.setAttribute("transform", `translate(${this.t.x.toFixed(1)},${this.t.y.toFixed(1)}) scale(${this.t.k.toFixed(4)})`);
       this.root.dataset.zoom = this.t.k.toFixed(3);
+      if (now || !this.els.size) this.renderVisible(); else this.queueRender();
     }
     zoomAt(factor, cx, cy) {
       const k = Math.min(MAX_K, Math.max(MIN_K, this.t.k * factor));
@@ -309,7 +359,7 @@
       this.apply();
     }
     zoomCenter(factor) { this.zoomAt(factor, this.view.clientWidth / 2, this.view.clientHeight / 2); }
-    reveal(id) {
+    reveal(id, now) {
       // Pan as little as needed to bring the node into view (centre it when it is bigger).
       const p = this.pos.get(id);
       if (!p) return;
@@ -321,7 +371,7 @@
       if (H * k > vh - 2 * pad) this.t.y = vh / 2 - (p.y + H / 2) * k;
       else if (y0 < pad) this.t.y += pad - y0;
       else if (y1 > vh - pad) this.t.y -= y1 - (vh - pad);
-      this.apply();
+      this.apply(now);
     }
 
     bindView() {
@@ -381,10 +431,11 @@
       if (g) g.setAttribute("tabindex", "0");
     }
     focusNode(id) {
-      if (!id || !this.els.get(id)) return;
+      if (!id || !this.pos.has(id)) return;
       this.setFocusable(id);
-      this.reveal(id);
-      this.els.get(id).focus({ preventScroll: true });
+      this.reveal(id, true);
+      const g = this.els.get(id);
+      if (g) { g.setAttribute("tabindex", "0"); g.focus({ preventScroll: true }); }
     }
     // The neighbour closest vertically among ``ids`` (edges left or right of the node).
     nearest(id, ids) {
@@ -426,21 +477,22 @@
 
     // -- selection and the node panel -----------------------------------------------------
     highlight() {
-      this.vp.querySelectorAll("path.gedge.hl").forEach((p) => p.classList.remove("hl"));
-      if (!this.selected) return;
-      this.vp.querySelectorAll("path.gedge").forEach((p) => {
-        if (p.dataset.s === this.selected || p.dataset.t === this.selected) p.classList.add("hl");
-      });
+      const hl = this.vp.querySelectorAll(".hl");
+      if (hl.length < 2) return;
+      const mine = this.selected ? this.edgePoints.filter((e) => e.s === this.selected || e.t === this.selected) : [];
+      const p = this.edgePath(mine);
+      hl[0].setAttribute("d", p.d);
+      hl[1].setAttribute("d", p.heads);
     }
     select(id, opts) {
       opts = opts || {};
       if (!this.byId.has(id)) return false;
       if (this.selected && this.els.get(this.selected)) this.els.get(this.selected).classList.remove("selected");
       this.selected = id;
+      if (opts.focus !== false) this.focusNode(id); else { this.setFocusable(id); this.reveal(id, true); }
       const g = this.els.get(id);
       if (g) g.classList.add("selected");
       this.highlight();
-      if (opts.focus !== false) this.focusNode(id); else { this.setFocusable(id); this.reveal(id); }
       if (this.kind === "execution") this.openCard(id, {});
       else {
         this.showSummary(id);
