@@ -253,7 +253,9 @@
       this.editor = null;
       const host = $(this.body, "#np-code");
       if (!host) return;
-      const code = (n.config || {}).code || "export default function (input) {\n  return input;\n}\n";
+      // The module's default export receives the node's document and returns its output.
+      const code = (n.config || {}).code ||
+        "export default (doc: { workflow: unknown; upstream: Record<string, unknown> }) => {\n  return doc.upstream;\n};\n";
       if (window.WfmonCodeMirror) {
         this.editor = window.WfmonCodeMirror.createEditor(host, code, null, "Code (TypeScript)");
       } else {
