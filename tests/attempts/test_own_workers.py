@@ -25,10 +25,14 @@ from temporalio.worker import Worker
 
 import wfmon.attempts
 from tests.attempts.conftest import NAMESPACE, OwnWorld
+from wfmon.cli import main
 from wfmon.db import Database
+from wfmon.db.namespaces import namespace_owner
 from wfmon.dev.process import free_port
+from wfmon.dev.services import Endpoints
 from wfmon.sync.messages import ExecutionRef, SyncOutcome
 from wfmon.sync.worker import sync_now
+from wfmon.testing import make_owner
 
 
 def get(world: OwnWorld, path: str, headers: dict[str, str]) -> tuple[int, str]:
@@ -285,3 +289,47 @@ def test_a_dsn_that_can_do_more_than_insert_attempts_is_reported_once(
     warnings = write_twice(database_url)
     assert len(warnings) == 1
     assert "'wfmon_authenticator'" in warnings[0] and "wfmon_system" in warnings[0]
+
+
+def test_wfmon_namespace_assign(
+    endpoints: Endpoints,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The operator's command: an unknown project is refused with exit 2, nothing written."""
+    monkeypatch.setenv("WFMON_DATABASE_URL", endpoints.database_url)
+    monkeypatch.setenv("WFMON_TEMPORAL_ADDRESS", endpoints.temporal_address)
+    owner = make_owner(db, "erin")
+    namespace = f"erins-{uuid.uuid4().hex[:6]}"
+    missing = uuid.uuid4()
+    assert main(["namespace", "assign", "--namespace", namespace, "--project", str(missing)]) == 2
+    assert f"no project with id {missing}" in capsys.readouterr().err
+    code = main(
+        ["namespace", "assign", "--namespace", namespace, "--project", str(owner.project.id)]
+    )
+    assert code == 0
+    assert f"namespace {namespace!r} -> project {owner.project.id}" in capsys.readouterr().out
+    with db.as_user(owner.auth_user_id) as conn:
+        found = namespace_owner(conn, namespace)
+    assert found is not None and found.created_by == owner.user.id
+
+
+def test_the_recorder_starts_by_itself_and_flushes_when_its_loop_ends() -> None:
+    """No ``async with``, no ``close()``: as in ``asyncio.run(worker.run())``."""
+    sink = wfmon.attempts.InMemoryAttemptSink()
+    rec = wfmon.attempts.interceptor(sink=sink, flush_interval=30)
+    now = datetime.now(UTC)
+    record = wfmon.attempts.AttemptRecord(
+        namespace="ns", workflow_id="wf", run_id="r", workflow_type="T", activity_id="1",
+        activity_type="a", attempt=1, is_local=False, task_queue="q", scheduled_at=now,
+        started_at=now, ended_at=now, outcome=wfmon.attempts.AttemptOutcome.COMPLETED,
+    )  # fmt: skip
+
+    async def worker_that_just_stops() -> None:
+        rec.recorder.record(record)
+        await asyncio.sleep(0)
+
+    asyncio.run(worker_that_just_stops())
+    assert sink.records == [record]
+    assert rec.stats().written == 1
