@@ -25,6 +25,7 @@ Knobs: ``WFMON_BENCH_LIVE_STREAMS`` (200), ``WFMON_BENCH_LIVE_WRITES`` (20).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import shutil
 import statistics
@@ -217,6 +218,14 @@ def trigger_cost(db: Database, owner_url: str, alice: WorkflowOwner, rounds: int
     }
 
 
+def one_web_process(database_url: str, temporal_address: str) -> AppProcess:
+    """``wfmon serve`` as ONE process (bench_api's launcher; ``workers=1`` where it has
+    that parameter, since serve may default to one process per core)."""
+    if "workers" in inspect.signature(AppProcess).parameters:
+        return AppProcess(database_url, temporal_address, 1)  # type: ignore[call-arg,unused-ignore]
+    return AppProcess(database_url, temporal_address)  # type: ignore[call-arg,unused-ignore]
+
+
 def main() -> None:
     n = int(os.environ.get("WFMON_BENCH_LIVE_STREAMS", "200"))
     writes = int(os.environ.get("WFMON_BENCH_LIVE_WRITES", "20"))
@@ -227,7 +236,7 @@ def main() -> None:
         apply_migrations(endpoints.migrations_url)
         with Database(endpoints.database_url, max_size=4) as db:
             alice = make_owner(db, "bench-live")
-            server = AppProcess(endpoints.web_database_url, endpoints.temporal_address)
+            server = one_web_process(endpoints.web_database_url, endpoints.temporal_address)
             try:
                 f = asyncio.run(_live(db, server.url, alice, n, writes))
             finally:
@@ -237,6 +246,12 @@ def main() -> None:
         services.down()
         shutil.rmtree(state, ignore_errors=True)
     fan, base, tc = f[f"fan_out_{n}_streams"], f["baseline_1_stream"], f["trigger_cost"]
+    f["targets"] = {
+        "fan_out_p95_at_most_500_ms": fan["p95_ms"] <= 500,
+        "connections_do_not_grow": f["web_connections_1_stream"]
+        == f[f"web_connections_{n}_streams"],
+        "one_listen_connection": f[f"listen_connections_{n}_streams"] == 1,
+    }
     write_result(
         "live",
         f,
@@ -245,7 +260,7 @@ def main() -> None:
         f"{f['web_connections_1_stream']} at 1 / {f[f'web_connections_{n}_streams']} at {n} "
         f"streams ({f[f'listen_connections_{n}_streams']} LISTEN); sync write with triggers "
         f"{tc['write_ms_with_triggers']:.1f} ms vs {tc['write_ms_without_triggers']:.1f} ms "
-        f"without ({tc['ratio']:.2f}x)",
+        f"without ({tc['ratio']:.2f}x); targets met: {all(f['targets'].values())}",
     )
 
 

@@ -30,7 +30,7 @@ from fastapi.staticfiles import StaticFiles
 
 from wfmon.api.deps import ApiContext, TemporalProvider
 from wfmon.api.errors import install_error_handlers
-from wfmon.api.live import LiveHub, LiveServer, hub_of
+from wfmon.api.live import LiveHub, hub_of
 from wfmon.api.logs import log_config
 from wfmon.api.routers import (
     alerts,
@@ -170,13 +170,9 @@ def serve(
 ) -> None:
     """Run the app in the foreground until SIGINT/SIGTERM. The access log redacts
     credentials in request targets (:mod:`wfmon.api.logs`)."""
-    config = uvicorn.Config(
+    uvicorn.run(
         create_app(settings), host=host, port=port, log_level=log_level, log_config=log_config()
     )
-    server = LiveServer(config)  # ends live streams when shutdown begins
-    server.run()
-    if not server.started:
-        raise SystemExit(3)  # as uvicorn.run: startup failed (the log says why)
 
 
 @dataclass

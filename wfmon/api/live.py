@@ -25,6 +25,8 @@ import contextlib
 import json
 import logging
 import random
+import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -32,7 +34,6 @@ from typing import Any, Final
 from uuid import UUID
 
 import psycopg
-import uvicorn
 
 from wfmon.db import notify
 
@@ -176,6 +177,26 @@ class LiveHub:
         self._loop = asyncio.get_running_loop()
         if self._url is not None and self._task is None:
             self._task = asyncio.create_task(self._run(self._url), name="wfmon-live-listener")
+            self._end_streams_on_exit_signals()
+
+    def _end_streams_on_exit_signals(self) -> None:
+        """Chain SIGINT/SIGTERM to :meth:`close_streams`: on a signal uvicorn waits for open
+        responses before it runs the lifespan's shutdown, and streams never end by
+        themselves. The lifespan runs inside uvicorn's own handlers (in ``wfmon serve``
+        and in each of its worker processes), which are called after. Signal handlers live
+        on the main thread only: a server on another thread calls :meth:`close_streams`."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(sig)
+            if not callable(previous):  # default or ignored: no graceful shutdown to help
+                continue
+
+            def on_exit(signum: int, frame: Any, previous: Any = previous) -> None:
+                self.close_streams()
+                previous(signum, frame)
+
+            signal.signal(sig, on_exit)
 
     async def wait_listening(self, timeout: float) -> bool:
         with contextlib.suppress(TimeoutError):
@@ -309,22 +330,10 @@ def hub_of(app: Any) -> LiveHub | None:
     return hub if isinstance(hub, LiveHub) else None
 
 
-class LiveServer(uvicorn.Server):
-    """uvicorn's server, ending the app's live streams as soon as shutdown begins (else
-    uvicorn would wait for those never-ending responses before shutting down)."""
-
-    def handle_exit(self, sig: int, frame: Any) -> None:
-        hub = hub_of(self.config.app)
-        if hub is not None:
-            hub.close_streams()
-        super().handle_exit(sig, frame)
-
-
 __all__ = [
     "Interest",
     "LiveEvent",
     "LiveHub",
-    "LiveServer",
     "LiveUnavailable",
     "StreamEnd",
     "Subscription",
