@@ -195,6 +195,32 @@ def test_component_settings_connections_and_code(browser: Any, editor_world: Edi
         ]
 
         panel.get_by_role("button", name="Add a node").click()
+        panel.get_by_label("New node id").fill("cached")
+        panel.locator("#np-new-component").select_option("cache-aside")
+        panel.get_by_role("button", name="Add", exact=True).click()
+        panel.get_by_label("Cache (Redis connection)").select_option(label="cache (redis)")
+        panel.get_by_label("Wrapped component", exact=True).select_option("postgresql-query")
+        wrapped_conn = panel.get_by_label("Wrapped component's connection")
+        assert wrapped_conn.locator("option").all_inner_texts()[1:] == ["pg (postgresql)"]
+        wrapped_conn.select_option(label="pg (postgresql)")
+        panel.get_by_label("Wrapped component's settings (JSON)").fill('{"sql": "SELECT 1"}')
+        panel.get_by_label("Cache key").fill("rows:{workflow.order}")
+        panel.get_by_label("Time to live (seconds)").fill("60")
+        save(panel)
+        saved = editor_world.http(editor_world.alice).get(f"/api/workflows/{wid}/editor").json()
+        cached = next(n for n in saved["definition"]["nodes"] if n["id"] == "cached")
+        assert cached["connection_id"] == editor_world.connections["cache"]
+        assert cached["config"] == {
+            "key": "rows:{workflow.order}",
+            "ttl_seconds": 60,
+            "wrapped": {
+                "component": "postgresql-query",
+                "connection_id": editor_world.connections["pg"],
+                "config": {"sql": "SELECT 1"},
+            },
+        }
+
+        panel.get_by_role("button", name="Add a node").click()
         panel.get_by_label("New node id").fill("shape_ts")
         panel.locator("#np-new-component").select_option("typescript-processor")
         panel.get_by_role("button", name="Add", exact=True).click()

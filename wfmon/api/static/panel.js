@@ -197,8 +197,8 @@
             `<p class="field-error" data-error-for="config.code" hidden></p><p class="field-error" data-error-for="config" hidden></p></div>` +
             this.field("config.timeout_ms", "Timeout (ms)", `<input id="{id}" data-field="config.timeout_ms" inputmode="numeric" size="8" placeholder="5000" value="${esc(c.timeout_ms == null ? "" : c.timeout_ms)}">`);
         case "cache-aside": {
-          const w = c.wrapped || {};
           const wrappable = [...this.components.values()].filter((x) => x.name !== "cache-aside");
+          const w = { component: wrappable[0].name, ...(c.wrapped || {}) };
           const wspec = this.components.get(w.component);
           return conn("redis", n.connection_id, "connection_id", "Cache (Redis connection)") +
             this.field("config.wrapped.component", "Wrapped component", `<select id="{id}" data-field="config.wrapped.component">` +
@@ -214,9 +214,7 @@
       }
     }
     paramRows(n, c) {
-      const sqlBox = this.body && $(this.body, '[data-field="config.sql"]');
-      const sql = sqlBox ? sqlBox.value : (c.sql || "");
-      const count = paramCount(sql);
+      const count = paramCount(c.sql || "");  // the node's SQL (collect() ran before a re-render)
       const params = Array.isArray(c.params) ? c.params : [];
       const ups = this.upstreamOf(n.id);
       let rows = "";
