@@ -82,6 +82,7 @@ class Refusal(StrEnum):
     ALREADY_RETRIED = "already_retried"
     NEWER_RUN_RUNNING = "newer_run_running"
     NO_LATEST_DEFINITION = "no_latest_definition"
+    WORKFLOW_DELETED = "workflow_deleted"
     INVALID_DEFINITION = "invalid_definition"
     UNREADABLE_INPUT = "unreadable_input"
     GONE_FROM_TEMPORAL = "gone_from_temporal"
@@ -139,13 +140,26 @@ NOT_BUILDER_SENTENCE = (
 
 
 def refusal(
-    kind: RerunKind, *, workflow_type: str, status: str, has_failed_node: bool | None = None
+    kind: RerunKind,
+    *,
+    workflow_type: str,
+    status: str,
+    has_workflow: bool = True,
+    has_failed_node: bool | None = None,
 ) -> RerunRefused | None:
     """Why ``kind`` is not possible for an execution like this one, or None when it is.
-    ``has_failed_node`` None means "not known yet" (not checked)."""
+    ``has_workflow``: it still belongs to a wfmon workflow; ``has_failed_node`` None
+    means "not known yet" (not checked)."""
     if workflow_type != BUILDER_WORKFLOW_TYPE:
         return RerunRefused(
             Refusal.NOT_BUILDER, NOT_BUILDER_SENTENCE.format(workflow_type=workflow_type)
+        )
+    if not has_workflow:
+        # The new run's memo would name no workflow of the user's: nobody would own it.
+        return RerunRefused(
+            Refusal.WORKFLOW_DELETED,
+            "this execution's workflow has been deleted from wfmon, so a new run of it "
+            "would belong to nobody: recreate the workflow and start it from there",
         )
     if status == ExecutionStatus.RUNNING:
         return RerunRefused(
@@ -275,7 +289,7 @@ class RerunService:
                     definition,
                     started.input,
                     context=RunContext(
-                        workflow_id=str(src.workflow_id) if src.workflow_id else None,
+                        workflow_id=str(src.workflow_id),
                         project_id=str(src.project_id),
                         user_id=str(src.created_by),
                     ),
@@ -370,7 +384,12 @@ class RerunService:
             raise RerunForbidden(
                 "only the user who started this execution may run it again or retry it"
             )
-        refused = refusal(kind, workflow_type=src.workflow_type, status=src.status)
+        refused = refusal(
+            kind,
+            workflow_type=src.workflow_type,
+            status=src.status,
+            has_workflow=src.workflow_id is not None,
+        )
         if refused is not None:
             raise refused
         return src
@@ -439,11 +458,12 @@ class RerunService:
             ) from None
         if version is VersionChoice.SAME:
             return ran
-        latest = db.latest_definition(conn, src.workflow_id) if src.workflow_id else None
+        assert src.workflow_id is not None  # _owned_source refuses executions without one
+        latest = db.latest_definition(conn, src.workflow_id)
         if latest is None:
             raise RerunRefused(
                 Refusal.NO_LATEST_DEFINITION,
-                "this execution's workflow no longer exists in wfmon: run it again with the "
+                "this execution's workflow is no longer yours to read: run it again with the "
                 "same version instead",
             )
         stored = latest.definition if isinstance(latest.definition, dict) else {}

@@ -244,7 +244,17 @@ def test_refused_requests_are_clear_4xx_and_write_nothing(rerun_world: World) ->
     for action in ("rerun", "retry-from-failed"):
         assert post(alice, gone, action) == (409, "gone_from_temporal")
 
-    refused = (failed, completed, terminated, other, gone)
+    # Its workflow was deleted (workflow_id set to NULL): a new run would belong to nobody.
+    orphan = write_execution(
+        w.db,
+        execution_row(
+            alice, status=ExecutionStatus.FAILED, workflow_id=None, workflow_version=None
+        ),
+    )
+    for action in ("rerun", "retry-from-failed"):
+        assert post(alice, orphan, action) == (409, "workflow_deleted")
+
+    refused = (failed, completed, terminated, other, gone, orphan)
     with w.db.as_user(alice.auth_user_id) as conn:
         links_after = sum(len(reruns.reruns_of(conn, e)) for e in refused)
     assert links_after == links_before == 0

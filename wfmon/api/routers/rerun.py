@@ -264,13 +264,18 @@ def rerun_offer(e: ExecutionOut, d: ExecutionDetailOut) -> dict[str, Any]:
     saying why (the service's own rules, :func:`wfmon.rerun.refusal`)."""
     failed_nodes = [c.node_id for c in d.components if c.status in _FAILED_NODE_STATUSES]
     has_failed = any(d.component_counts.get(s, 0) for s in _FAILED_NODE_STATUSES)
-    again = refusal(RerunKind.RUN_AGAIN, workflow_type=e.workflow_type, status=e.status)
-    retry = refusal(
-        RerunKind.RETRY_FROM_FAILED,
-        workflow_type=e.workflow_type,
-        status=e.status,
-        has_failed_node=has_failed,
-    )
+
+    def why_not(kind: RerunKind, has_failed_node: bool | None = None) -> RerunRefused | None:
+        return refusal(
+            kind,
+            workflow_type=e.workflow_type,
+            status=e.status,
+            has_workflow=e.workflow_id is not None,
+            has_failed_node=has_failed_node,
+        )
+
+    again = why_not(RerunKind.RUN_AGAIN)
+    retry = why_not(RerunKind.RETRY_FROM_FAILED, has_failed)
     return {
         "run_again": again is None,
         "run_again_reason": str(again) if again else None,
