@@ -17,7 +17,7 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.worker import Replayer
 
-from tests.api.seed import make_person
+from tests.api.seed import Person
 from tests.rerun.conftest import JWT_SECRET, World, restock_flow
 from wfmon.db import reruns
 from wfmon.db.accounts import save_workflow_version
@@ -25,7 +25,7 @@ from wfmon.db.details import list_attempts
 from wfmon.model import ExecutionStatus
 from wfmon.rerun import reset_point
 from wfmon.runtime.workflow import BuilderWorkflow
-from wfmon.testing import execution_row, write_execution
+from wfmon.testing import execution_row, make_owner, write_execution
 
 
 def attempts_by_node(w: World, who: Any, workflow_id: str, run_id: str) -> Counter[str]:
@@ -113,7 +113,9 @@ def test_run_again_with_the_same_input_on_the_same_or_the_latest_version(
     rerun_world: World,
 ) -> None:
     w = rerun_world
-    carol = make_person(w.db, "carol", JWT_SECRET, {})
+    # A public workflow: others read its definition, never its executions.
+    owner = make_owner(w.db, "carol", definition={}, visibility="public")
+    carol = Person(owner.user, owner.project, owner.workflow, owner.dev_token(JWT_SECRET))
     first = {
         "id": "hello",
         "name": "hello",
@@ -182,6 +184,13 @@ def test_run_again_with_the_same_input_on_the_same_or_the_latest_version(
         ("run_again", 3),
     ]
     assert {str(source), *(r["execution_id"] for r in links)} <= history_ids(w, carol)
+
+    bob = w.http(w.bob)
+    assert bob.get(f"/api/workflows/{carol.workflow.id}").status == 200
+    assert bob.get(f"/api/executions/{source}?fresh=false").status == 404
+    for action in ("rerun", "retry-from-failed"):
+        reply = bob.post(f"/api/executions/{source}/{action}")
+        assert reply.status == 404 and reply.json()["error"] == "not_found", reply.text
 
 
 def test_refused_requests_are_clear_4xx_and_write_nothing(rerun_world: World) -> None:
