@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 
-from tests.alerts.conftest import JWT_SECRET, SIGNING_SECRET, App, Receiver
+from tests.alerts.conftest import JWT_SECRET, POLICY, SIGNING_SECRET, App, Receiver
 from tests.api.test_browser import CHROMIUM, shot
+from wfmon.alerts import run_tick
+from wfmon.connections import Keyring
 from wfmon.db import Database
-from wfmon.testing import make_owner
+from wfmon.model import ExecutionStatus
+from wfmon.testing import execution_row, make_owner, write_execution
 
 pytestmark = [
     pytest.mark.skipif(
@@ -45,7 +48,7 @@ def page(alert_app: App) -> Iterator[Any]:
 
 
 def test_create_rule_send_test_alert_and_see_the_log(
-    page: Any, db: Database, receiver: Receiver
+    page: Any, alert_app: App, db: Database, keyring: Keyring, receiver: Receiver
 ) -> None:
     owner = make_owner(db, "browser-alerts", workflow_name="checkout")
     page.goto("/signin")
@@ -59,6 +62,7 @@ def test_create_rule_send_test_alert_and_see_the_log(
     form.get_by_label("Alert when").select_option("execution_failed")
     page.get_by_label("Parameters (JSON)").fill('{"consecutive": 2}')
     form.get_by_label("Workflow").select_option(label="checkout")
+    assert not form.get_by_label("SMTP host").is_visible()
     form.get_by_label("URL", exact=True).fill(receiver.url(f"/hook/browser?t={HOOK_TOKEN}"))
     form.get_by_label("Signing secret", exact=False).fill(SIGNING_SECRET)
     form.get_by_role("button", name="Add rule").click()
@@ -74,9 +78,23 @@ def test_create_rule_send_test_alert_and_see_the_log(
     assert got.signature_ok and got.json()["test"] is True
     html = page.content()
     assert HOOK_TOKEN not in html and SIGNING_SECRET not in html
+
+    # Three failures in a row: the rule's alert for the streak, then a suppressed duplicate.
+    for _ in range(3):
+        write_execution(db, execution_row(owner, status=ExecutionStatus.FAILED))
+    run_tick(db, keyring, POLICY, base_url=alert_app.url)
+    page.reload()
+    page.locator('#alert-deliveries tr.delivery[data-status="suppressed"]').wait_for()
+    assert page.locator('#alert-deliveries tr.delivery[data-status="sent"]').count() == 2
     shot(page, "alerts", doc=True, full_page=True)
 
     page.goto(f"/projects/{owner.project.id}")
-    summary = page.locator('#project-alerts tr.delivery[data-status="sent"]')
-    summary.wait_for()
-    assert "Test alert of rule checkout failing" in summary.inner_text()
+    summary = page.locator("#project-alerts tr.delivery")
+    summary.first.wait_for()
+    rows = {(r.get_attribute("data-status"), r.locator("td").nth(3).inner_text())
+            for r in summary.all()}  # fmt: skip
+    assert rows == {
+        ("sent", "Test alert of rule checkout failing"),
+        ("sent", "checkout failed 2 times in a row"),
+        ("suppressed", "checkout failed 3 times in a row"),
+    }

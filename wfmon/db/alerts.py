@@ -412,8 +412,8 @@ def record_test_delivery(
 
 
 def claim_due_deliveries(conn: DbConnection, *, limit: int, lease_seconds: float) -> list[Row]:
-    """Take up to ``limit`` deliveries that are due (pending, or failed and due again),
-    oldest first, and push their due time ``lease_seconds`` ahead, so a concurrent tick
+    """Take up to ``limit`` deliveries of enabled rules that are due (pending, or failed and
+    due again), oldest first, and push their due time ``lease_seconds`` ahead, so a concurrent tick
     leaves them alone and a crashed sender's deliveries become due again. Each row carries
     its rule's channel (ciphertext) and ``attempts`` so far."""
     return conn.execute(
@@ -421,6 +421,8 @@ def claim_due_deliveries(conn: DbConnection, *, limit: int, lease_seconds: float
         WITH due AS (
             SELECT d.id FROM alert_deliveries d
             WHERE d.next_attempt_at <= now() AND d.status IN ('pending', 'failed')
+              -- A disabled rule's alerts wait (muted, not lost) until it is enabled again.
+              AND EXISTS (SELECT 1 FROM alert_rules r WHERE r.id = d.rule_id AND r.enabled)
             ORDER BY d.next_attempt_at, d.created_at
             LIMIT %(limit)s
             FOR UPDATE SKIP LOCKED
