@@ -32,6 +32,11 @@ def test_save_creates_versions_and_the_diff_names_what_changed(editor_world: Edi
     )
     assert created.status == 201, created.text
     assert created.json()["version"] == 1 and created.json()["workflow"]["owned"]
+    theirs = h.post(
+        "/api/workflows",
+        {"project_id": str(editor_world.bob.project.id), "name": "ed x", "definition": _flow()},
+    )
+    assert theirs.status == 404, theirs.text
     again = h.post(
         "/api/workflows",
         {"project_id": str(editor_world.alice.project.id), "name": "ed new", "definition": _flow()},

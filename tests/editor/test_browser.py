@@ -109,6 +109,7 @@ def test_edit_retry_policy_save_compare_and_run(browser: Any, editor_world: Edit
 
         save(panel)
         assert panel.locator("#np-status").inner_text() == "Saved version 2."
+        assert page.locator("h1 .muted").inner_text().startswith("v2 ")
         versions = page.locator("#versions-table tbody")
         versions.locator('tr[data-version="2"]').wait_for()
         assert "current" in versions.locator('tr[data-version="2"]').inner_text()

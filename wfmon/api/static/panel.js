@@ -444,6 +444,8 @@
           this.root.dataset.version = String(this.version);
           await this.load(keep);
           this.say(`Saved version ${r.data.version}.`);
+          const head = document.querySelector("h1 .muted");  // "v3 · private" in the page title
+          if (head) head.textContent = head.textContent.replace(/^v\d+/, `v${r.data.version}`);
           document.dispatchEvent(new CustomEvent("wfmon:definition-changed", { detail: { version: r.data.version } }));
           return;
         }
