@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.live.conftest import LiveWorld
+from tests.live.conftest import LiveWorld, wait_until
 from wfmon.api.tokens import signin_url
 from wfmon.db import notify
 from wfmon.db.locks import libpq_url
@@ -41,6 +41,11 @@ pytestmark = [
 ]
 
 STATE = "() => document.querySelector('[data-live-indicator]').dataset.liveState"
+#: Tell the page it is hidden or shown, as the browser does for a background tab.
+HIDE = (
+    "() => {{ Object.defineProperty(document, 'hidden', {{value: {hidden}, configurable: true}});"
+    " document.dispatchEvent(new Event('visibilitychange')); }}"
+)
 
 
 def shot(page: Any, name: str, top: str, bottom: str) -> None:
@@ -157,3 +162,12 @@ def test_pages_update_by_push_and_poll_while_the_stream_is_down(page: Any, live:
     page.locator(f"#executions a[href='/executions/{new}']").wait_for()
     assert page.locator("#exec-count").inner_text() != count
     assert page.evaluate("window.__sameDocument") is True
+
+    # A tab in the background holds no stream; back in view it is live again.
+    wait_until(lambda: live.hub.subscriptions == 1, what="one open stream")
+    page.evaluate(HIDE.format(hidden="true"))
+    _wait_state(page, "paused")
+    wait_until(lambda: live.hub.subscriptions == 0, what="the hidden tab's stream to close")
+    page.evaluate(HIDE.format(hidden="false"))
+    _wait_state(page, "live")
+    assert live.hub.subscriptions == 1

@@ -168,7 +168,8 @@ class LiveHub:
 
     @property
     def subscriptions(self) -> int:
-        return sum(len(s) for s in self._subs.values())
+        """Open streams (readable from any thread: the values are copied at once)."""
+        return sum(len(s) for s in list(self._subs.values()))
 
     # -- lifespan ----------------------------------------------------------------------
 
