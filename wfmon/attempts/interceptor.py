@@ -99,7 +99,10 @@ class _AttemptInbound(ActivityInboundInterceptor):
 
     def _safe_record(self, started: datetime, exc: BaseException | None) -> None:
         try:
-            rec = _attempt_record(activity.info(), started, exc)
+            info = activity.info()
+            if not info.workflow_id or not info.workflow_run_id:
+                return  # a standalone activity: no execution to show its attempts on
+            rec = _attempt_record(info, started, exc)
             self._recorder.record(replace(rec, worker_identity=self._identity))
         except Exception:  # never let recording change the outcome
             logger.exception("wfmon.attempts: could not record an activity attempt")
@@ -109,7 +112,6 @@ def _attempt_record(
     info: activity.Info, started: datetime, exc: BaseException | None
 ) -> AttemptRecord:
     rec = AttemptRecord(
-        # Standalone activities (no workflow) leave these unset; wfmon runs none today.
         namespace=info.workflow_namespace or info.namespace,
         workflow_id=info.workflow_id or "",
         run_id=info.workflow_run_id or "",
