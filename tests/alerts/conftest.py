@@ -150,7 +150,7 @@ def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, dat
         and data.login == SMTP_USER.encode()
         and data.password == SMTP_PASSWORD.encode()
     )
-    return AuthResult(success=ok)
+    return AuthResult(success=ok, handled=False)
 
 
 @dataclass

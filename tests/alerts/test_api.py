@@ -237,3 +237,19 @@ def check_slack_payload(payload: dict[str, Any]) -> None:
             assert all(e["type"] in ("mrkdwn", "plain_text", "image") for e in block["elements"])
     section = blocks[0]["text"]["text"]
     assert "|Open in wfmon>" in section and section.startswith("*[test] Test alert")
+
+
+def test_smtp_errors_are_reported_without_the_password(
+    alert_app: App, smtp: Smtp, people: dict[str, WorkflowOwner]
+) -> None:
+    a = http(alert_app, people["alice"])
+    wrong = "wrong-PASSWORD-not-shown"
+    rule = a.post(f"/api/projects/{people['alice'].project.id}/alert-rules", {
+        "name": "bad mail", "kind": "execution_failed",
+        "channel": {"type": "email", "host": "127.0.0.1", "port": smtp.port, "security": "none",
+                    "username": SMTP_USER, "password": wrong, "sender": "wfmon@example.com",
+                    "recipients": ["ops@example.com"]}}).json()  # fmt: skip
+    reply = a.post(f"/api/alert-rules/{rule['id']}/test")
+    result = reply.json()
+    assert result["ok"] is False and result["delivery"]["reason"].startswith("SMTP error 535")
+    assert wrong not in reply.text

@@ -290,3 +290,19 @@ def wait_due(row: dict[str, Any]) -> None:
     delay = (row["next_attempt_at"] - datetime.now(UTC)).total_seconds()
     if delay > 0:
         time.sleep(min(delay + 0.01, 1.0))
+
+
+def test_a_disabled_rules_alerts_wait_until_it_is_enabled(
+    db: Database, keyring: Keyring, receiver: Receiver
+) -> None:
+    from wfmon.alerts.rules import update_rule
+
+    owner = make_owner(db, "muted")
+    rule = add_rule(db, owner, keyring, receiver, "muted", AlertKind.EXECUTION_FAILED)
+    run(db, owner, ExecutionStatus.FAILED)
+    evaluate_rules(db, base_url=BASE)
+    for enabled, status in ((False, "pending"), (True, "sent")):
+        with db.as_user(owner.auth_user_id) as conn:
+            update_rule(conn, rule.id, keyring=keyring, changes={"enabled": enabled})
+        deliver_due(db, keyring, POLICY, FAST_RETRIES)
+        assert [d["status"] for d in log(db, owner, rule)] == [status]

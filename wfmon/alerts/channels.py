@@ -227,6 +227,8 @@ def _describe(exc: BaseException) -> str:
             exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else ""
         )
         return f"SMTP error {exc.smtp_code}: {text}"
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return "the SMTP server closed the connection"
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return "the SMTP server refused every recipient"
     if isinstance(exc, OSError):
