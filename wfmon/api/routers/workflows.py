@@ -44,6 +44,7 @@ from wfmon.api.models import (
     WorkflowStatsOut,
     json_response,
 )
+from wfmon.api.retry_words import Policy
 from wfmon.components.redis_command import ALLOWED as REDIS_COMMANDS
 from wfmon.db import DbConnection
 from wfmon.model import DEFAULT_EXECUTION_SORT, ExecutionSort, ExecutionStatus
@@ -303,8 +304,8 @@ def describe_policy(body: StoredJson, _user: CurrentUser) -> PolicyOut:
                 for p in exc.problems
             ]
         ) from None
+    # The sentence the execution pages write for a recorded policy (wfmon.api.retry_words).
+    words = Policy(strategy=policy, recorded=None)
     return PolicyOut(
-        strategy=policy.strategy,
-        sentence=policy.describe(),
-        max_attempts=policy.max_attempts_allowed,
+        strategy=words.strategy_name, sentence=words.sentence, max_attempts=words.max_attempts
     )
