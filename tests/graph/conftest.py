@@ -96,6 +96,21 @@ RECORDED = {
 }
 
 
+def layered(columns: int, rows: int) -> dict[str, Any]:
+    """A ``columns`` x ``rows`` definition: each node fed by its row's node in the column before."""
+    nodes = [
+        {"id": f"n{c:02d}-{r}", "component": "transform"}
+        for c in range(columns)
+        for r in range(rows)
+    ]
+    edges = [
+        {"source": f"n{c - 1:02d}-{r}", "target": f"n{c:02d}-{r}"}
+        for c in range(1, columns)
+        for r in range(rows)
+    ]
+    return {"id": "big", "name": "big", "version": 1, "nodes": nodes, "edges": edges}
+
+
 @dataclass
 class GraphWorld:
     db: Database
@@ -108,6 +123,8 @@ class GraphWorld:
     #: The running execution's row, for rewriting it while a page is open.
     running_row: ExecutionRow
     running: UUID
+    #: Alice's workflow of 40 x 8 nodes.
+    big: WorkflowOwner
 
     @property
     def url(self) -> str:
@@ -219,6 +236,7 @@ def graph_world(database_url: str) -> Iterator[GraphWorld]:
                 conn, workflow_id=alice.workflow.id, definition=V2, created_by=alice.user.id
             )
         failed, running_row, running = _seed(db, alice)
+        big = make_owner(db, "gbig", definition=layered(40, 8), workflow_name="big")
         app = create_app(settings, db=db, temporal_address=DEAD_TEMPORAL, sync_timeout=1.0)
         server = start_server(app)
         try:
@@ -232,6 +250,7 @@ def graph_world(database_url: str) -> Iterator[GraphWorld]:
                 failed=failed,
                 running_row=running_row,
                 running=running,
+                big=big,
             )
         finally:
             server.stop()

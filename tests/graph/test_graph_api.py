@@ -27,7 +27,9 @@ def get(world: GraphWorld, path: str, token: str) -> tuple[int, Any]:
 
 
 def test_execution_graph_is_the_version_it_ran_with_statuses(graph_world: GraphWorld) -> None:
-    status, body = get(graph_world, f"/api/executions/{graph_world.failed}/graph", graph_world.alice_token)
+    status, body = get(
+        graph_world, f"/api/executions/{graph_world.failed}/graph", graph_world.alice_token
+    )
     assert status == 200, body
     graph = GraphOut.model_validate(body)
     assert graph.version == 1 and graph.kind == "execution" and not graph.live
@@ -61,7 +63,9 @@ def test_execution_graph_is_the_version_it_ran_with_statuses(graph_world: GraphW
 
 
 def test_running_execution_graph(graph_world: GraphWorld) -> None:
-    status, body = get(graph_world, f"/api/executions/{graph_world.running}/graph", graph_world.alice_token)
+    status, body = get(
+        graph_world, f"/api/executions/{graph_world.running}/graph", graph_world.alice_token
+    )
     assert status == 200, body
     graph = GraphOut.model_validate(body)
     assert graph.live
@@ -101,7 +105,11 @@ def test_node_detail_cards_and_not_run(graph_world: GraphWorld) -> None:
     detail = NodeDetailOut.model_validate(body)
     assert detail.not_run is None and len(detail.components) == 1
     card = detail.components[0]
-    assert [a.label for a in card.attempts] == ["attempt 1 of 3", "attempt 2 of 3", "attempt 3 of 3"]
+    assert [a.label for a in card.attempts] == [
+        "attempt 1 of 3",
+        "attempt 2 of 3",
+        "attempt 3 of 3",
+    ]
     assert card.error_message == "card declined"
     status, body = get(graph_world, f"{base}/ship", graph_world.alice_token)
     assert status == 200 and body["components"] == []
@@ -109,7 +117,9 @@ def test_node_detail_cards_and_not_run(graph_world: GraphWorld) -> None:
     status, body = get(graph_world, f"{base}/nowhere", graph_world.alice_token)
     assert status == 404 and "nowhere" in body["message"]
     # The page fragment is the execution page's card markup.
-    status, html = get(graph_world, f"/executions/{graph_world.failed}/graph/nodes/charge", graph_world.alice_token)
+    status, html = get(
+        graph_world, f"/executions/{graph_world.failed}/graph/nodes/charge", graph_world.alice_token
+    )
     assert status == 200
     assert 'class="card s-failed"' in html and "Retry history: 3 attempts" in html
     assert 'id="g-' in html and 'id="c-' not in html, "the panel's ids differ from the list's"

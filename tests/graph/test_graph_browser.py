@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.graph.conftest import GraphWorld, running_components
+from tests.graph.conftest import JWT_SECRET, GraphWorld, running_components
 from wfmon.api.deps import TOKEN_COOKIE
 from wfmon.testing import write_execution
 
@@ -64,6 +64,27 @@ def context(graph_world: GraphWorld) -> Iterator[Any]:
             ctx.close()
         finally:
             browser.close()
+
+
+@pytest.fixture
+def browser_context_for(context: Any, graph_world: GraphWorld) -> Iterator[Any]:
+    """A page signed in as another owner (a context of its own, closed afterwards)."""
+    made: list[Any] = []
+
+    def open_as(owner: Any) -> Any:
+        ctx = context.browser.new_context(
+            viewport={"width": 1366, "height": 900}, base_url=graph_world.url
+        )
+        ctx.set_default_timeout(10_000)
+        ctx.add_cookies(
+            [{"name": TOKEN_COOKIE, "value": owner.dev_token(JWT_SECRET), "url": graph_world.url}]
+        )
+        made.append(ctx)
+        return ctx.new_page()
+
+    yield open_as
+    for ctx in made:
+        ctx.close()
 
 
 @pytest.fixture
@@ -161,9 +182,7 @@ def test_workflow_graph_events_and_versions(page: Any, graph_world: GraphWorld) 
         "() => document.dispatchEvent(new CustomEvent('wfmon:definition-changed',"
         " {detail: {version: 1}}))"
     )
-    page.wait_for_function(
-        "() => document.getElementById('wfmon-graph').dataset.version === '1'"
-    )
+    page.wait_for_function("() => document.getElementById('wfmon-graph').dataset.version === '1'")
     page.wait_for_function("() => !!document.querySelector(\"g.gnode[data-node='ship']\")")
     assert node(page, "audit").count() == 0
 
@@ -192,3 +211,31 @@ def test_running_execution_graph_updates_live(page: Any, graph_world: GraphWorld
     assert page.locator("#wfmon-graph").get_attribute("data-marker") == "same page"
     assert page.locator("#wfmon-graph").get_attribute("data-zoom") == zoom
     page.locator("#wfmon-graph .graph-panel article.card.s-completed").wait_for()
+
+
+def test_a_big_graph_draws_what_is_in_view_and_the_keyboard_reaches_the_rest(
+    browser_context_for: Any, graph_world: GraphWorld
+) -> None:
+    page = browser_context_for(graph_world.big)
+    page.goto(f"/workflows/{graph_world.big.workflow.id}")
+    page.wait_for_function(DRAWN)
+    graph = page.locator("#wfmon-graph")
+    assert graph.get_attribute("data-nodes") == "320"
+    rendered = int(graph.get_attribute("data-rendered") or 0)
+    assert 0 < rendered < 320, "only the nodes in view are in the DOM"
+    assert node(page, "n39-7").count() == 0
+    node(page, "n00-0").focus()
+    page.keyboard.press("End")
+    focused = "() => document.activeElement.closest('g.gnode')?.dataset.node"
+    assert page.evaluate(focused) == "n39-7", "drawn when reached, then focused"
+    page.keyboard.press("ArrowLeft")
+    assert page.evaluate(focused) == "n38-7"
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('.graph-panel .graph-node-detail')?.dataset.node === 'n38-7'"
+    )
+    graph.get_by_role("button", name="Fit the whole graph").click()
+    page.wait_for_function(
+        "() => document.querySelector('#wfmon-graph svg').classList.contains('far')"
+    )
+    page.wait_for_function("() => document.querySelectorAll('#wfmon-graph g.gnode').length === 320")

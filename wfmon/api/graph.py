@@ -222,7 +222,9 @@ def _graph_nodes(
     conn: DbConnection, row: Mapping[str, Any], definition: WorkflowDefinition | None
 ) -> list[GraphNodeOut]:
     runs = {r["node_id"]: r for r in db.node_runs(conn, row["id"])}
-    retried = any(int(r["temporal_attempt"] or 1) > 1 or r["status"] in _OPEN for r in runs.values())
+    retried = any(
+        int(r["temporal_attempt"] or 1) > 1 or r["status"] in _OPEN for r in runs.values()
+    )
     attempts = db.last_attempts(conn, row) if retried else {}
     now = datetime.now(UTC)
     out: list[GraphNodeOut] = []

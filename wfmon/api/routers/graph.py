@@ -60,7 +60,9 @@ def workflow_graph(
 
 
 @pages.get("/executions/{execution_id}/graph/nodes/{node_id:path}", response_class=HTMLResponse)
-def node_card(request: Request, execution_id: UUID, node_id: NodeIdPath, conn: UserConn) -> Response:
+def node_card(
+    request: Request, execution_id: UUID, node_id: NodeIdPath, conn: UserConn
+) -> Response:
     """The node's component cards as an HTML fragment (the execution page's card markup)."""
     detail = graph.node_detail(conn, execution_id, node_id)
     return render_page(request, "_graph_node.html", n=detail)

@@ -20,7 +20,8 @@
 //   {detail: {nodes, layout_ms}}) and section[data-state="drawn"].
 // - Timing: performance.mark("wfmon-graph-fetched") (JSON in), performance.measure(
 //   "wfmon-graph-layout") (dagre only) and performance.mark("wfmon-graph-drawn") (the frame
-//   after the first drawing, so style, layout and paint are included).
+//   after the first drawing, so style, layout and paint are included); section[data-layout-source]
+//   says "dagre" or "cache" (a layout is kept per definition, see layoutKey).
 "use strict";
 (function () {
   const NS = "http://www.w3.org/2000/svg";
@@ -89,6 +90,33 @@
       }
     }
     ranks.forEach((layer) => layer && layer.forEach((v, i) => { g.node(v).order = i; }));
+  }
+
+  // A layout depends only on the nodes and edges (a definition version): every execution of
+  // the version reuses it. Kept in localStorage under a hash of both, at most LAYOUTS of them.
+  const LAYOUTS = 12, STORE = "wfmon-graph-layouts";
+  function layoutKey(nodes, edges) {
+    let h = 0x811c9dc5;
+    const text = W + "x" + H + "|" + nodes.map((n) => n.id).join("\u0001") + "|" + edges.map((e) => e.source + "\u0002" + e.target).join("\u0001");
+    for (let i = 0; i < text.length; i++) { h ^= text.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
+    return nodes.length + "-" + edges.length + "-" + h.toString(36);
+  }
+  function readLayout(key) {
+    try {
+      const index = JSON.parse(localStorage.getItem(STORE) || "[]");
+      if (!index.includes(key)) return null;
+      const value = localStorage.getItem(STORE + ":" + key);
+      return value ? JSON.parse(value) : null;
+    } catch (e) { return null; }
+  }
+  function writeLayout(key, plain) {
+    try {
+      const index = JSON.parse(localStorage.getItem(STORE) || "[]").filter((k) => k !== key);
+      index.push(key);
+      while (index.length > LAYOUTS) localStorage.removeItem(STORE + ":" + index.shift());
+      localStorage.setItem(STORE + ":" + key, JSON.stringify(plain));
+      localStorage.setItem(STORE, JSON.stringify(index));
+    } catch (e) { /* storage full or disabled: lay out again next time */ }
   }
 
   class Graph {
@@ -169,6 +197,13 @@
     // -- layout (dagre) ---------------------------------------------------------------
     layout() {
       const nodes = this.data.nodes, edges = this.data.edges;
+      const key = layoutKey(nodes, edges);
+      const cached = readLayout(key);
+      if (cached) {
+        this.useLayout(cached);
+        this.root.dataset.layoutSource = "cache";
+        return 0;
+      }
       const big = nodes.length >= BIG;
       performance.mark("wfmon-graph-layout-start");
       const g = new dagre.graphlib.Graph();
@@ -179,20 +214,27 @@
       dagre.layout(g, big ? { customOrder: quickOrder } : {});
       performance.mark("wfmon-graph-layout-end");
       const m = performance.measure("wfmon-graph-layout", "wfmon-graph-layout-start", "wfmon-graph-layout-end");
-      this.pos = new Map();
-      for (const n of nodes) {
-        const p = g.node(n.id);
-        this.pos.set(n.id, { x: p.x - W / 2, y: p.y - H / 2, rank: p.rank });
-      }
-      this.edgePoints = g.edges().map((e) => ({ s: e.v, t: e.w, pts: g.edge(e).points }));
       const gg = g.graph();
-      this.size = { w: gg.width || W, h: gg.height || H };
+      const plain = {
+        w: gg.width || W, h: gg.height || H,
+        nodes: nodes.map((n) => { const p = g.node(n.id); return [n.id, Math.round(p.x - W / 2), Math.round(p.y - H / 2)]; }),
+        edges: g.edges().map((e) => [e.v, e.w, g.edge(e).points.map((p) => [Math.round(p.x * 10) / 10, Math.round(p.y * 10) / 10])]),
+      };
+      writeLayout(key, plain);
+      this.useLayout(plain);
+      this.root.dataset.layoutSource = "dagre";
+      return m ? m.duration : 0;
+    }
+
+    useLayout(plain) {
+      this.pos = new Map(plain.nodes.map(([id, x, y]) => [id, { x, y }]));
+      this.edgePoints = plain.edges.map(([s, t, pts]) => ({ s, t, pts: pts.map(([x, y]) => ({ x, y })) }));
+      this.size = { w: plain.w, h: plain.h };
       // Reading order: left to right by column, top to bottom within one.
-      this.order = nodes.map((n) => n.id).sort((a, b) => {
+      this.order = plain.nodes.map((n) => n[0]).sort((a, b) => {
         const pa = this.pos.get(a), pb = this.pos.get(b);
         return pa.x - pb.x || pa.y - pb.y;
       });
-      return m ? m.duration : 0;
     }
 
     // -- drawing ------------------------------------------------------------------------
@@ -321,25 +363,30 @@
     }
 
     // -- view: zoom and pan -------------------------------------------------------------
+    // The first view: readable (scale 0.55 to 1, the whole width when it fits), the view's
+    // height fitted to the graph at that scale (170 to 560 px); "0" fits the whole graph.
+    firstScale() {
+      const vw = this.view.clientWidth || 800;
+      return Math.min(1, Math.max(vw / this.size.w, 0.55));
+    }
     sizeView() {
-      const want = Math.min(Math.max(this.size.h * this.fitScale(true) + 24, 170), 520);
+      const want = Math.min(Math.max(this.size.h * this.firstScale() + 24, 170), 560);
       this.view.style.height = Math.round(want) + "px";
     }
-    fitScale(widthOnly) {
+    fitScale() {
       const vw = this.view.clientWidth || 800, vh = this.view.clientHeight || 420;
-      const kw = vw / this.size.w, kh = widthOnly ? Infinity : vh / this.size.h;
-      return Math.min(kw, kh, 1);
+      return Math.min(vw / this.size.w, vh / this.size.h, 1);
     }
     initialView() {
-      const k = Math.max(this.fitScale(false), 0.55);
       const vh = this.view.clientHeight || 420, vw = this.view.clientWidth || 800;
-      this.t.k = Math.min(k, 1);
-      this.t.x = Math.max((vw - this.size.w * this.t.k) / 2, 0);
-      this.t.y = Math.max((vh - this.size.h * this.t.k) / 2, 0);
+      const k = Math.min(this.firstScale(), Math.max(vh / this.size.h, 0.55));
+      this.t.k = k;
+      this.t.x = Math.max((vw - this.size.w * k) / 2, 0);
+      this.t.y = Math.max((vh - this.size.h * k) / 2, 0);
       this.apply();
     }
     fit() {
-      const k = Math.max(this.fitScale(false), MIN_K);
+      const k = Math.max(this.fitScale(), MIN_K);
       const vw = this.view.clientWidth, vh = this.view.clientHeight;
       this.t = { k, x: (vw - this.size.w * k) / 2, y: (vh - this.size.h * k) / 2 };
       this.apply();
