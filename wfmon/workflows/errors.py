@@ -34,6 +34,10 @@ class NameTaken(EditError):
     """The project already has a workflow of that name."""
 
 
+class RunNotStarted(EditError):
+    """Temporal refused or did not answer the start (nothing was started)."""
+
+
 class InvalidDefinition(EditError):
     """The definition would not run; ``problems`` names each reason."""
 

@@ -19,6 +19,7 @@ from typing import Any
 from uuid import UUID
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from wfmon.db import accounts, versions
 from wfmon.db.database import DbConnection
@@ -27,7 +28,7 @@ from wfmon.runtime import RunContext, start_builder_run
 from wfmon.sync.messages import ExecutionRef
 from wfmon.sync.worker import sync_now
 from wfmon.workflows.editing import connection_choices, owned_workflow
-from wfmon.workflows.errors import InvalidDefinition, Problem, WorkflowNotFound
+from wfmon.workflows.errors import InvalidDefinition, Problem, RunNotStarted, WorkflowNotFound
 from wfmon.workflows.validation import validate_definition
 
 #: How long a run waits for the sync coordinator to record it before answering anyway.
@@ -94,18 +95,22 @@ def plan_run(conn: DbConnection, workflow_id: UUID, workflow_input: Any) -> RunP
 
 
 async def start_run(client: Client, plan: RunPlan, *, task_queue: str) -> StartedRun:
-    """Start the execution on Temporal (no waiting for it)."""
-    handle = await start_builder_run(
-        client,
-        plan.definition,
-        plan.workflow_input,
-        context=RunContext(
-            workflow_id=str(plan.workflow_id),
-            project_id=str(plan.project_id),
-            user_id=str(plan.user_id),
-        ),
-        task_queue=task_queue,
-    )
+    """Start the execution on Temporal (no waiting for it); :class:`RunNotStarted` when
+    Temporal refuses."""
+    try:
+        handle = await start_builder_run(
+            client,
+            plan.definition,
+            plan.workflow_input,
+            context=RunContext(
+                workflow_id=str(plan.workflow_id),
+                project_id=str(plan.project_id),
+                user_id=str(plan.user_id),
+            ),
+            task_queue=task_queue,
+        )
+    except RPCError as exc:
+        raise RunNotStarted(f"Temporal did not start the run ({exc.status.name})") from None
     assert handle.result_run_id is not None  # set by start_workflow
     return StartedRun(handle.id, handle.result_run_id, task_queue, datetime.now(UTC))
 

@@ -35,7 +35,14 @@ from wfmon.api.editor_models import (
     WorkflowCreate,
     WorkflowUpdate,
 )
-from wfmon.api.errors import ERROR_RESPONSES, ApiError, Conflict, ErrorBody, NotFound
+from wfmon.api.errors import (
+    ERROR_RESPONSES,
+    ApiError,
+    Conflict,
+    ErrorBody,
+    NotFound,
+    ServiceUnavailable,
+)
 from wfmon.api.inputs import StoredJson
 from wfmon.api.models import (
     MAX_PAGE,
@@ -55,6 +62,7 @@ from wfmon.workflows.errors import (
     InvalidDefinition,
     NameTaken,
     NotOwner,
+    RunNotStarted,
     VersionConflict,
     WorkflowNotFound,
 )
@@ -140,6 +148,8 @@ def _edit_errors() -> Iterator[None]:
         raise NotFound(str(exc)) from None
     except (VersionConflict, NameTaken) as exc:
         raise Conflict(str(exc)) from None
+    except RunNotStarted as exc:
+        raise ServiceUnavailable(str(exc)) from None
 
 
 def _loc(field: str) -> tuple[str, ...]:
