@@ -1,24 +1,31 @@
-"""Sync throughput and the cache-aside read, each against its baseline in the same run.
+"""Sync cost against its floor, throughput against the raw fetch, and the cache-aside read.
 
-1. End-to-end sync of N executions (20 activities each) through the coordinator, versus
-   the raw rate of ``fetch_history`` of the same executions from the same server at the
-   same concurrency. Target ratio >= 0.7.
-2. ``get_execution_details`` of a synced 100-component execution (database read under
+1. CPU per synced execution (20 activities each), read from ``/proc`` for every process
+   involved: the sync worker process(es) (``wfmon worker --sync-only``), Temporal, every
+   PostgreSQL process (live backends + the postmaster's reaped children) and this driver
+   (which calls the coordinator, as ``wfmon sync`` does). Against the floor, measured in
+   the same run on the same executions: ``fetch_history`` of them (Temporal + Python),
+   ``read_history`` of the fetched histories, and the rows the sync wrote (execution and
+   component rows) written again by one plain transaction with COPY into tables of the
+   same shape. Target: sync CPU <= 1.5x the floor.
+2. Throughput: end-to-end sync through the coordinator versus the raw rate of
+   ``fetch_history`` of the same executions at the same concurrency. Target >= 0.35 on
+   this machine. A re-sync with one and then two sync processes: a second process must
+   not lower throughput.
+3. ``get_execution_details`` of a synced 100-component execution (database read under
    RLS), p50/p99, versus fetching + reading the same history from Temporal. Target >= 10x.
    Each is measured on its own as sporadic requests (10 ms apart), after warming every
    pooled connection; the alternating figure (a cached read right after each fetch) is
    kept too, as the worst case for the cached read.
 
-The same executions are then synced again with a second sync worker process
-(``wfmon worker --sync-only``) polling next to the first: how sync scales out when one
-Python process is the limit.
-
-``WFMON_BENCH_SYNC_EXECUTIONS`` sets N (default 1000).
+``WFMON_BENCH_SYNC_EXECUTIONS`` sets N (default 1000). ``WFMON_BENCH_SYNC_PYSPY=<file>``
+records the (first) sync worker with py-spy during the first sync (``--format raw``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -27,16 +34,21 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from temporalio.client import Client
+import psycopg
+from temporalio.client import Client, WorkflowHistory
 
 from bench.common import write_result
 from tests.conftest import make_state_dir
-from wfmon.db import Database
+from wfmon.db import Database, bulk
+from wfmon.db.locks import libpq_url
+from wfmon.db.sync import execution_ids
 from wfmon.dev.process import stop_pid
 from wfmon.dev.services import EmbeddedServices, Endpoints
 from wfmon.history import read_history
@@ -47,10 +59,12 @@ from wfmon.runtime.worker import build_worker
 from wfmon.sync.batch import sync_many
 from wfmon.sync.messages import ExecutionRef
 from wfmon.sync.service import ExecutionService
-from wfmon.sync.worker import build_sync_worker
 from wfmon.testing import make_owner
 
 CONCURRENCY = 16
+TARGET_CPU_RATIO = 1.5
+TARGET_THROUGHPUT_RATIO = 0.35
+_HZ = os.sysconf("SC_CLK_TCK")
 
 
 def _definition(name: str, nodes: int) -> WorkflowDefinition:
@@ -82,7 +96,90 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _start_sync_only_worker(endpoints: Endpoints, state: Path) -> subprocess.Popen[bytes]:
+def _loadavg() -> str:
+    return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
+
+
+# -- CPU from /proc -----------------------------------------------------------------------
+
+
+def _stat(pid: int) -> list[str]:
+    # Fields after the command name (which may hold spaces and parentheses).
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _own_cpu(pid: int) -> float:
+    """utime + stime of the process (all its threads), seconds."""
+    f = _stat(pid)
+    return (int(f[11]) + int(f[12])) / _HZ
+
+
+def _tree_cpu(root: int) -> float:
+    """CPU of ``root``, its reaped children (cutime + cstime) and its live children: for
+    PostgreSQL, the postmaster, every backend that exited and every live one."""
+    f = _stat(root)
+    total = (int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])) / _HZ
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            child = _stat(int(entry.name))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(child[1]) == root:
+            total += (int(child[11]) + int(child[12])) / _HZ
+    return total
+
+
+@dataclass
+class Processes:
+    """The processes whose CPU a phase counts."""
+
+    postgres: int
+    temporal: int
+    workers: tuple[int, ...] = ()
+
+    def sample(self) -> dict[str, float]:
+        return {
+            "driver": time.process_time(),
+            "workers": sum(_own_cpu(p) for p in self.workers),
+            "temporal": _own_cpu(self.temporal),
+            "postgres": _tree_cpu(self.postgres),
+        }
+
+
+class Phase:
+    """Wall time and CPU seconds per process of one measured phase."""
+
+    def __init__(self, procs: Processes) -> None:
+        self.procs = procs
+        self.cpu: dict[str, float] = {}
+        self.wall = 0.0
+        self.load = ""
+
+    @contextmanager
+    def measure(self) -> Iterator[Phase]:
+        before, t0 = self.procs.sample(), time.perf_counter()
+        yield self
+        self.wall = time.perf_counter() - t0
+        after = self.procs.sample()
+        self.cpu = {k: after[k] - before[k] for k in before}
+        self.load = _loadavg()
+
+    def per_execution_ms(self, executions: int) -> dict[str, float]:
+        out = {k: round(v * 1000 / executions, 2) for k, v in self.cpu.items()}
+        out["total"] = round(sum(self.cpu.values()) * 1000 / executions, 2)
+        return out
+
+
+def _service_pids(state: Path) -> tuple[int, int]:
+    records = json.loads((state / "services.json").read_text())
+    return int(records["postgres"]["pid"]), int(records["temporal"]["pid"])
+
+
+def _start_sync_only_worker(
+    endpoints: Endpoints, state: Path, name: str = "sync-only-worker"
+) -> subprocess.Popen[bytes]:
     """``wfmon worker --sync-only`` as a child process, returned once it polls."""
     env = {
         **os.environ,
@@ -91,7 +188,7 @@ def _start_sync_only_worker(endpoints: Endpoints, state: Path) -> subprocess.Pop
         "WFMON_REDIS_URL": endpoints.redis_url,
         "WFMON_STATE_DIR": str(state),
     }
-    log = state / "sync-only-worker.log"
+    log = state / f"{name}.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "wfmon"), "worker", "--sync-only"],
@@ -108,16 +205,81 @@ def _start_sync_only_worker(endpoints: Endpoints, state: Path) -> subprocess.Pop
     return proc
 
 
-async def _bench(
-    client: Client, db: Database, executions: int, endpoints: Endpoints, state: Path
-) -> dict[str, Any]:
+@contextmanager
+def _sync_workers(endpoints: Endpoints, state: Path, count: int) -> Iterator[tuple[int, ...]]:
+    procs = [_start_sync_only_worker(endpoints, state, f"sync-worker-{i}") for i in range(count)]
+    try:
+        yield tuple(p.pid for p in procs)
+    finally:
+        for p in procs:
+            stop_pid(p.pid, signal.SIGTERM)
+            p.wait()
+
+
+@contextmanager
+def _py_spy(pid: int) -> Iterator[None]:
+    """py-spy recording ``pid`` while the block runs, when WFMON_BENCH_SYNC_PYSPY is set."""
+    target = os.environ.get("WFMON_BENCH_SYNC_PYSPY")
+    if not target:
+        yield
+        return
+    spy = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "--nonblocking",
+            "--output",
+            target,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)  # py-spy attaches
+    try:
+        yield
+    finally:
+        stop_pid(spy.pid, signal.SIGINT)
+        spy.wait()
+
+
+# -- the floor ----------------------------------------------------------------------------
+
+_FLOOR_TABLES = (("workflow_executions", "id"), ("component_executions", "workflow_execution_id"))
+
+
+def _write_floor(db: Database, owner_url: str, ids: list[UUID], phase: Phase) -> int:
+    """The synced rows of ``ids`` written again by one plain COPY transaction (measured);
+    returns the bytes copied."""
+    with db.as_system() as conn:
+        data = {t: bulk.export_rows(conn, t, key, ids) for t, key in _FLOOR_TABLES}
+    tag = uuid.uuid4().hex[:8]
+    scratch = {t: f"bench_floor_{t}_{tag}" for t, _ in _FLOOR_TABLES}
+    with psycopg.connect(libpq_url(owner_url), autocommit=True) as owner:
+        for t, name in scratch.items():
+            bulk.create_scratch_copy(owner, t, name)
+        try:
+            with phase.measure(), owner.transaction():
+                for t, name in scratch.items():
+                    bulk.copy_rows_into(owner, name, data[t])
+        finally:
+            for name in scratch.values():
+                bulk.drop_table(owner, name)
+    return sum(len(d) for d in data.values())
+
+
+async def _generate(
+    client: Client, db: Database, executions: int
+) -> tuple[list[ExecutionRef], ExecutionRef, Any, float]:
     owner = make_owner(db, "bench")
-    auth = owner.user.auth_user_id
-    assert auth is not None
     ctx = owner.run_context()
     queue = f"bench-builder-{uuid.uuid4().hex[:6]}"
-
-    async with build_worker(client, task_queue=queue), build_sync_worker(client, db):
+    async with build_worker(client, task_queue=queue):
         gate = asyncio.Semaphore(64)
 
         async def run_one(defn: WorkflowDefinition) -> ExecutionRef:
@@ -130,60 +292,110 @@ async def _bench(
         small = _definition("bench-20", 20)
         refs = list(await asyncio.gather(*(run_one(small) for _ in range(executions))))
         generate_s = time.perf_counter() - t0
-
-        # Baseline: fetch every history, same concurrency.
-        fetch_gate = asyncio.Semaphore(CONCURRENCY)
-
-        async def fetch(ref: ExecutionRef) -> int:
-            async with fetch_gate:
-                h = client.get_workflow_handle(ref.workflow_id, run_id=ref.run_id)
-                return len((await h.fetch_history()).events)
-
-        t0 = time.perf_counter()
-        events = sum(await asyncio.gather(*(fetch(r) for r in refs)))
-        fetch_s = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        report = await sync_many(client, refs, concurrency=CONCURRENCY)
-        sync_s = time.perf_counter() - t0
-        assert not report.failed, report.failed[:3]
-
-        second = await asyncio.to_thread(_start_sync_only_worker, endpoints, state)
-        try:
-            t0 = time.perf_counter()
-            report = await sync_many(client, refs, concurrency=CONCURRENCY)
-            sync_two_s = time.perf_counter() - t0
-        finally:
-            stop_pid(second.pid, signal.SIGTERM)
-            second.wait()
-        assert not report.failed, report.failed[:3]
-
-        # Cache read of a 100-component execution.
         big = await run_one(_definition("bench-100", 100))
-        await sync_many(client, [big])
-        with db.as_user(auth) as conn:
-            row = conn.execute(
-                "SELECT id FROM workflow_executions WHERE temporal_run_id = %s", (big.run_id,)
-            ).fetchone()
-        assert row is not None
+    return refs, big, owner.user.auth_user_id, generate_s
 
-    figures = {
-        "executions": executions,
+
+async def _bench(
+    client: Client, db: Database, executions: int, endpoints: Endpoints, state: Path
+) -> dict[str, Any]:
+    refs, big, auth, generate_s = await _generate(client, db, executions)
+    assert auth is not None
+    postgres_pid, temporal_pid = _service_pids(state)
+    base = Processes(postgres=postgres_pid, temporal=temporal_pid)
+    n = len(refs)
+
+    # Floor 1: fetch every history, same concurrency as the sync.
+    fetch_gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def fetch(ref: ExecutionRef) -> WorkflowHistory:
+        async with fetch_gate:
+            h = client.get_workflow_handle(ref.workflow_id, run_id=ref.run_id)
+            return await h.fetch_history()
+
+    fetched = Phase(base)
+    with fetched.measure():
+        histories = list(await asyncio.gather(*(fetch(r) for r in refs)))
+    events = sum(len(h.events) for h in histories)
+
+    # Floor 2: read them (what the sync's reader does with the same events).
+    reading = Phase(base)
+    with reading.measure():
+        for h in histories:
+            read_history(h.events, run_id=None)
+    del histories
+
+    # The sync: first sync, re-sync, re-sync with a second process.
+    syncs: dict[str, Phase] = {}
+    with _sync_workers(endpoints, state, 1) as pids:
+        one = Processes(postgres_pid, temporal_pid, pids)
+        syncs["first"] = Phase(one)
+        with _py_spy(pids[0]), syncs["first"].measure():
+            report = await sync_many(client, refs, concurrency=CONCURRENCY)
+        assert not report.failed, report.failed[:3]
+        syncs["resync"] = Phase(one)
+        with syncs["resync"].measure():
+            report = await sync_many(client, refs, concurrency=CONCURRENCY)
+        assert not report.failed, report.failed[:3]
+        await sync_many(client, [big])
+    with _sync_workers(endpoints, state, 2) as pids:
+        syncs["resync_two_processes"] = Phase(Processes(postgres_pid, temporal_pid, pids))
+        with syncs["resync_two_processes"].measure():
+            report = await sync_many(client, refs, concurrency=CONCURRENCY)
+        assert not report.failed, report.failed[:3]
+
+    # Floor 3: the rows the sync wrote, by one plain COPY transaction.
+    with db.as_system() as conn:
+        ids = list(
+            execution_ids(
+                conn, client.namespace, [(r.workflow_id, r.run_id) for r in refs]
+            ).values()
+        )
+        big_id = execution_ids(conn, client.namespace, [(big.workflow_id, big.run_id)])[
+            (big.workflow_id, big.run_id)
+        ]
+    assert len(ids) == n
+    writing = Phase(base)
+    copied = _write_floor(db, endpoints.migrations_url, ids, writing)
+
+    floor = {
+        "fetch": fetched.per_execution_ms(n),
+        "read": reading.per_execution_ms(n),
+        "write": writing.per_execution_ms(n),
+    }
+    floor_ms = round(sum(f["total"] for f in floor.values()), 2)
+    figures: dict[str, Any] = {
+        "executions": n,
         "activities_per_execution": 20,
         "events": events,
-        "generate_s": generate_s,
-        "raw_fetch_history_per_s": executions / fetch_s,
-        "sync_per_s": executions / sync_s,
-        "sync_to_fetch_ratio": fetch_s / sync_s,
-        "sync_two_processes_per_s": executions / sync_two_s,
-        "sync_two_processes_to_fetch_ratio": fetch_s / sync_two_s,
+        "generate_s": round(generate_s, 1),
+        "floor_cpu_ms_per_execution": floor,
+        "floor_total_cpu_ms": floor_ms,
+        "floor_copy_bytes": copied,
+        "raw_fetch_history_per_s": round(n / fetched.wall, 1),
+        "load": {"fetch": fetched.load, "floor_write": writing.load},
     }
+    for name, phase in syncs.items():
+        cpu = phase.per_execution_ms(n)
+        figures[f"sync_{name}"] = {
+            "per_s": round(n / phase.wall, 1),
+            "to_fetch_ratio": round(fetched.wall / phase.wall, 3),
+            "cpu_ms_per_execution": cpu,
+            "cpu_to_floor_ratio": round(cpu["total"] / floor_ms, 2),
+            "load": phase.load,
+        }
+    first = figures["sync_first"]
+    figures["targets_met"] = (
+        first["cpu_to_floor_ratio"] <= TARGET_CPU_RATIO
+        and first["to_fetch_ratio"] >= TARGET_THROUGHPUT_RATIO
+        and figures["sync_resync_two_processes"]["per_s"] >= figures["sync_resync"]["per_s"]
+    )
 
     # Read path as the web app sees it: its own pool (``wfmon serve`` sizing), no workers,
     # in steady state (every pooled connection has run, and so prepared, the statements).
     with Database(endpoints.database_url) as web_db:
         service = ExecutionService(web_db, client)
-        return {**figures, **await _read_path(service, client, row["id"], auth, big)}
+        return {**figures, **await _read_path(service, client, big_id, auth, big)}
 
 
 async def _read_path(
@@ -241,16 +453,18 @@ def main() -> None:
     finally:
         services.down()
         shutil.rmtree(state, ignore_errors=True)
+    first, two = f["sync_first"], f["sync_resync_two_processes"]
     write_result(
         "sync",
         f,
-        f"{f['sync_per_s']:.0f} exec/s synced vs {f['raw_fetch_history_per_s']:.0f}/s raw fetch "
-        f"(ratio {f['sync_to_fetch_ratio']:.2f}, target >= 0.7; two sync processes "
-        f"{f['sync_two_processes_per_s']:.0f}/s, {f['sync_two_processes_to_fetch_ratio']:.2f}); "
-        "details p50 "
-        f"{f['details_cached_p50_ms']:.1f} ms vs {f['fetch_and_read_p50_ms']:.1f} ms "
-        f"({f['cache_speedup_p50']:.1f}x, p99 {f['cache_speedup_p99']:.1f}x, target >= 10x; "
-        f"alternating {f['alternating_cache_speedup_p50']:.1f}x)",
+        f"sync CPU {first['cpu_ms_per_execution']['total']:.1f} ms/exec vs floor "
+        f"{f['floor_total_cpu_ms']:.1f} ms ({first['cpu_to_floor_ratio']:.2f}x, target <= "
+        f"{TARGET_CPU_RATIO}); {first['per_s']:.0f} exec/s vs {f['raw_fetch_history_per_s']:.0f}"
+        f"/s raw fetch ({first['to_fetch_ratio']:.2f}, target >= {TARGET_THROUGHPUT_RATIO}); "
+        f"re-sync {f['sync_resync']['per_s']:.0f}/s, two processes {two['per_s']:.0f}/s; "
+        f"details p50 {f['details_cached_p50_ms']:.1f} ms vs {f['fetch_and_read_p50_ms']:.1f} ms "
+        f"({f['cache_speedup_p50']:.1f}x, p99 {f['cache_speedup_p99']:.1f}x, target >= 10x); "
+        f"load {first['load']}",
     )
 
 

@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 from uuid import UUID
 
-from psycopg import sql
+from psycopg import Connection, sql
 from psycopg.types.json import Jsonb
 
 
@@ -42,13 +42,19 @@ def rows_param(rows: Sequence[Any]) -> Jsonb:
     return Jsonb(plain, dumps=partial(json.dumps, default=_encode))
 
 
-def recordset(columns: Mapping[str, str], alias: str = "r") -> sql.Composed:
-    """``jsonb_to_recordset(%s) AS alias(col type, ...)`` for the given column -> SQL type."""
+def recordset(
+    columns: Mapping[str, str], alias: str = "r", param: str | None = None
+) -> sql.Composed:
+    """``jsonb_to_recordset(%s) AS alias(col type, ...)`` for the given column -> SQL type
+    (``%(param)s`` instead of ``%s`` when ``param`` names the parameter)."""
     defs = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(sql_type))
         for name, sql_type in columns.items()
     )
-    return sql.SQL("jsonb_to_recordset(%s) AS {}({})").format(sql.Identifier(alias), defs)
+    placeholder = sql.Placeholder(param) if param else sql.Placeholder()
+    return sql.SQL("jsonb_to_recordset({}) AS {}({})").format(
+        placeholder, sql.Identifier(alias), defs
+    )
 
 
 def column_list(columns: Mapping[str, str], alias: str | None = None) -> sql.Composed:
@@ -56,3 +62,45 @@ def column_list(columns: Mapping[str, str], alias: str | None = None) -> sql.Com
     if alias is None:
         return sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     return sql.SQL(", ").join(sql.Identifier(alias, c) for c in columns)
+
+
+# -- the plain-COPY floor (bench/bench_sync.py) -------------------------------------------
+#
+# What writing a sync's rows costs PostgreSQL at least: the same rows, copied in one
+# transaction into tables shaped like the real ones (same columns, defaults and indexes),
+# without row-level security, triggers or per-execution statements.
+
+
+def export_rows(conn: Connection[Any], table: str, key_column: str, keys: Sequence[Any]) -> bytes:
+    """``table``'s rows whose ``key_column`` is among ``keys``, in COPY's text format (read
+    under the connection's row-level security)."""
+    query = sql.SQL("COPY (SELECT * FROM {} WHERE {} = ANY(%s)) TO STDOUT").format(
+        sql.Identifier(table), sql.Identifier(key_column)
+    )
+    out = bytearray()
+    with conn.cursor() as cur, cur.copy(query, (list(keys),)) as copy:
+        for block in copy:
+            out += block
+    return bytes(out)
+
+
+def create_scratch_copy(conn: Connection[Any], table: str, scratch: str) -> None:
+    """An empty table ``scratch`` like ``table`` (columns, defaults, indexes; no policies,
+    triggers or foreign keys)."""
+    conn.execute(
+        sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(
+            sql.Identifier(scratch), sql.Identifier(table)
+        )
+    )
+
+
+def copy_rows_into(conn: Connection[Any], table: str, data: bytes) -> None:
+    """COPY ``data`` (COPY text format) into ``table``."""
+    query = sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(table))
+    with conn.cursor() as cur, cur.copy(query) as copy:
+        copy.write(data)
+
+
+def drop_table(conn: Connection[Any], table: str) -> None:
+    """Drop ``table`` if it exists."""
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))

@@ -5,13 +5,24 @@ Every function takes a connection inside a ``Database.as_system()`` unit of work
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
 from typing import Final
 from uuid import UUID
 
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from wfmon.db.bulk import column_list, recordset, rows_param
+from wfmon.db.columns import COMPONENT_EXECUTIONS, WORKFLOW_EXECUTIONS, identifiers
 from wfmon.db.database import DbConnection
 from wfmon.db.executions import upsert_execution
-from wfmon.db.rows import DISCOVERED_PROJECT_ID, SYSTEM_USER_ID, ExecutionRow
+from wfmon.db.rows import (
+    DISCOVERED_PROJECT_ID,
+    SYSTEM_USER_ID,
+    ComponentExecutionRow,
+    ExecutionRow,
+)
 
 
 @dataclass(frozen=True)
@@ -295,3 +306,183 @@ def lock_for_write(
     return WriteCheck(
         execution_id=row["id"], busy=row["busy"], stored_event_count=row["history_event_count"]
     )
+
+
+def lock_for_sync_write(
+    conn: DbConnection, namespace: str, workflow_id: str, run_id: str, owner: str
+) -> WriteCheck | None:
+    """:func:`lock_for_write`, and the transaction's search refresh moved to its commit
+    (``wfmon.search_refresh``, migrations/0540): the sync's writes then rebuild each
+    execution's search document once, not after each statement. One statement."""
+    row = conn.execute(
+        """
+        SELECT e.id, e.busy, e.history_event_count
+        FROM (SELECT set_config('wfmon.search_refresh', 'commit', true)) AS mode
+        LEFT JOIN LATERAL (
+            SELECT id,
+                   sync_lease_owner IS NOT NULL AND sync_lease_owner <> %s
+                       AND sync_lease_expires_at > now() AS busy,
+                   history_event_count
+            FROM workflow_executions
+            WHERE temporal_namespace = %s AND temporal_workflow_id = %s
+              AND temporal_run_id = %s
+            FOR UPDATE
+        ) e ON true
+        """,
+        (owner, namespace, workflow_id, run_id),
+    ).fetchone()
+    if row is None or row["id"] is None:
+        return None
+    return WriteCheck(
+        execution_id=row["id"], busy=row["busy"], stored_event_count=row["history_event_count"]
+    )
+
+
+# -- the sync's write: one statement ------------------------------------------------------
+#
+# What upsert_owned_execution + replace_component_executions + mark_history_synced do, in
+# one statement: the owner (the builder's workflow when the memo ids name one, else the
+# given fallback), the execution row with its stored history and status `synced` (lease
+# released), the component rows replaced. The ON CONFLICT rules are upsert_execution's
+# (ownership kept, input/output kept when Temporal no longer has them) plus
+# mark_history_synced's columns.
+
+_EXECUTION_COLUMNS: Final = list(WORKFLOW_EXECUTIONS.types([f.name for f in fields(ExecutionRow)]))
+_OWNER_COLUMNS: Final = ("created_by", "project_id", "workflow_id", "workflow_version")
+_ROW_COLUMNS: Final = [c for c in _EXECUTION_COLUMNS if c not in _OWNER_COLUMNS]
+_COMPONENT_COLUMNS: Final = COMPONENT_EXECUTIONS.types(
+    [f.name for f in fields(ComponentExecutionRow)]
+)
+
+# Rendered to bytes once: composing the statement (identifier quoting) on every execute
+# cost more Python time than sending it.
+_WRITE_SYNCED: Final = (
+    sql.SQL(
+        """
+WITH owner AS (
+    SELECT w.created_by, w.project_id, w.id AS workflow_id,
+           (SELECT v.version FROM workflow_versions v
+            WHERE v.workflow_id = w.id AND v.version = %(version)s) AS workflow_version
+    FROM workflows w
+    WHERE w.id = %(b_workflow)s AND w.created_by = %(b_user)s AND w.project_id = %(b_project)s
+    UNION ALL
+    SELECT %(f_user)s::uuid, %(f_project)s::uuid, %(f_workflow)s::uuid, NULL::integer
+    WHERE %(f_workflow)s::uuid IS NOT NULL
+    LIMIT 1
+),
+upserted AS (
+    INSERT INTO workflow_executions AS e ({columns}, {owner_columns},
+        temporal_history_json, temporal_history_proto, history_event_count, history_bytes,
+        history_sync_status, history_synced_at, history_sync_error,
+        sync_lease_owner, sync_lease_expires_at)
+    SELECT {values}, {owner_values},
+        %(history_json)s, %(history_proto)s, %(event_count)s, %(history_bytes)s,
+        'synced', now(), NULL, NULL, NULL
+    FROM owner o
+    ON CONFLICT (temporal_namespace, temporal_workflow_id, temporal_run_id) DO UPDATE SET
+        first_run_id = coalesce(EXCLUDED.first_run_id, e.first_run_id),
+        workflow_type = EXCLUDED.workflow_type,
+        task_queue = EXCLUDED.task_queue,
+        status = EXCLUDED.status,
+        started_at = EXCLUDED.started_at,
+        closed_at = EXCLUDED.closed_at,
+        duration_ms = EXCLUDED.duration_ms,
+        input = coalesce(EXCLUDED.input, e.input),
+        output = coalesce(EXCLUDED.output, e.output),
+        error_message = EXCLUDED.error_message,
+        temporal_history_json = EXCLUDED.temporal_history_json,
+        temporal_history_proto = EXCLUDED.temporal_history_proto,
+        history_event_count = EXCLUDED.history_event_count,
+        history_bytes = EXCLUDED.history_bytes,
+        history_sync_status = 'synced', history_synced_at = now(), history_sync_error = NULL,
+        sync_lease_owner = NULL, sync_lease_expires_at = NULL,
+        updated_at = now()
+    RETURNING e.id
+),
+removed AS (
+    DELETE FROM component_executions c USING upserted u
+    WHERE c.workflow_execution_id = u.id
+    RETURNING 1
+),
+inserted AS (
+    INSERT INTO component_executions (workflow_execution_id, {component_columns})
+    SELECT u.id, {r_columns}
+    FROM upserted u, {recordset}
+    -- The old rows go first: this scalar subquery runs the DELETE before any insert.
+    WHERE (SELECT count(*) FROM removed) >= 0
+    RETURNING 1
+)
+SELECT (SELECT id FROM upserted) AS id, (SELECT count(*) FROM inserted) AS components
+"""
+    )
+    .format(
+        columns=identifiers(_ROW_COLUMNS),
+        owner_columns=identifiers(list(_OWNER_COLUMNS)),
+        values=sql.SQL(", ").join(sql.Placeholder(c) for c in _ROW_COLUMNS),
+        owner_values=sql.SQL(", ").join(sql.Identifier("o", c) for c in _OWNER_COLUMNS),
+        component_columns=column_list(_COMPONENT_COLUMNS),
+        r_columns=column_list(_COMPONENT_COLUMNS, "r"),
+        recordset=recordset(_COMPONENT_COLUMNS, param="components"),
+    )
+    .as_bytes(None)
+)
+
+
+@dataclass(frozen=True)
+class SyncedHistory:
+    """The stored history a sync writes with the execution row."""
+
+    proto: bytes
+    event_count: int
+    json: object | None = None
+
+
+def write_synced_execution(
+    conn: DbConnection,
+    row: ExecutionRow,
+    components: Sequence[ComponentExecutionRow],
+    history: SyncedHistory,
+    *,
+    wfmon_workflow_id: object,
+    project_id: object,
+    user_id: object,
+    definition_version: int | None,
+) -> tuple[UUID, int]:
+    """The sync's whole write of one execution: ``upsert_owned_execution`` (same owner
+    rules), ``replace_component_executions`` and ``mark_history_synced``, as one statement
+    (all or nothing). Returns the execution's id and how many component rows it now has.
+    The caller holds the row's lock (:func:`lock_for_sync_write`) when the row exists."""
+    builder = (_uuid(wfmon_workflow_id), _uuid(project_id), _uuid(user_id))
+    fallback: ExecutionOwner | None = None
+    if not all(builder):
+        fallback = _discovered_owner(conn, row)
+    while True:
+        params = {
+            **{c: getattr(row, c) for c in _ROW_COLUMNS},
+            "input": None if row.input is None else Jsonb(row.input),
+            "output": None if row.output is None else Jsonb(row.output),
+            "version": definition_version,
+            "b_workflow": builder[0],
+            "b_project": builder[1],
+            "b_user": builder[2],
+            "f_workflow": fallback.workflow_id if fallback else None,
+            "f_project": fallback.project_id if fallback else None,
+            "f_user": fallback.created_by if fallback else None,
+            "history_json": None if history.json is None else Jsonb(history.json),
+            "history_proto": history.proto,
+            "event_count": history.event_count,
+            "history_bytes": len(history.proto),
+        }
+        written = conn.execute(_WRITE_SYNCED, {**params, "components": rows_param(components)})
+        result = written.fetchone()
+        if result is not None and result["id"] is not None:
+            return result["id"], int(result["components"])
+        if fallback is not None:  # pragma: no cover - the fallback owner always exists
+            raise RuntimeError("the sync's write found no owner for the execution")
+        # The memo ids name no workflow of that user in that project.
+        fallback = _discovered_owner(conn, row)
+
+
+def _discovered_owner(conn: DbConnection, row: ExecutionRow) -> ExecutionOwner:
+    # The namespace's assigned project (0551), else the Discovered project.
+    return discovered_owner(conn, row.temporal_namespace, row.workflow_type)

@@ -34,11 +34,7 @@ from wfmon.db import Database
 from wfmon.db import sync as sync_rows
 from wfmon.db.database import DbConnection
 from wfmon.db.details import find_execution
-from wfmon.db.executions import (
-    mark_history_sync_failed,
-    mark_history_synced,
-    replace_component_executions,
-)
+from wfmon.db.executions import mark_history_sync_failed
 from wfmon.db.rows import ComponentExecutionRow, ExecutionRow
 from wfmon.history import (
     ComponentExecution,
@@ -226,7 +222,7 @@ class SyncActivities:
         """One transaction: execution row, component rows, stored history, status, lease."""
         summary = report.execution
         with self._db.as_system() as conn:
-            check = sync_rows.lock_for_write(
+            check = sync_rows.lock_for_sync_write(
                 conn, ref.namespace, ref.workflow_id, ref.run_id, owner
             )
             if check is not None and check.busy:
@@ -239,7 +235,17 @@ class SyncActivities:
                 # A slower sync of an older snapshot: what is stored is newer; keep it.
                 sync_rows.release_lease(conn, check.execution_id, owner)
                 return sync_rows.component_count(conn, check.execution_id)
-            execution_id = sync_rows.upsert_owned_execution(
+            components = self._component_ids(conn)
+            children = sync_rows.execution_ids(
+                conn,
+                ref.namespace,
+                [
+                    (c.child_workflow_id, c.child_run_id)
+                    for c in report.components
+                    if c.child_workflow_id and c.child_run_id
+                ],
+            )
+            _, count = sync_rows.write_synced_execution(
                 conn,
                 ExecutionRow(
                     temporal_namespace=ref.namespace,
@@ -256,32 +262,18 @@ class SyncActivities:
                     output=summary.output_data,
                     error_message=summary.error_message,
                 ),
+                [_component_row(c, components, children) for c in report.components],
+                sync_rows.SyncedHistory(
+                    proto=fetched.proto,
+                    event_count=summary.event_count,
+                    json=(
+                        {"events": fetched.events_json} if fetched.events_json is not None else None
+                    ),
+                ),
                 wfmon_workflow_id=summary.wfmon_workflow_id,
                 project_id=summary.project_id,
                 user_id=summary.user_id,
                 definition_version=summary.definition_version,
-            )
-            components = self._component_ids(conn)
-            children = sync_rows.execution_ids(
-                conn,
-                ref.namespace,
-                [
-                    (c.child_workflow_id, c.child_run_id)
-                    for c in report.components
-                    if c.child_workflow_id and c.child_run_id
-                ],
-            )
-            rows = [_component_row(c, components, children) for c in report.components]
-            count = replace_component_executions(conn, execution_id, rows)
-            mark_history_synced(
-                conn,
-                execution_id,
-                history_json=(
-                    {"events": fetched.events_json} if fetched.events_json is not None else None
-                ),
-                history_proto=fetched.proto,
-                event_count=summary.event_count,
-                history_bytes=len(fetched.proto),
             )
             return count
 
