@@ -133,6 +133,7 @@ def test_execution_graph_statuses_card_and_keyboard(page: Any, graph_world: Grap
     assert "Retry history: 3 attempts" in card.inner_text()
     assert card.locator("tr.attempt").count() == 3
     assert "card declined" in card.inner_text()
+    graph.scroll_into_view_if_needed()
     shot(page, "graph", doc=True)
 
     # Keyboard: the graph is one tab stop; arrows move along the edges; Enter opens.

@@ -383,6 +383,13 @@
       this.t.k = k;
       this.t.x = Math.max((vw - this.size.w * k) / 2, 0);
       this.t.y = Math.max((vh - this.size.h * k) / 2, 0);
+      if (this.size.h * k > vh && this.order.length) {
+        // Taller than the view: start where the first column's nodes are, not at the top.
+        const x0 = this.pos.get(this.order[0]).x;
+        const ys = this.order.filter((id) => this.pos.get(id).x === x0).map((id) => this.pos.get(id).y);
+        const mid = (Math.min(...ys) + Math.max(...ys) + H) / 2;
+        this.t.y = Math.min(0, Math.max(vh - this.size.h * k, vh / 2 - mid * k));
+      }
       this.apply();
     }
     fit() {
@@ -463,6 +470,16 @@
         else { this.userMoved = true; this.fit(); }
       });
       this.root.addEventListener("keydown", (ev) => this.onKey(ev));
+      // The view narrows when the node panel opens (and with the window): keep the first
+      // view fitted until the user pans or zooms, and draw what came into view.
+      if (window.ResizeObserver) {
+        new ResizeObserver(() => {
+          if (!this.data || !this.size) return;
+          if (!this.userMoved) this.initialView();
+          else this.queueRender();
+          if (this.selected) this.reveal(this.selected);
+        }).observe(view);
+      }
       // On the section, not the SVG: Chromium makes an SVG element with focus listeners a tab stop.
       this.root.addEventListener("focusin", (ev) => {
         const g = ev.target.closest && ev.target.closest("g.gnode");
@@ -497,6 +514,7 @@
       return i >= 0 && i < col.length ? col[i] : null;
     }
     onKey(ev) {
+      if (ev.key === "Escape" && !this.panel.hidden) { this.closePanel(); return; }
       const inGraph = ev.target.closest && ev.target.closest(".graph-view, .graph-zoom");
       if (!inGraph) return;
       if (ev.key === "+" || ev.key === "=") { this.zoomCenter(1.25); ev.preventDefault(); return; }
@@ -515,7 +533,6 @@
         case "Home": next = this.order[0]; break;
         case "End": next = this.order[this.order.length - 1]; break;
         case "Enter": case " ": this.select(id, { focus: false }); ev.preventDefault(); return;
-        case "Escape": this.closePanel(); return;
         default: return;
       }
       ev.preventDefault();
