@@ -327,7 +327,13 @@ def test_control_characters_in_stored_text_are_a_422_naming_the_field(world: Wor
         "workflow_id": str(world.alice.workflow.id),
         "execution_id": str(world.executions["completed"]),
         "connection_id": conn.json()["id"],
-    }
+        "rule_id": h.post(
+            f"/api/projects/{world.alice.project.id}/alert-rules",
+            {"name": "ctl-rule", "kind": "execution_failed", "channel": {
+                "type": "webhook", "url": "http://127.0.0.1:1/hook",
+                "signing_secret": "0123456789abcdef"}},
+        ).json()["id"],
+    }  # fmt: skip
     serial = 0
     probed: Counter[str] = Counter()
     failures: list[str] = []

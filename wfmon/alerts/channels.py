@@ -84,6 +84,8 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 def check_http_url(url: str, policy: NetworkPolicy | None) -> None:
     """An absolute http(s) URL with a host; a denied IP literal is rejected at once. The
     message never repeats the URL."""
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url.strip()):
+        raise InvalidRule("channel.url must be one line without spaces or control characters")
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRule("channel.url must be an http:// or https:// URL with a host")

@@ -19,7 +19,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from wfmon.alerts import rules as service
@@ -30,6 +30,7 @@ from wfmon.api import views
 from wfmon.api.deps import Context, CurrentUser, UserConn
 from wfmon.api.errors import ERROR_RESPONSES, Conflict, ErrorBody, NotFound, Unprocessable
 from wfmon.api.html import render_page
+from wfmon.api.inputs import RequestBody, SingleLineText, StoredJson
 from wfmon.api.models import ProjectDetail
 from wfmon.db import DbConnection
 from wfmon.db import alerts as db
@@ -44,28 +45,24 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-class RuleCreate(BaseModel):
+class RuleCreate(RequestBody):
     """A new rule. ``params`` depend on ``kind`` (docs/user-guide/alerts.md)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=200)
+    name: SingleLineText = Field(min_length=1, max_length=200)
     kind: AlertKind
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: StoredJson = Field(default_factory=dict)
     workflow_id: UUID | None = Field(None, description="Only this workflow (None: all).")
     channel: Channel
     quiet_period_seconds: int = Field(0, ge=0, le=service.MAX_QUIET_PERIOD_SECONDS)
     enabled: bool = True
 
 
-class RuleUpdate(BaseModel):
+class RuleUpdate(RequestBody):
     """Fields to change; a new ``channel`` replaces the old one (secret included)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: SingleLineText | None = Field(None, min_length=1, max_length=200)
     kind: AlertKind | None = None
-    params: dict[str, Any] | None = None
+    params: StoredJson | None = None
     workflow_id: UUID | None = None
     channel: Channel | None = None
     quiet_period_seconds: int | None = Field(None, ge=0, le=service.MAX_QUIET_PERIOD_SECONDS)
