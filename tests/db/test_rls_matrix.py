@@ -159,6 +159,9 @@ TABLES: dict[str, Table] = {
         " INSERT INTO alert_deliveries (rule_id, project_id, event_key, dedupe_key, status,"
         " is_test, alert) SELECT id, project_id, 'k', 'k', 'sent', true, '{}' FROM r",
         lambda w, a: (w.project(a), w.user_id(a)))),
+    # The live channel's secret name (0525): nobody but its owner reads or writes it.
+    "wfmon_live_channel_name": Table("channel", "channel = channel", _sql(
+        "INSERT INTO wfmon_live_channel_name (singleton, channel) VALUES (false, 'x')")),
 }  # fmt: skip
 
 D = DENIED
@@ -345,6 +348,13 @@ MATRIX: dict[str, dict[Actor, tuple[object, object, object, object]]] = {
         "B":       (NONE,                   OK,     NONE,                   NONE),
         "system":  (NONE,                   D,      D,                      D),
         "anon":    (NONE,                   D,      NONE,                   NONE),
+    },
+    "wfmon_live_channel_name": {
+        # actor    select                   insert  update                  delete
+        "A":       (D,                      D,      D,                      D),
+        "B":       (D,                      D,      D,                      D),
+        "system":  (D,                      D,      D,                      D),
+        "anon":    (D,                      D,      D,                      D),
     },
     # The system's insert is refused by the rule it needs; its writes: tests/alerts.
     "alert_deliveries": {

@@ -186,3 +186,31 @@ def test_shutdown_ends_open_streams(live: LiveWorld, web_db: object) -> None:
     assert not server.thread.is_alive() and time.monotonic() - t0 < 5
     hub = hub_of(server.server.config.app)
     assert hub is not None and hub.subscriptions == 0
+
+
+def test_the_recorder_login_hears_nothing(live: LiveWorld) -> None:
+    """Any role that can connect may LISTEN; the recorder (whose URL users' own workers
+    hold) cannot learn the channel's name, so it hears no one's executions."""
+    recorder = psycopg.connect(libpq_url(live.endpoints.recorder_database_url), autocommit=True)
+    try:
+        for statement in (
+            "SELECT wfmon_live_channel()",
+            "SELECT channel FROM wfmon_live_channel_name",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                recorder.execute(statement)
+        # The channel of 0520 and a guess hear nothing of a sync write the app hears.
+        recorder.execute("LISTEN wfmon_live")
+        recorder.execute("LISTEN wfmon_live_00000000000000000000000000000000")
+        a = live.alice
+        row = execution_row(a, status=ExecutionStatus.RUNNING)
+        e = write_execution(live.db, row)
+        (stream,) = _open(live, a, _paths(e, a)[:1])
+        try:
+            write_execution(live.db, _closed(row, ExecutionStatus.COMPLETED))
+            assert execution_id_of(stream.expect("update")) == e
+            assert list(recorder.notifies(timeout=0.5, stop_after=1)) == []
+        finally:
+            stream.close()
+    finally:
+        recorder.close()

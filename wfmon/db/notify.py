@@ -1,12 +1,15 @@
 """The database side of live push: the LISTEN connection and its channel (migrations/0520).
 
-The channel's name is defined once, in SQL (``wfmon_live_channel()``); the listener asks
-for it. Every notification's payload is :data:`PAYLOAD_KEYS` as JSON: ids only (execution,
+The channel's name is defined once, in SQL (``wfmon_live_channel()``): a random name made
+by migrations/0525 that only wfmon_user and wfmon_system may read (any role that can
+connect may LISTEN, so the name is what keeps other roles, such as the attempt recorder
+whose URL users' workers hold, from hearing the notifications); the listener asks for it.
+Every notification's payload is :data:`PAYLOAD_KEYS` as JSON: ids only (execution,
 project, workflow, owner), never row contents.
 
 The listener is one autocommit connection per web-app process, outside the pool (a LISTEN
-must outlive every unit of work). It runs no statement but ``LISTEN`` and a liveness
-probe, so it reads no table and needs no row-level-security role.
+must outlive every unit of work). It runs no statement but ``LISTEN``, the channel's name
+(as wfmon_user) and a liveness probe, so it reads no table.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from uuid import UUID
 
 from psycopg import AsyncConnection, Connection, sql
 
-from wfmon.db.database import DbConnection
+from wfmon.db.database import USER_ROLE, DbConnection
 from wfmon.db.locks import libpq_url
 
 #: ``application_name`` of the LISTEN connection (how pg_stat_activity tells it apart).
@@ -57,9 +60,13 @@ async def open_listener(database_url: str, *, connect_timeout: int = 10) -> Asyn
         keepalives_count=3,
     )
     try:
+        # The channel's name is a secret (migrations/0525) told to wfmon_user, not to the
+        # login role itself; LISTEN needs no privilege, so the role is dropped again.
+        await conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(USER_ROLE)))
         cur = await conn.execute("SELECT wfmon_live_channel()")
         row = await cur.fetchone()
         assert row is not None
+        await conn.execute("RESET ROLE")
         await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(str(row[0]))))
     except BaseException:
         await conn.close()
