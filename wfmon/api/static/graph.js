@@ -16,7 +16,7 @@
 //     document CustomEvent("wfmon:live-update", {detail: {kind, execution_id}})
 //   (static/live.js, SSE) and whenever app.js's polling re-renders #live.
 // - window.wfmonGraph = {select(nodeId), redraw(version)}; redraw() without a version
-//   refetches the current source. After each drawing: document CustomEvent("wfmon:graph-drawn",
+//   refetches the current source. (Also measureLayout(n), for the benchmark.) After each drawing: document CustomEvent("wfmon:graph-drawn",
 //   {detail: {nodes, layout_ms}}) and section[data-state="drawn"].
 // - Timing: performance.mark("wfmon-graph-fetched") (JSON in), performance.measure(
 //   "wfmon-graph-layout") (dagre only) and performance.mark("wfmon-graph-drawn") (the frame
@@ -90,6 +90,25 @@
       }
     }
     ranks.forEach((layer) => layer && layer.forEach((v, i) => { g.node(v).order = i; }));
+  }
+
+  // dagre's layered layout, left to right, as plain data: [id, x, y] top-left corners and
+  // [source, target, [[x, y], ...]] edge polylines. Big graphs rank by longest path and use
+  // the cheap ordering above (network simplex and dagre's ordering cost seconds at 500).
+  function dagreLayout(nodes, edges) {
+    const big = nodes.length >= BIG;
+    const g = new dagre.graphlib.Graph();
+    g.setGraph({ rankdir: "LR", nodesep: 18, ranksep: 56, marginx: 20, marginy: 20, ranker: big ? "longest-path" : "network-simplex" });
+    g.setDefaultEdgeLabel(() => ({}));
+    for (const n of nodes) g.setNode(n.id, { width: W, height: H });
+    for (const e of edges) if (e.source !== e.target) g.setEdge(e.source, e.target);
+    dagre.layout(g, big ? { customOrder: quickOrder } : {});
+    const gg = g.graph();
+    return {
+      w: gg.width || W, h: gg.height || H,
+      nodes: nodes.map((n) => { const p = g.node(n.id); return [n.id, Math.round(p.x - W / 2), Math.round(p.y - H / 2)]; }),
+      edges: g.edges().map((e) => [e.v, e.w, g.edge(e).points.map((p) => [Math.round(p.x * 10) / 10, Math.round(p.y * 10) / 10])]),
+    };
   }
 
   // A layout depends only on the nodes and edges (a definition version): every execution of
@@ -204,22 +223,10 @@
         this.root.dataset.layoutSource = "cache";
         return 0;
       }
-      const big = nodes.length >= BIG;
       performance.mark("wfmon-graph-layout-start");
-      const g = new dagre.graphlib.Graph();
-      g.setGraph({ rankdir: "LR", nodesep: 18, ranksep: 56, marginx: 20, marginy: 20, ranker: big ? "longest-path" : "network-simplex" });
-      g.setDefaultEdgeLabel(() => ({}));
-      for (const n of nodes) g.setNode(n.id, { width: W, height: H });
-      for (const e of edges) if (e.source !== e.target) g.setEdge(e.source, e.target);
-      dagre.layout(g, big ? { customOrder: quickOrder } : {});
+      const plain = dagreLayout(nodes, edges);
       performance.mark("wfmon-graph-layout-end");
       const m = performance.measure("wfmon-graph-layout", "wfmon-graph-layout-start", "wfmon-graph-layout-end");
-      const gg = g.graph();
-      const plain = {
-        w: gg.width || W, h: gg.height || H,
-        nodes: nodes.map((n) => { const p = g.node(n.id); return [n.id, Math.round(p.x - W / 2), Math.round(p.y - H / 2)]; }),
-        edges: g.edges().map((e) => [e.v, e.w, g.edge(e).points.map((p) => [Math.round(p.x * 10) / 10, Math.round(p.y * 10) / 10])]),
-      };
       writeLayout(key, plain);
       this.useLayout(plain);
       this.root.dataset.layoutSource = "dagre";
@@ -628,6 +635,17 @@
     const graph = new Graph(root);
     window.wfmonGraph = {
       select: (nodeId) => graph.select(String(nodeId), { focus: false }),
+      // For benchmarks: lay the current graph out ``n`` more times (nothing drawn or stored)
+      // and return each duration in ms, i.e. the layout's cost once the JIT is warm.
+      measureLayout: (n) => {
+        const out = [];
+        for (let i = 0; i < (n || 3); i++) {
+          const t0 = performance.now();
+          dagreLayout(graph.data.nodes, graph.data.edges);
+          out.push(performance.now() - t0);
+        }
+        return out;
+      },
       redraw: (version) => {
         if (version == null || graph.kind !== "workflow") { graph.refresh(); return; }
         const url = new URL(graph.src, location.href);
