@@ -158,9 +158,10 @@ def test_streams_end_when_the_listen_connection_drops_and_come_back(live: LiveWo
     end = s.expect("end")
     assert "dropped" in end.data["reason"]
     assert s.next(2) is None and s.ended.is_set()  # and the response closes
-    # Until it listens again a new stream is refused (503: the page polls meanwhile).
+    # Until it listens again a new stream ends at once, saying why (the page polls).
     refused = live.stream(a, _paths(e, a)[0])
-    assert refused.status == 503
+    assert refused.status == 200
+    assert "reconnecting" in refused.expect("end").data["reason"]
     wait_until(lambda: live.hub.listening, what="the hub to reconnect")
     assert live.hub.connects == connects + 1
     (again,) = _open(live, a, _paths(e, a)[:1])

@@ -14,8 +14,10 @@ the page refetches through the usual endpoints, under row-level security.
 Frames: ``event: ready`` once subscribed; ``event: update`` per change; a ``: ping``
 comment every ``LiveHub.heartbeat`` seconds (keeps proxies from closing an idle stream);
 ``event: end`` (with the reason) when the server stops or loses its LISTEN connection,
-after which the stream closes and the page polls until a new stream opens. 503 while live
-updates are unavailable.
+after which the stream closes and the page polls until a new stream opens. While live
+updates are unavailable (off in this server, or reconnecting) a stream that passes the
+checks is answered the same way: ``event: end`` with the reason, at once (not a 5xx: the
+request was fine, and the page's answer is the same, to poll).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from fastapi.responses import StreamingResponse
 
 from wfmon.api import views
 from wfmon.api.deps import CurrentUserWork
-from wfmon.api.errors import ERROR_RESPONSES, NotFound, ServiceUnavailable
+from wfmon.api.errors import ERROR_RESPONSES, NotFound
 from wfmon.api.live import Interest, LiveEvent, LiveHub, LiveUnavailable, StreamEnd, Topic, hub_of
 from wfmon.db import DbConnection, notify
 from wfmon.db import details as d
@@ -53,13 +55,6 @@ def _frame(event: str, data: dict[str, object]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
-def _hub(request: Request) -> LiveHub:
-    hub = hub_of(request.app)
-    if hub is None:
-        raise ServiceUnavailable("live updates are off in this server; the page polls")
-    return hub
-
-
 async def _open(
     request: Request,
     work: CurrentUserWork,
@@ -67,7 +62,7 @@ async def _open(
     key: UUID,
     check: Callable[[DbConnection], object],
 ) -> StreamingResponse:
-    hub = _hub(request)
+    hub = hub_of(request.app)
 
     def visible_owner(conn: DbConnection) -> UUID:
         check(conn)  # NotFound unless the caller may see it
@@ -77,11 +72,17 @@ async def _open(
         return owner
 
     interest = Interest(topic, key, await work.run(visible_owner))
-    if not hub.enabled or not hub.listening:
-        raise ServiceUnavailable("live updates are reconnecting; the page polls meanwhile")
-    return StreamingResponse(
-        _events(hub, interest), media_type="text/event-stream", headers=_HEADERS
-    )
+    if hub is None or not hub.enabled:
+        frames = _ended("live updates are off in this server; the page polls")
+    elif not hub.listening:
+        frames = _ended("live updates are reconnecting; the page polls meanwhile")
+    else:
+        frames = _events(hub, interest)
+    return StreamingResponse(frames, media_type="text/event-stream", headers=_HEADERS)
+
+
+async def _ended(reason: str) -> AsyncIterator[bytes]:
+    yield f"retry: {RETRY_MS}\n".encode() + _frame("end", {"reason": reason})
 
 
 async def _events(hub: LiveHub, interest: Interest) -> AsyncIterator[bytes]:
