@@ -18,15 +18,16 @@
 // - window.wfmonGraph = {select(nodeId), redraw(version)}; redraw() without a version
 //   refetches the current source. (Also measureLayout(n), for the benchmark.) After each drawing: document CustomEvent("wfmon:graph-drawn",
 //   {detail: {nodes, layout_ms}}) and section[data-state="drawn"].
+// - First load: a worker (graph-worker.js, started inline by _graph.html while the page is
+//   parsed) fetches the JSON and runs dagre off the main thread; later loads run here.
 // - Timing: performance.mark("wfmon-graph-fetched") (JSON in), performance.measure(
-//   "wfmon-graph-layout") (dagre only) and performance.mark("wfmon-graph-drawn") (the frame
+//   "wfmon-graph-layout") (dagre only, in the worker or here) and performance.mark("wfmon-graph-drawn") (the frame
 //   after the first drawing, so style, layout and paint are included); section[data-layout-source]
-//   says "dagre" or "cache" (a layout is kept per definition, see layoutKey).
+//   says "worker", "dagre" (main thread) or "cache" (a layout is kept per definition, see layoutKey).
 "use strict";
 (function () {
   const NS = "http://www.w3.org/2000/svg";
-  const W = 250, H = 84;                    // node box
-  const BIG = 150;                          // nodes from which the cheap ordering is used
+  const { W, H, dagreLayout } = window.wfmonLayout;  // static/graph-layout.js
   const MIN_K = 0.05, MAX_K = 2.5;
   const ICONS = { keep_trying: "∞", fail_after_attempts: "↻", exponential_backoff: "⤴", no_retries: "1", unknown: "?" };
   const STRATEGY_WORDS = {
@@ -62,53 +63,6 @@
     if (st) bits.push(st);
     bits.push("retry policy: " + n.retry.sentence);
     return bits.join(", ");
-  }
-
-  // A cheap crossing reduction for big graphs (dagre's customOrder hook): nodes of each rank
-  // in dagre's order of appearance, then two barycenter sweeps. dagre's own ordering
-  // (repeated sweeps with crossing counts) costs about a second at 500 nodes.
-  function quickOrder(g) {
-    const ranks = [];
-    g.nodes().forEach((v) => { const r = g.node(v).rank; (ranks[r] || (ranks[r] = [])).push(v); });
-    const pos = new Map();
-    ranks.forEach((layer) => layer && layer.forEach((v, i) => pos.set(v, i)));
-    const bary = (v, nbrs) => {
-      let s = 0, c = 0;
-      for (const w of nbrs || []) { const p = pos.get(w); if (p !== undefined) { s += p; c++; } }
-      return c ? s / c : pos.get(v);
-    };
-    for (let sweep = 0; sweep < 2; sweep++) {
-      const down = sweep === 0;
-      const idx = ranks.map((_, i) => i);
-      if (!down) idx.reverse();
-      for (const r of idx) {
-        const layer = ranks[r];
-        if (!layer) continue;
-        const key = new Map(layer.map((v) => [v, bary(v, down ? g.predecessors(v) : g.successors(v))]));
-        layer.sort((a, b) => key.get(a) - key.get(b));
-        layer.forEach((v, i) => pos.set(v, i));
-      }
-    }
-    ranks.forEach((layer) => layer && layer.forEach((v, i) => { g.node(v).order = i; }));
-  }
-
-  // dagre's layered layout, left to right, as plain data: [id, x, y] top-left corners and
-  // [source, target, [[x, y], ...]] edge polylines. Big graphs rank by longest path and use
-  // the cheap ordering above (network simplex and dagre's ordering cost seconds at 500).
-  function dagreLayout(nodes, edges) {
-    const big = nodes.length >= BIG;
-    const g = new dagre.graphlib.Graph();
-    g.setGraph({ rankdir: "LR", nodesep: 18, ranksep: 56, marginx: 20, marginy: 20, ranker: big ? "longest-path" : "network-simplex" });
-    g.setDefaultEdgeLabel(() => ({}));
-    for (const n of nodes) g.setNode(n.id, { width: W, height: H });
-    for (const e of edges) if (e.source !== e.target) g.setEdge(e.source, e.target);
-    dagre.layout(g, big ? { customOrder: quickOrder } : {});
-    const gg = g.graph();
-    return {
-      w: gg.width || W, h: gg.height || H,
-      nodes: nodes.map((n) => { const p = g.node(n.id); return [n.id, Math.round(p.x - W / 2), Math.round(p.y - H / 2)]; }),
-      edges: g.edges().map((e) => [e.v, e.w, g.edge(e).points.map((p) => [Math.round(p.x * 10) / 10, Math.round(p.y * 10) / 10])]),
-    };
   }
 
   // A layout depends only on the nodes and edges (a definition version): every execution of
@@ -180,10 +134,50 @@
         if (!this.drawnOnce) performance.mark("wfmon-graph-fetched");
         this.show(data);
       } catch (e) {
-        this.statusLine.hidden = false;
-        this.statusLine.textContent = e.message;
-        this.root.dataset.state = "error";
+        this.fail(e.message);
       }
+    }
+    fail(message) {
+      this.statusLine.hidden = false;
+      this.statusLine.textContent = message;
+      this.root.dataset.state = "error";
+    }
+
+    // The first graph: from the worker _graph.html started while the page was parsed (JSON
+    // fetched and laid out off the main thread), else fetched and laid out here.
+    async loadFirst() {
+      const early = window.wfmonGraphEarly;
+      if (!early || early.failed) return this.load();
+      const next = () => new Promise((resolve) => {
+        const take = () => {
+          early.wake = null;
+          if (early.messages.length) resolve(early.messages.shift());
+          else if (early.failed) resolve(null);
+          else early.wake = take;
+        };
+        take();
+      });
+      let msg = await next();
+      if (!msg) return this.load();
+      if (msg.error) { early.worker.terminate(); this.fail(msg.error); return; }
+      const data = msg.data;
+      performance.mark("wfmon-graph-fetched");
+      const key = layoutKey(data.nodes, data.edges);
+      let plain = readLayout(key), ms = 0, source = "cache";
+      if (!plain) {
+        msg = await next();
+        if (!msg || !msg.layout) { early.worker.terminate(); this.show(data); return; }  // lay out here
+        plain = msg.layout; ms = msg.layout_ms; source = "worker";
+        performance.measure("wfmon-graph-layout", { start: performance.now() - ms, duration: ms });
+        writeLayout(key, plain);
+      }
+      early.worker.terminate();
+      this.data = data;
+      this.indexNodes();
+      this.useLayout(plain);
+      this.root.dataset.layoutSource = source;
+      this.draw();
+      this.afterDraw(ms);
     }
 
     sameShape(data) {
@@ -669,7 +663,7 @@
       const live = document.getElementById("live");
       if (live) new MutationObserver(soon).observe(live, { childList: true });
     }
-    graph.load();
+    graph.loadFirst();
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
