@@ -14,11 +14,14 @@ CREATE TABLE wfmon_live_channel_name (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     channel text NOT NULL
 );
--- No policy, no grant: nobody but the owner (the function below) reads it.
-ALTER TABLE wfmon_live_channel_name ENABLE ROW LEVEL SECURITY;
+-- No grant: nobody but the owner (the function below) may read it. Row-level security is
+-- forced like on every table; its one policy lets the owner read the row.
 REVOKE ALL ON wfmon_live_channel_name FROM PUBLIC;
 INSERT INTO wfmon_live_channel_name (channel)
 VALUES ('wfmon_live_' || replace(gen_random_uuid()::text, '-', ''));
+ALTER TABLE wfmon_live_channel_name ENABLE ROW LEVEL SECURITY;
+ALTER TABLE wfmon_live_channel_name FORCE ROW LEVEL SECURITY;
+CREATE POLICY wfmon_live_channel_name_read ON wfmon_live_channel_name FOR SELECT USING (true);
 
 CREATE OR REPLACE FUNCTION public.wfmon_live_channel() RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
