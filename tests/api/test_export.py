@@ -294,9 +294,7 @@ def _search_ids(http: Http, q: str) -> set[str]:
     return {item["id"] for item in reply.json()["items"]}
 
 
-@pytest.mark.parametrize(
-    "q", ["status:failure", "node:charge", "since:30d status:completed"]
-)
+@pytest.mark.parametrize("q", ["status:failure", "node:charge", "since:30d status:completed"])
 def test_export_of_a_search_is_its_results(world: World, q: str) -> None:
     http = world.http(world.alice)
     wanted = _search_ids(http, q)
