@@ -1,22 +1,33 @@
-"""Web app latency: the HTTP API under 20 concurrent clients vs the raw SQL of the same reads.
+"""Web app under load: the HTTP API with 20 concurrent clients vs the raw SQL of the same
+reads, and the cached details read vs Temporal, each against its baseline in the same run.
 
-Measured in one run on embedded services:
+Measured in one run on embedded services, ``wfmon serve`` in its own processes (its
+default process model, docs/architecture/web-app.md):
 
 - execution details (one execution with 100 components, every 10th retried once):
-  ``GET /api/executions/{id}`` (cache-aside status check + the page of components with
-  attempts explained) vs the same SQL (execution row, component page, attempts) run by
-  20 threads straight on the pool;
+  ``GET /api/executions/{id}`` (cache-aside freshness + the page of components with
+  attempts explained and the timeline) vs the same SQL (execution row, component counts,
+  component page, attempts) run by 20 threads straight on a pool;
 - a history page (``GET /api/workflows/{id}/executions``, 20 of 300 executions, with
-  component counts) vs ``page_executions`` + the count query;
+  component counts) vs ``page_executions`` + the count query.
+  Targets: throughput >= 0.5x the SQL's, p99 <= 3x p50. Each pair runs
+  ``WFMON_BENCH_API_ROUNDS`` times, API then SQL; the ratio reported is the median round's;
+- the cached read of a real 100-activity execution synced from Temporal, sporadic
+  requests (5 ms apart): the endpoint and ``ExecutionService.get_execution_details``
+  (what bench_sync measures) vs ``fetch_history`` + ``read_history`` of the same run.
+  Target: >= 10x at p99 too;
 - page render time in Chromium for an execution with 5,000 component rows (navigation
   start to the load event), when Playwright and ``/usr/bin/chromium`` are there.
 
-The app runs as ``wfmon serve`` in its own process. Knobs: ``WFMON_BENCH_API_CLIENTS``
-(20), ``WFMON_BENCH_API_REQUESTS`` per client (50).
+The load average is recorded with every figure: the ratios are what to compare across
+machines. Knobs: ``WFMON_BENCH_API_CLIENTS`` (20), ``WFMON_BENCH_API_REQUESTS`` per client
+(50), ``WFMON_BENCH_API_ROUNDS`` (3), ``WFMON_BENCH_API_WORKERS`` (``wfmon serve
+--workers``; default: serve's own default).
 """
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import importlib.util
 import os
@@ -27,20 +38,31 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from bench.common import percentile, write_result
+from temporalio.client import Client
+
+from bench.common import latency_figures, percentile, write_result
 from tests.conftest import make_state_dir
 from wfmon.api.tokens import signin_url
 from wfmon.db import Database
 from wfmon.db import details as d
 from wfmon.db.executions import page_executions
 from wfmon.dev.services import EmbeddedServices
+from wfmon.history import read_history
 from wfmon.migrate import apply_migrations
-from wfmon.testing import make_owner, seed_execution
+from wfmon.model import WorkflowDefinition
+from wfmon.runtime import start_builder_run
+from wfmon.runtime.worker import build_worker
+from wfmon.sync.batch import sync_many
+from wfmon.sync.messages import ExecutionRef
+from wfmon.sync.service import ExecutionService
+from wfmon.sync.worker import build_sync_worker
+from wfmon.testing import WorkflowOwner, make_owner, seed_execution
 
 SECRET = "bench-secret"
 CHROMIUM = Path(os.environ.get("WFMON_CHROMIUM", "/usr/bin/chromium"))
@@ -74,13 +96,21 @@ def concurrently(
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    p50, p99 = statistics.median(latencies), percentile(latencies, 99)
     return {
-        "p50_ms": round(statistics.median(latencies), 2),
-        "p99_ms": round(percentile(latencies, 99), 2),
+        "p50_ms": round(p50, 2),
+        "p99_ms": round(p99, 2),
+        "p99_to_p50": round(p99 / p50, 2),
         "mean_ms": round(statistics.fmean(latencies), 2),
         "per_s": round(len(latencies) / wall, 1),
         "requests": len(latencies),
+        "load_average": load_average(),
     }
+
+
+def load_average() -> float:
+    """The 1-minute load average (this machine is shared: every figure says how busy)."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def http_call(base: str, path: str, token: str) -> Callable[[], Callable[[], None]]:
@@ -170,10 +200,10 @@ def _times(call: Callable[[], None], n: int) -> list[float]:
 
 
 class AppProcess:
-    """``wfmon serve`` in its own process (its own GIL, its own pool of 20 connections),
-    as in production; the benchmark's client threads do not compete with it."""
+    """``wfmon serve`` in its own processes (its default process model unless ``workers``),
+    as in production; the benchmark's client threads do not share its interpreters."""
 
-    def __init__(self, database_url: str, temporal_address: str) -> None:
+    def __init__(self, database_url: str, temporal_address: str, workers: int | None) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
@@ -185,8 +215,9 @@ class AppProcess:
             "WFMON_JWT_SECRET": SECRET,
         }
         self.url = f"http://127.0.0.1:{port}"
+        more = ["--workers", str(workers)] if workers else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "wfmon.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "wfmon.cli", "serve", "--port", str(port), *more],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -210,9 +241,124 @@ class AppProcess:
             self.proc.wait()
 
 
-def _bench(db: Database, database_url: str, temporal_address: str) -> dict[str, Any]:
+def _ratios(api: list[dict[str, Any]], sql: list[dict[str, Any]]) -> dict[str, Any]:
+    """Throughput ratio API/SQL of each round (API then SQL, same machine state); the
+    median round's figures are the result."""
+    per_round = [round(a["per_s"] / q["per_s"], 3) for a, q in zip(api, sql, strict=True)]
+    mid = sorted(range(len(per_round)), key=per_round.__getitem__)[len(per_round) // 2]
+    return {
+        "throughput_ratio": per_round[mid],
+        "throughput_ratio_rounds": per_round,
+        "api": api[mid],
+        "sql": sql[mid],
+        "api_rounds": api,
+        "sql_rounds": sql,
+    }
+
+
+def _under_load(
+    server: AppProcess, db: Database, alice: WorkflowOwner, details_id: UUID, rounds: int
+) -> dict[str, Any]:
     clients = int(os.environ.get("WFMON_BENCH_API_CLIENTS", "20"))
     requests = int(os.environ.get("WFMON_BENCH_API_REQUESTS", "50"))
+    token = alice.dev_token(SECRET)
+    auth, wf = alice.auth_user_id, alice.workflow.id
+    pairs = {
+        "details": (
+            http_call(server.url, f"/api/executions/{details_id}", token),
+            sql_details(db, auth, details_id),
+        ),
+        "history": (
+            http_call(server.url, f"/api/workflows/{wf}/executions?page_size=20", token),
+            sql_history(db, auth, wf),
+        ),
+    }
+    f: dict[str, Any] = {"clients": clients, "requests_per_client": requests, "rounds": rounds}
+    for name, (api_call, sql_call) in pairs.items():
+        api, sql = [], []
+        for _ in range(rounds):
+            api.append(concurrently(clients, requests, api_call))
+            sql.append(concurrently(clients, requests, sql_call))
+        f[name] = _ratios(api, sql)
+    return f
+
+
+def _definition(nodes: int) -> WorkflowDefinition:
+    return WorkflowDefinition.model_validate(
+        {
+            "id": "bench-api-100",
+            "name": "bench-api-100",
+            "version": 1,
+            "nodes": [
+                {"id": f"n{i}", "component": "transform", "config": {"set": {"i": i}}}
+                for i in range(nodes)
+            ],
+            "edges": [],
+        }
+    )
+
+
+async def _cached_vs_temporal(
+    server: AppProcess, db: Database, temporal_address: str, repeat: int = 200
+) -> dict[str, Any]:
+    """A real 100-activity run, synced; its cached read (the endpoint, and the service
+    read bench_sync measures) vs fetching + reading its history from Temporal."""
+    client = await Client.connect(temporal_address)
+    owner = make_owner(db, "bench-temporal", workflow_name="bench temporal")
+    queue = f"bench-api-{uuid.uuid4().hex[:6]}"
+    async with build_worker(client, task_queue=queue), build_sync_worker(client, db):
+        handle = await start_builder_run(
+            client, _definition(100), None, context=owner.run_context(), task_queue=queue
+        )
+        await handle.result()
+        ref = ExecutionRef(client.namespace, handle.id, handle.result_run_id or "")
+        report = await sync_many(client, [ref])
+        assert not report.failed, report.failed
+    with db.as_user(owner.auth_user_id) as conn:
+        row = d.find_execution(conn, ref.namespace, ref.workflow_id, ref.run_id)
+    assert row is not None and row["history_sync_status"] == "synced"
+    service = ExecutionService(db, client)
+    endpoint = http_call(server.url, f"/api/executions/{row['id']}", owner.dev_token(SECRET))()
+
+    async def service_read() -> None:
+        details = await service.get_execution_details(row["id"], owner.auth_user_id)
+        assert len(details.components) == 100 and not details.synced_now
+
+    async def endpoint_read() -> None:
+        await asyncio.to_thread(endpoint)
+
+    async def fetch_and_read() -> None:
+        h = client.get_workflow_handle(ref.workflow_id, run_id=ref.run_id)
+        assert len(read_history(await h.fetch_history()).components) == 100
+
+    async def sporadic(call: Callable[[], Awaitable[None]]) -> list[float]:
+        for _ in range(20):  # warm: pooled connections, prepared statements, caches
+            await call()
+        out = []
+        for _ in range(repeat):
+            await asyncio.sleep(0.005)
+            t0 = time.perf_counter()
+            await call()
+            out.append((time.perf_counter() - t0) * 1000)
+        return out
+
+    f: dict[str, Any] = {"load_average_before": load_average()}
+    direct = await sporadic(fetch_and_read)
+    for name, call in (("service", service_read), ("endpoint", endpoint_read)):
+        cached = await sporadic(call)
+        f[name] = {
+            "cached": latency_figures(cached, 99),
+            "cache_speedup_p50": round(statistics.median(direct) / statistics.median(cached), 1),
+            "cache_speedup_p99": round(percentile(direct, 99) / percentile(cached, 99), 1),
+        }
+    f["fetch_and_read"] = latency_figures(direct, 99)
+    f["load_average_after"] = load_average()
+    return f
+
+
+def _bench(db: Database, database_url: str, temporal_address: str) -> dict[str, Any]:
+    rounds = int(os.environ.get("WFMON_BENCH_API_ROUNDS", "3"))
+    workers = os.environ.get("WFMON_BENCH_API_WORKERS")
     alice = make_owner(db, "bench", display_name="bench", workflow_name="bench orders")
     details_id = seed_execution(db, alice, components=100)
     for _ in range(300):
@@ -221,25 +367,11 @@ def _bench(db: Database, database_url: str, temporal_address: str) -> dict[str, 
     # is a typical one; its own cost is measured separately below.
     other = make_owner(db, "bench-big", display_name="bench-big", workflow_name="bench-big orders")
     big = seed_execution(db, other, components=5000)
-    server = AppProcess(database_url, temporal_address)
+    server = AppProcess(database_url, temporal_address, int(workers) if workers else None)
     try:
-        auth = alice.auth_user_id
-        wf = alice.workflow.id
-        f: dict[str, Any] = {"clients": clients, "requests_per_client": requests}
-        f["details_api"] = concurrently(
-            clients,
-            requests,
-            http_call(server.url, f"/api/executions/{details_id}", alice.dev_token(SECRET)),
-        )
-        f["details_sql"] = concurrently(clients, requests, sql_details(db, auth, details_id))
-        f["history_api"] = concurrently(
-            clients,
-            requests,
-            http_call(
-                server.url, f"/api/workflows/{wf}/executions?page_size=20", alice.dev_token(SECRET)
-            ),
-        )
-        f["history_sql"] = concurrently(clients, requests, sql_history(db, auth, wf))
+        f = _under_load(server, db, alice, details_id, rounds)
+        f["serve_workers"] = workers or "default (one per core)"
+        f["cached_vs_temporal"] = asyncio.run(_cached_vs_temporal(server, db, temporal_address))
         single = sql_history(db, other.auth_user_id, other.workflow.id)()
         f["history_sql_page_with_a_5000_component_run_ms"] = round(
             statistics.median(_times(single, 20)), 2
@@ -267,15 +399,22 @@ def main() -> None:
         if "load_p50_ms" in r
         else f"render: {r.get('skipped')}"
     )
-    write_result(
-        "api",
-        f,
-        f"{f['clients']} clients: details p50/p99 {f['details_api']['p50_ms']:.1f}/"
-        f"{f['details_api']['p99_ms']:.1f} ms vs SQL {f['details_sql']['p50_ms']:.1f}/"
-        f"{f['details_sql']['p99_ms']:.1f} ms; history p50/p99 {f['history_api']['p50_ms']:.1f}/"
-        f"{f['history_api']['p99_ms']:.1f} ms vs SQL {f['history_sql']['p50_ms']:.1f}/"
-        f"{f['history_sql']['p99_ms']:.1f} ms; {render}",
+    parts = []
+    for name in ("details", "history"):
+        x = f[name]
+        parts.append(
+            f"{name} {x['api']['per_s']:.0f}/s vs SQL {x['sql']['per_s']:.0f}/s "
+            f"(ratio {x['throughput_ratio']:.2f}, target >= 0.5), p50/p99 "
+            f"{x['api']['p50_ms']:.0f}/{x['api']['p99_ms']:.0f} ms "
+            f"(p99/p50 {x['api']['p99_to_p50']:.1f}, target <= 3), load {x['api']['load_average']}"
+        )
+    c = f["cached_vs_temporal"]
+    parts.append(
+        f"cached read vs Temporal p99 {c['endpoint']['cache_speedup_p99']:.1f}x (endpoint), "
+        f"{c['service']['cache_speedup_p99']:.1f}x (service), target >= 10x; "
+        f"load {c['load_average_after']}"
     )
+    write_result("api", f, f"{f['clients']} clients: " + "; ".join(parts) + f"; {render}")
 
 
 if __name__ == "__main__":

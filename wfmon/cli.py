@@ -418,7 +418,9 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from wfmon.api.app import serve
+    from wfmon.api.app import create_app, serve
+    from wfmon.api.logs import log_config
+    from wfmon.api.workers import default_processes, serve_processes
     from wfmon.db import Database
     from wfmon.settings import resolve_endpoints
 
@@ -426,7 +428,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # start-up deep in the server's log.
     with Database(resolve_endpoints(settings).web_database_url, max_size=1):
         pass
-    serve(settings, host=args.host, port=args.port)
+    if args.workers is not None and args.workers < 1:
+        print(f"wfmon: --workers must be 1 or more (got {args.workers})", file=sys.stderr)
+        return 2
+    processes = args.workers or default_processes()
+    if processes == 1:
+        serve(settings, host=args.host, port=args.port)
+    else:
+        create_app(settings)  # settings errors as one line here, not once per worker
+        try:
+            serve_processes(processes, host=args.host, port=args.port, log_config=log_config())
+        except OSError as exc:
+            print(
+                f"wfmon: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr
+            )
+            return 2
     return 0
 
 
@@ -533,6 +549,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the web app and API until SIGINT/SIGTERM")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes serving requests (default: one per core; docs/architecture/web-app.md)",
+    )
     p.set_defaults(func=cmd_serve)
 
     return parser

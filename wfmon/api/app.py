@@ -82,6 +82,7 @@ def create_app(
     policy: NetworkPolicy | None = None,
     sync_timeout: float = 15.0,
     live_database_url: str | None = None,
+    pool_size: int = DEFAULT_POOL_SIZE,
 ) -> FastAPI:
     """The app. Unset dependencies come from ``settings`` (``load_settings()`` when None).
 
@@ -99,7 +100,7 @@ def create_app(
     owns_db = db is None
     if owns_db:
         live_database_url = resolve_endpoints(settings).web_database_url
-    database = db or Database(live_database_url or "", max_size=DEFAULT_POOL_SIZE)
+    database = db or Database(live_database_url or "", max_size=pool_size)
     hub = LiveHub(live_database_url)
     keyring_error = None
     if keyring is None:

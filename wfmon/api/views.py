@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
 from wfmon.api.errors import NotFound
@@ -27,19 +27,15 @@ from wfmon.api.models import (
     LiveStats,
     LongestRun,
     NotRunNodeOut,
-    PolicyOut,
     ProjectDetail,
     ProjectOut,
     ProjectStatsOut,
-    SyncInfo,
-    TimelineBar,
     TimelineOut,
-    TimelineSegment,
     TrendPoint,
     WorkflowOut,
     WorkflowStatsOut,
 )
-from wfmon.api.retry_words import explain_attempts, policy_from_recorded, retry_summary
+from wfmon.api.retry_words import Policy, explain_attempts, policy_from_recorded, retry_summary
 from wfmon.db import DbConnection
 from wfmon.db import details as d
 from wfmon.db import projects as projects_db
@@ -85,7 +81,29 @@ def execution_page(
     page_size: int,
     sort: ExecutionSort,
 ) -> ExecutionPageOut:
-    workflow(conn, workflow_id)  # 404 unless visible
+    return ExecutionPageOut.model_validate(
+        execution_page_data(
+            conn, workflow_id, status=status, page=page, page_size=page_size, sort=sort
+        )
+    )
+
+
+#: A history item's fields, in the model's order.
+_LISTED_FIELDS: Final = tuple(ExecutionListItem.model_fields)
+
+
+def execution_page_data(
+    conn: DbConnection,
+    workflow_id: UUID,
+    *,
+    status: ExecutionStatus | None,
+    page: int,
+    page_size: int,
+    sort: ExecutionSort,
+) -> dict[str, Any]:
+    """The fields of :class:`ExecutionPageOut` as plain values (what the API writes)."""
+    if projects_db.get_workflow(conn, workflow_id) is None:
+        raise NotFound(f"workflow {workflow_id} not found")
     result = page_executions(
         conn,
         workflow_id,
@@ -98,17 +116,24 @@ def execution_page(
     items = []
     for e in result.items:
         n, failed = counts.get(e.id, (0, 0))
-        items.append(ExecutionListItem(**asdict(e), component_count=n, failed_components=failed))
-    return ExecutionPageOut(
-        items=items,
-        total=result.total,
-        page=result.page,
-        page_size=result.page_size,
-        pages=max(1, math.ceil(result.total / result.page_size)),
-    )
+        given = {"component_count": n, "failed_components": failed}
+        items.append({f: given[f] if f in given else getattr(e, f) for f in _LISTED_FIELDS})
+    return {
+        "items": items,
+        "total": result.total,
+        "page": result.page,
+        "page_size": result.page_size,
+        "pages": max(1, math.ceil(result.total / result.page_size)),
+    }
 
 
 # -- one execution ------------------------------------------------------------------------
+#
+# Each response is built as plain values (dicts, lists, rows' own values and the few
+# models other modules return), which the API writes as JSON directly
+# (:func:`wfmon.api.models.dump_json`); the model-returning functions validate the same
+# values into the response models for the pages. So the API and the pages show the same
+# fields, built once.
 
 
 def _execution_row(conn: DbConnection, execution_id: UUID) -> dict[str, Any]:
@@ -118,67 +143,110 @@ def _execution_row(conn: DbConnection, execution_id: UUID) -> dict[str, Any]:
     return row
 
 
+def _execution_data(row: Mapping[str, Any], name: str | None, synced_now: bool) -> dict[str, Any]:
+    """The fields of :class:`ExecutionOut`."""
+    return {
+        "id": row["id"],
+        "project_id": row["project_id"],
+        "workflow_id": row["workflow_id"],
+        "workflow_name": name,
+        "workflow_version": row["workflow_version"],
+        "temporal_namespace": row["temporal_namespace"],
+        "temporal_workflow_id": row["temporal_workflow_id"],
+        "temporal_run_id": row["temporal_run_id"],
+        "workflow_type": row["workflow_type"],
+        "task_queue": row["task_queue"],
+        "status": row["status"],
+        "started_at": row["started_at"],
+        "closed_at": row["closed_at"],
+        "duration_ms": row["duration_ms"],
+        "input": row["input"],
+        "output": row["output"],
+        "error_message": row["error_message"],
+        "sync": {
+            "status": row["history_sync_status"],
+            "synced_at": row["history_synced_at"],
+            "error": row["history_sync_error"],
+            "event_count": row["history_event_count"],
+            "history_bytes": row["history_bytes"],
+            "synced_now": synced_now,
+        },
+    }
+
+
 def execution_out(row: Mapping[str, Any], name: str | None, synced_now: bool) -> ExecutionOut:
-    return ExecutionOut(
-        id=row["id"],
-        project_id=row["project_id"],
-        workflow_id=row["workflow_id"],
-        workflow_name=name,
-        workflow_version=row["workflow_version"],
-        temporal_namespace=row["temporal_namespace"],
-        temporal_workflow_id=row["temporal_workflow_id"],
-        temporal_run_id=row["temporal_run_id"],
-        workflow_type=row["workflow_type"],
-        task_queue=row["task_queue"],
-        status=row["status"],
-        started_at=row["started_at"],
-        closed_at=row["closed_at"],
-        duration_ms=row["duration_ms"],
-        input=row["input"],
-        output=row["output"],
-        error_message=row["error_message"],
-        sync=SyncInfo(
-            status=row["history_sync_status"],
-            synced_at=row["history_synced_at"],
-            error=row["history_sync_error"],
-            event_count=row["history_event_count"],
-            history_bytes=row["history_bytes"],
-            synced_now=synced_now,
-        ),
-    )
+    return ExecutionOut.model_validate(_execution_data(row, name, synced_now))
+
+
+class _Policies:
+    """Each distinct recorded retry policy of one response, read once: the components of
+    an execution repeat a handful of policies."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, Policy] = {}
+
+    def __call__(self, recorded: Mapping[str, Any] | None) -> Policy:
+        # Equal reprs mean equal JSON values (the converse need not hold: then it is
+        # only read twice).
+        key = repr(recorded)
+        policy = self._seen.get(key)
+        if policy is None:
+            policy = self._seen[key] = policy_from_recorded(recorded)
+        return policy
+
+
+def _component_data(
+    row: Mapping[str, Any], attempts: Sequence[Mapping[str, Any]], policy: Policy
+) -> dict[str, Any]:
+    """The fields of :class:`ComponentOut` (its attempts are :class:`AttemptOut`)."""
+    explained = explain_attempts(row, attempts, policy)
+    return {
+        "id": row["id"],
+        "node_id": row["node_id"],
+        "component_name": row["component_name"],
+        "activity_type": row["activity_type"],
+        "kind": row["kind"],
+        "status": row["status"],
+        "started_at": row["started_at"],
+        "completed_at": row["completed_at"],
+        "duration_ms": row["duration_ms"],
+        "input": row["input_data"],
+        "output": row["output_data"],
+        "error_message": row["error_message"],
+        "error_type": row["error_type"],
+        "retry_count": row["retry_count"],
+        "is_expected_retry": row["is_expected_retry"],
+        "attempt": row["temporal_attempt"],
+        "next_retry_at": row["next_retry_at"],
+        "retry_state": row["retry_state"],
+        "policy": {
+            "sentence": policy.sentence,
+            "strategy": policy.strategy_name,
+            "max_attempts": policy.max_attempts,
+            "recorded": policy.recorded,
+        },
+        "attempts": explained,
+        "retry_summary": retry_summary(row, policy, len(explained)),
+    }
 
 
 def component_out(row: Mapping[str, Any], attempts: Sequence[Mapping[str, Any]]) -> ComponentOut:
     policy = policy_from_recorded(row["retry_policy"])
-    explained = explain_attempts(row, attempts, policy)
-    return ComponentOut(
-        id=row["id"],
-        node_id=row["node_id"],
-        component_name=row["component_name"],
-        activity_type=row["activity_type"],
-        kind=row["kind"],
-        status=row["status"],
-        started_at=row["started_at"],
-        completed_at=row["completed_at"],
-        duration_ms=row["duration_ms"],
-        input=row["input_data"],
-        output=row["output_data"],
-        error_message=row["error_message"],
-        error_type=row["error_type"],
-        retry_count=row["retry_count"],
-        is_expected_retry=row["is_expected_retry"],
-        attempt=row["temporal_attempt"],
-        next_retry_at=row["next_retry_at"],
-        retry_state=row["retry_state"],
-        policy=PolicyOut(
-            sentence=policy.sentence,
-            strategy=policy.strategy_name,
-            max_attempts=policy.max_attempts,
-            recorded=policy.recorded,
-        ),
-        attempts=explained,
-        retry_summary=retry_summary(row, policy, len(explained)),
-    )
+    return ComponentOut.model_validate(_component_data(row, attempts, policy))
+
+
+def _components_data(
+    rows: Sequence[Mapping[str, Any]], attempts: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> list[dict[str, Any]]:
+    policies = _Policies()
+    return [
+        _component_data(
+            r,
+            attempts.get(r["temporal_activity_id"] or r["node_id"], []),
+            policies(r["retry_policy"]),
+        )
+        for r in rows
+    ]
 
 
 def _components(
@@ -211,11 +279,21 @@ def timeline(
     A component's bar has one segment per recorded attempt and a ``wait`` segment for each
     gap between attempts (the policy's retry interval), so retries are visible.
     """
+    return TimelineOut.model_validate(_timeline_data(execution, rows, attempts, now))
+
+
+def _timeline_data(
+    execution: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    attempts: Mapping[str, Sequence[Mapping[str, Any]]],
+    now: datetime,
+) -> dict[str, Any]:
+    """The fields of :class:`TimelineOut` (see :func:`timeline`)."""
     start: datetime = execution["started_at"]
     end: datetime = execution["closed_at"] or now
     live = execution["closed_at"] is None
     span = max((end - start).total_seconds(), 0.001)
-    bars: list[TimelineBar] = []
+    bars: list[dict[str, Any]] = []
     for c in rows:
         tries = attempts.get(c["temporal_activity_id"] or c["node_id"], [])
         open_ = c["status"] in _OPEN
@@ -225,7 +303,7 @@ def timeline(
         ends = [t for t in [c["completed_at"], *(a["ended_at"] for a in tries)] if t]
         b_start = min(starts)
         b_end = now if open_ or not ends else max(ends)
-        segments: list[TimelineSegment] = []
+        segments: list[dict[str, Any]] = []
         previous_end: datetime | None = None
         for a in tries:
             a_start = a["started_at"]
@@ -272,29 +350,80 @@ def timeline(
             )
         left = _pct(b_start, start, span)
         bars.append(
-            TimelineBar(
-                component_id=c["id"],
-                node_id=c["node_id"],
-                status=c["status"],
-                left=round(left, 3),
-                width=round(max(_pct(b_end, start, span) - left, 0.2), 3),
-                segments=segments,
-            )
+            {
+                "component_id": c["id"],
+                "node_id": c["node_id"],
+                "status": c["status"],
+                "left": round(left, 3),
+                "width": round(max(_pct(b_end, start, span) - left, 0.2), 3),
+                "segments": segments,
+            }
         )
-    return TimelineOut(start=start, end=end, live=live, bars=bars)
+    return {"start": start, "end": end, "live": live, "bars": bars}
 
 
 def _segment(
     a: datetime, b: datetime, start: datetime, span: float, kind: str, outcome: str, label: str
-) -> TimelineSegment:
+) -> dict[str, Any]:
+    """The fields of :class:`TimelineSegment`."""
     left = _pct(a, start, span)
-    return TimelineSegment(
-        left=round(left, 3),
-        width=round(max(_pct(b, start, span) - left, 0.2), 3),
-        kind=kind,  # type: ignore[arg-type]
-        outcome=outcome,
-        label=label,
-    )
+    return {
+        "left": round(left, 3),
+        "width": round(max(_pct(b, start, span) - left, 0.2), 3),
+        "kind": kind,
+        "outcome": outcome,
+        "label": label,
+    }
+
+
+def never_stale(detail: Mapping[str, Any]) -> bool:
+    """True when the execution of :func:`execution_detail_data` is closed and synced: its
+    stored copy is final (the cache-aside freshness rule of
+    :class:`~wfmon.sync.service.ExecutionService`), so reading it needs no freshness check."""
+    e = detail["execution"]
+    return _settled(e) and e["sync"]["synced_at"] is not None
+
+
+def _settled(execution: Mapping[str, Any]) -> bool:
+    return bool(execution["status"] != "running" and execution["sync"]["status"] == "synced")
+
+
+def note_sync(detail: dict[str, Any], synced_now: bool, sync_error: str | None) -> dict[str, Any]:
+    """``detail`` (:func:`execution_detail_data`) saying whether this read synced first and
+    why its data may be old."""
+    e = detail["execution"]
+    e["sync"]["synced_now"] = synced_now
+    if sync_error and not e["sync"]["error"] and not _settled(e):
+        # A closed, synced execution is final: a failed freshness check says nothing about it.
+        e["sync"]["error"] = sync_error
+    return detail
+
+
+def execution_detail_data(
+    conn: DbConnection,
+    execution_id: UUID,
+    *,
+    offset: int = 0,
+    limit: int = 100,
+    status: str | None = None,
+) -> dict[str, Any]:
+    """The fields of :class:`ExecutionDetailOut` as plain values, as read (no sync now:
+    :func:`note_sync` says otherwise)."""
+    row = _execution_row(conn, execution_id)
+    counts = d.count_components_by_status(conn, execution_id)
+    rows, attempts = _components(conn, row, offset=offset, limit=limit, status=status)
+    name = projects_db.get_workflow_name(conn, row["workflow_id"])
+    total = counts.get(status, 0) if status else sum(counts.values())
+    return {
+        "execution": _execution_data(row, name, False),
+        "component_total": total,
+        "component_counts": counts,
+        "offset": offset,
+        "limit": limit,
+        "components": _components_data(rows, attempts),
+        "timeline": _timeline_data(row, rows, attempts, datetime.now(UTC)),
+        "not_run": not_run_nodes(conn, row),
+    }
 
 
 def execution_detail(
@@ -307,28 +436,8 @@ def execution_detail(
     synced_now: bool = False,
     sync_error: str | None = None,
 ) -> ExecutionDetailOut:
-    row = _execution_row(conn, execution_id)
-    counts = d.count_components_by_status(conn, execution_id)
-    rows, attempts = _components(conn, row, offset=offset, limit=limit, status=status)
-    out = execution_out(row, projects_db.get_workflow_name(conn, row["workflow_id"]), synced_now)
-    settled = row["status"] != "running" and row["history_sync_status"] == "synced"
-    if sync_error and not out.sync.error and not settled:
-        # A closed, synced execution is final: a failed freshness check says nothing about it.
-        out.sync.error = sync_error
-    total = counts.get(status, 0) if status else sum(counts.values())
-    return ExecutionDetailOut(
-        execution=out,
-        component_total=total,
-        component_counts=counts,
-        offset=offset,
-        limit=limit,
-        components=[
-            component_out(r, attempts.get(r["temporal_activity_id"] or r["node_id"], []))
-            for r in rows
-        ],
-        timeline=timeline(row, rows, attempts, datetime.now(UTC)),
-        not_run=not_run_nodes(conn, row),
-    )
+    data = execution_detail_data(conn, execution_id, offset=offset, limit=limit, status=status)
+    return ExecutionDetailOut.model_validate(note_sync(data, synced_now, sync_error))
 
 
 def not_run_nodes(conn: DbConnection, row: Mapping[str, Any]) -> list[NotRunNodeOut]:
@@ -370,18 +479,24 @@ def not_run_nodes(conn: DbConnection, row: Mapping[str, Any]) -> list[NotRunNode
 def component_page(
     conn: DbConnection, execution_id: UUID, *, offset: int, limit: int, status: str | None
 ) -> ComponentPageOut:
+    return ComponentPageOut.model_validate(
+        component_page_data(conn, execution_id, offset=offset, limit=limit, status=status)
+    )
+
+
+def component_page_data(
+    conn: DbConnection, execution_id: UUID, *, offset: int, limit: int, status: str | None
+) -> dict[str, Any]:
+    """The fields of :class:`ComponentPageOut` as plain values."""
     row = _execution_row(conn, execution_id)
     counts = d.count_components_by_status(conn, execution_id)
     rows, attempts = _components(conn, row, offset=offset, limit=limit, status=status)
-    return ComponentPageOut(
-        total=counts.get(status, 0) if status else sum(counts.values()),
-        offset=offset,
-        limit=limit,
-        components=[
-            component_out(r, attempts.get(r["temporal_activity_id"] or r["node_id"], []))
-            for r in rows
-        ],
-    )
+    return {
+        "total": counts.get(status, 0) if status else sum(counts.values()),
+        "offset": offset,
+        "limit": limit,
+        "components": _components_data(rows, attempts),
+    }
 
 
 # -- statistics ----------------------------------------------------------------------------

@@ -53,24 +53,23 @@ async def get_execution(
     Cache-aside: when the stored copy is stale (running, or never synced) this triggers
     one immediate sync first, bounded in time; ``execution.sync`` tells what happened.
     """
-    synced_now, error = (False, None)
-    if fresh:
-        synced_now, error = await ensure_fresh(ctx, execution_id, user)
 
-    def read() -> Response:
+    def read() -> dict[str, Any]:
         with ctx.db.as_user(user.auth_user_id) as conn:
-            detail = views.execution_detail(
-                conn,
-                execution_id,
-                offset=offset,
-                limit=limit,
-                status=status,
-                synced_now=synced_now,
-                sync_error=error,
+            return views.execution_detail_data(
+                conn, execution_id, offset=offset, limit=limit, status=status
             )
-        return json_response(detail)
 
-    return await run_in_threadpool(read)
+    # Read first: a closed, synced execution (most reads) is final, so one unit of work
+    # answers and Temporal is not asked. Otherwise the freshness check decides; what was
+    # read stands when it found the copy fresh, else (a sync ran or was tried) read again.
+    detail = await run_in_threadpool(read)
+    synced_now, error = False, None
+    if fresh and not views.never_stale(detail):
+        synced_now, error = await ensure_fresh(ctx, execution_id, user)
+        if synced_now or error:
+            detail = await run_in_threadpool(read)
+    return json_response(views.note_sync(detail, synced_now, error), model=ExecutionDetailOut)
 
 
 @router.get("/{execution_id}/components", response_model=ComponentPageOut)
@@ -83,7 +82,8 @@ def list_components(
 ) -> Response:
     """One page of component cards, from the database only (no sync)."""
     return json_response(
-        views.component_page(conn, execution_id, offset=offset, limit=limit, status=status)
+        views.component_page_data(conn, execution_id, offset=offset, limit=limit, status=status),
+        model=ComponentPageOut,
     )
 
 
