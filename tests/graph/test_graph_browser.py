@@ -109,7 +109,7 @@ def test_execution_graph_statuses_card_and_keyboard(page: Any, graph_world: Grap
     assert sorted(ids) == ["charge", "fetch", "notify", "ship"]
     assert graph.get_attribute("data-edges") == "3"
     assert graph.get_attribute("data-nodes") == "4"
-    assert graph.get_attribute("data-layout-source") == "worker", "laid out off the main thread"
+    assert graph.get_attribute("data-layout-source") == "dagre", "a fresh browser lays it out"
     assert "version 1" in graph.locator(".graph-caption").inner_text()
     assert "s-failed" in (node(page, "charge").get_attribute("class") or "")
     assert "failed · attempt 3 of 3" in node(page, "charge").text_content()

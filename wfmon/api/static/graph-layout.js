@@ -1,6 +1,6 @@
-// wfmon's graph layout: dagre (static/vendor/dagre) laid left to right, as plain data.
-// Shared by the page (graph.js) and the worker that lays out a page's first graph off the
-// main thread (graph-worker.js); defines self.wfmonLayout = {W, H, dagreLayout}.
+// wfmon's graph layout: dagre (static/vendor/dagre) laid left to right, as plain data, for
+// graph.js (a file of its own so that it can also run in a worker or a benchmark);
+// defines self.wfmonLayout = {W, H, dagreLayout}.
 "use strict";
 (function () {
   const W = 250, H = 84;  // node box

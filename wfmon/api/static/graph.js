@@ -18,12 +18,12 @@
 // - window.wfmonGraph = {select(nodeId), redraw(version)}; redraw() without a version
 //   refetches the current source. (Also measureLayout(n), for the benchmark.) After each drawing: document CustomEvent("wfmon:graph-drawn",
 //   {detail: {nodes, layout_ms}}) and section[data-state="drawn"].
-// - First load: a worker (graph-worker.js, started inline by _graph.html while the page is
-//   parsed) fetches the JSON and runs dagre off the main thread; later loads run here.
+// - The first JSON is preloaded by _graph.html (<link rel="preload">) while the page is parsed.
+//   (A Web Worker for fetch + layout was measured slower on this 2-core machine: bench_graph.)
 // - Timing: performance.mark("wfmon-graph-fetched") (JSON in), performance.measure(
-//   "wfmon-graph-layout") (dagre only, in the worker or here) and performance.mark("wfmon-graph-drawn") (the frame
+//   "wfmon-graph-layout") (dagre only) and performance.mark("wfmon-graph-drawn") (the frame
 //   after the first drawing, so style, layout and paint are included); section[data-layout-source]
-//   says "worker", "dagre" (main thread) or "cache" (a layout is kept per definition, see layoutKey).
+//   says "dagre" or "cache" (a layout is kept per definition, see layoutKey).
 "use strict";
 (function () {
   const NS = "http://www.w3.org/2000/svg";
@@ -141,43 +141,6 @@
       this.statusLine.hidden = false;
       this.statusLine.textContent = message;
       this.root.dataset.state = "error";
-    }
-
-    // The first graph: from the worker _graph.html started while the page was parsed (JSON
-    // fetched and laid out off the main thread), else fetched and laid out here.
-    async loadFirst() {
-      const early = window.wfmonGraphEarly;
-      if (!early || early.failed) return this.load();
-      const next = () => new Promise((resolve) => {
-        const take = () => {
-          early.wake = null;
-          if (early.messages.length) resolve(early.messages.shift());
-          else if (early.failed) resolve(null);
-          else early.wake = take;
-        };
-        take();
-      });
-      let msg = await next();
-      if (!msg) return this.load();
-      if (msg.error) { early.worker.terminate(); this.fail(msg.error); return; }
-      const data = msg.data;
-      performance.mark("wfmon-graph-fetched");
-      const key = layoutKey(data.nodes, data.edges);
-      let plain = readLayout(key), ms = 0, source = "cache";
-      if (!plain) {
-        msg = await next();
-        if (!msg || !msg.layout) { early.worker.terminate(); this.show(data); return; }  // lay out here
-        plain = msg.layout; ms = msg.layout_ms; source = "worker";
-        performance.measure("wfmon-graph-layout", { start: performance.now() - ms, duration: ms });
-        writeLayout(key, plain);
-      }
-      early.worker.terminate();
-      this.data = data;
-      this.indexNodes();
-      this.useLayout(plain);
-      this.root.dataset.layoutSource = source;
-      this.draw();
-      this.afterDraw(ms);
     }
 
     sameShape(data) {
@@ -663,7 +626,7 @@
       const live = document.getElementById("live");
       if (live) new MutationObserver(soon).observe(live, { childList: true });
     }
-    graph.loadFirst();
+    graph.load();
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
