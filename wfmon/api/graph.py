@@ -144,15 +144,18 @@ def workflow_graph(conn: DbConnection, workflow_id: UUID, version: int | None) -
         raise NotFound(f"workflow {workflow_id} not found")
     number = version if version is not None else int(wf["current_version"])
     saved = versions_db.version_definition(conn, workflow_id, number)
-    if saved is None:
+    if saved is None and version is not None:
         raise NotFound(f"workflow {workflow_id} has no version {number}")
     definition = _parse(saved)
     if definition is None:
+        # A workflow wfmon discovered in Temporal has no saved definition: nothing to draw.
         return GraphOut(
             kind="workflow",
             workflow_id=workflow_id,
-            version=number,
-            note=f"version {number} has no valid definition with nodes",
+            version=number if saved is not None else None,
+            note=f"version {number} has no definition with nodes"
+            if saved is not None
+            else "this workflow has no saved definition",
             nodes=[],
             edges=[],
         )
