@@ -181,6 +181,7 @@ def chromium(base: str, token: str, execution_id: UUID, repeat: int) -> dict[str
                 order = ("without", "with", "cached")
                 for kind in order if i % 2 else order[::-1]:
                     pg = bare if kind == "without" else page
+                    pg.bring_to_front()  # a background tab gets no animation frames
                     if kind == "with":
                         page.evaluate("() => localStorage.clear()")  # no stored layout: dagre runs
                     pg.goto(url, wait_until="load")
