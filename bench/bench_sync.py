@@ -11,7 +11,8 @@
 2. Throughput: end-to-end sync through the coordinator versus the raw rate of
    ``fetch_history`` of the same executions at the same concurrency. Target >= 0.35 on
    this machine. A re-sync with one and then two sync processes: a second process must
-   not lower throughput.
+   not lower throughput. Every measured phase starts with warm workers, and the idle CPU
+   of each process is measured so the figures beyond idle can be shown too.
 3. ``get_execution_details`` of a synced 100-component execution (database read under
    RLS), p50/p99, versus fetching + reading the same history from Temporal. Target >= 10x.
    Each is measured on its own as sporadic requests (10 ms apart), after warming every
