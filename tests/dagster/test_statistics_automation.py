@@ -323,9 +323,12 @@ def test_a_sync_that_lands_during_a_refresh_gets_a_refresh_of_its_own(
         blocker.execute("LOCK TABLE workflow_statistics IN EXCLUSIVE MODE")
         run = RunProcess(dagster_home, database_url, endpoints, "refresh_statistics_job")
         try:
+            # The run's process imports the definitions and starts dbt first (slow on a
+            # busy machine: 140 s were seen at load 15).
             wait_until(
                 lambda: _waiting_on_lock(db, "workflow_statistics"),
                 "the refresh to reach its MERGE",
+                timeout=240,
             )
             assert sync_run(defs, instance, partition_key=day).success
             # Models the running refresh already finished (before the sync) may be asked
