@@ -203,7 +203,9 @@ class AppProcess:
     """``wfmon serve`` in its own processes (its default process model unless ``workers``),
     as in production; the benchmark's client threads do not share its interpreters."""
 
-    def __init__(self, database_url: str, temporal_address: str, workers: int | None) -> None:
+    def __init__(
+        self, database_url: str, temporal_address: str, workers: int | None = None
+    ) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]

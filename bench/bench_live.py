@@ -25,7 +25,6 @@ Knobs: ``WFMON_BENCH_LIVE_STREAMS`` (200), ``WFMON_BENCH_LIVE_WRITES`` (20).
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import shutil
 import statistics
@@ -219,11 +218,9 @@ def trigger_cost(db: Database, owner_url: str, alice: WorkflowOwner, rounds: int
 
 
 def one_web_process(database_url: str, temporal_address: str) -> AppProcess:
-    """``wfmon serve`` as ONE process (bench_api's launcher; ``workers=1`` where it has
-    that parameter, since serve may default to one process per core)."""
-    if "workers" in inspect.signature(AppProcess).parameters:
-        return AppProcess(database_url, temporal_address, 1)  # type: ignore[call-arg,unused-ignore]
-    return AppProcess(database_url, temporal_address)  # type: ignore[call-arg,unused-ignore]
+    """``wfmon serve`` as ONE process (its default is one per core): the streams' figures
+    are per web-app process."""
+    return AppProcess(database_url, temporal_address, workers=1)
 
 
 def main() -> None:
