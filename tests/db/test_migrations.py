@@ -69,9 +69,16 @@ def test_from_empty_twice(new_database: Callable[[], str]) -> None:
 def test_two_processes_at_once(new_database: Callable[[], str]) -> None:
     url = new_database()
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(2) as pool:
+    pool = ctx.Pool(2)
+    try:
         # The target must be importable in a spawned child: the library function itself.
         results = pool.map_async(apply_migrations, [url, url]).get(timeout=120)
+    finally:
+        # close + join, not the context manager's terminate(): terminate() stops idle
+        # workers with SIGTERM, and a child of a process that ignores SIGTERM (a job
+        # started in the background by a shell) ignores it too and is waited for forever.
+        pool.close()
+        pool.join()
     # Exactly one process applied everything; the other waited and found nothing to do.
     assert sorted(results, key=len) == [[], ALL_MIGRATIONS]
     assert applied_ids(url) == ALL_MIGRATIONS
