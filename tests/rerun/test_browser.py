@@ -48,6 +48,8 @@ def page(rerun_world: World) -> Iterator[Any]:
 def test_retry_from_the_failed_node_and_run_again_from_the_page(
     page: Any, rerun_world: World
 ) -> None:
+    from playwright.sync_api import expect
+
     w = rerun_world
     table = w.new_table()
     failed = w.run_and_sync(w.alice, restock_flow(table, w.connection_id))
@@ -70,7 +72,9 @@ def test_retry_from_the_failed_node_and_run_again_from_the_page(
     back = page.locator("#rerun-links .rerun-of a")
     assert back.inner_text().startswith("the run started ")
     assert back.get_attribute("href") == f"/executions/{failed}"
-    assert "Retry from the failed node of" in page.locator("#rerun-links").inner_text()
+    expect(page.locator("#rerun-links")).to_contain_text(
+        "Retry from the failed node of", timeout=15_000
+    )
     shot(page, "rerun-linked", doc=True)
 
     back.click()
@@ -85,7 +89,8 @@ def test_retry_from_the_failed_node_and_run_again_from_the_page(
 
     page.get_by_role("button", name="Run again with the same input").click()
     page.wait_for_url(lambda url: str(failed) not in url and retried not in url)
-    assert "Run again of" in page.locator("#rerun-links").inner_text()
-    assert page.locator("#rerun-links .rerun-of a").get_attribute("href") == (
-        f"/executions/{failed}"
+    # rerun.js fills the links after the page loads: wait for them, then read them.
+    expect(page.locator("#rerun-links")).to_contain_text("Run again of", timeout=15_000)
+    expect(page.locator("#rerun-links .rerun-of a")).to_have_attribute(
+        "href", f"/executions/{failed}", timeout=15_000
     )
