@@ -61,3 +61,12 @@ def db(database_url: str) -> Iterator[Database]:
     """A ``wfmon.db.Database`` over the migrated session database (RLS applies to it)."""
     with Database(database_url) as database:
         yield database
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """One Debian Chromium per test module (tests/browser.py says why not per session)."""
+    from tests.browser import launch_chromium
+
+    with launch_chromium() as chromium:
+        yield chromium

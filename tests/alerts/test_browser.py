@@ -4,57 +4,36 @@ the project page. The screenshot is docs/images/alerts.png (``WFMON_UPDATE_DOC_I
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.alerts.conftest import JWT_SECRET, POLICY, SIGNING_SECRET, App, Receiver
-from tests.api.test_browser import CHROMIUM, shot
+from tests.browser import open_context, requires_browser, shot, sign_in
 from wfmon.alerts import run_tick
 from wfmon.connections import Keyring
 from wfmon.db import Database
 from wfmon.model import ExecutionStatus
 from wfmon.testing import execution_row, make_owner, write_execution
 
-pytestmark = [
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None,
-        reason="browser tests need the Python package playwright",
-    ),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests need Chromium at {CHROMIUM}"),
-]
+pytestmark = requires_browser
 
 HOOK_TOKEN = "browser-hook-TOKEN-4242"
 
 
 @pytest.fixture(scope="module")
-def page(alert_app: App) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        try:
-            context = browser.new_context(
-                viewport={"width": 1366, "height": 1000}, base_url=alert_app.url
-            )
-            context.set_default_timeout(15_000)
-            yield context.new_page()
-        finally:
-            browser.close()
+def page(browser: Any, alert_app: App) -> Iterator[Any]:
+    context = open_context(browser, alert_app.url, height=1000)
+    yield context.new_page()
+    context.close()
 
 
 def test_create_rule_send_test_alert_and_see_the_log(
     page: Any, alert_app: App, db: Database, keyring: Keyring, receiver: Receiver
 ) -> None:
     owner = make_owner(db, "browser-alerts", workflow_name="checkout")
-    page.goto("/signin")
-    page.get_by_label("Access token").fill(owner.dev_token(JWT_SECRET))
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/projects")
+    sign_in(page, owner.dev_token(JWT_SECRET))
 
     page.goto(f"/projects/{owner.project.id}/alerts")
     form = page.locator("#add-rule")

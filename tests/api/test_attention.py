@@ -11,7 +11,7 @@ import pytest
 
 from tests.api.conftest import JWT_SECRET, SUCCESS, World
 from tests.api.seed import Person, make_person
-from tests.api.test_browser import CHROMIUM, browser, shot  # noqa: F401 (fixture)
+from tests.browser import open_context, requires_browser, shot, sign_in
 
 #: Fails twice, then succeeds; attempts ~1 s apart (the dev server's floor), at most 4.
 RETRYING: dict[str, Any] = {
@@ -122,17 +122,13 @@ def test_another_user_sees_nothing(world: World, erin: Person) -> None:
     assert world.http(erin).get("/api/projects/nope/attention").status == 422
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium")
-def test_needs_attention_page_and_project_counts(browser: Any, world: World, erin: Person) -> None:  # noqa: F811
+@requires_browser
+def test_needs_attention_page_and_project_counts(browser: Any, world: World, erin: Person) -> None:
     world.sync(world.run(erin, EXHAUSTED))  # failing again
-    context = browser.new_context(viewport={"width": 1366, "height": 700}, base_url=world.url)
-    context.set_default_timeout(15_000)
+    context = open_context(browser, world.url, height=700)
     page = context.new_page()
     try:
-        page.goto("/signin")
-        page.get_by_label("Access token").fill(erin.token)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url("**/projects")
+        sign_in(page, erin.token)
         page.goto(f"/projects/{erin.project.id}")
         page.wait_for_function(
             "() => document.getElementById('attention-summary').dataset.loaded === 'true'"

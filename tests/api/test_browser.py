@@ -1,81 +1,33 @@
-"""The pages in a real browser: Playwright driving Debian's Chromium (never a downloaded one).
-
-Skipped, with the reason, only when the Python ``playwright`` package or the Chromium
-binary (``/usr/bin/chromium``, or ``WFMON_CHROMIUM``) is missing. Screenshots go to
-``WFMON_SCREENSHOT_DIR`` (default ``.wfmon/artifacts/screenshots``); with
-``WFMON_UPDATE_DOC_IMAGES=1`` the ones the docs show are also copied to ``docs/images``.
-"""
+"""The pages in a real browser (Debian's Chromium, via tests/browser.py)."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import browser as chromium
 from tests.api.conftest import World, sleeper
+from tests.browser import CHROMIUM, DOC_IMAGES, SHOTS, requires_browser, shot
 
-CHROMIUM = Path(os.environ.get("WFMON_CHROMIUM", "/usr/bin/chromium"))
-REPO = Path(__file__).resolve().parents[2]
-SHOTS = Path(os.environ.get("WFMON_SCREENSHOT_DIR", REPO / ".wfmon/artifacts/screenshots"))
-DOC_IMAGES = REPO / "docs/images"
+# CHROMIUM, DOC_IMAGES, SHOTS and shot are imported from here by older modules.
+__all__ = ["CHROMIUM", "DOC_IMAGES", "SHOTS", "page", "shot", "sign_in"]
 
-pytestmark = [
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None,
-        reason="browser tests need the Python package playwright (pip install playwright)",
-    ),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)",
-    ),
-]
-
-
-def shot(page: Any, name: str, *, doc: bool = False, full_page: bool = False) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
-    if doc and os.environ.get("WFMON_UPDATE_DOC_IMAGES") == "1":
-        DOC_IMAGES.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, DOC_IMAGES / path.name)
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        try:
-            yield b
-        finally:
-            b.close()
+pytestmark = requires_browser
 
 
 @pytest.fixture
 def page(browser: Any, world: World) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1366, "height": 850}, base_url=world.url)
-    context.set_default_timeout(15_000)
-    p = context.new_page()
+    context = chromium.open_context(browser, world.url)
     try:
-        yield p
+        yield context.new_page()
     finally:
         context.close()
 
 
 def sign_in(page: Any, world: World) -> None:
-    page.goto("/signin")
-    page.get_by_label("Access token").fill(world.alice.token)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/projects")
+    chromium.sign_in(page, world.alice.token)
 
 
 def test_sign_in_open_a_workflow_filter_and_read_a_failed_execution(

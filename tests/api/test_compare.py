@@ -21,6 +21,7 @@ from temporalio.client import WorkflowFailureError
 
 from tests.api.conftest import JWT_SECRET, World
 from tests.api.seed import Person, make_person, seed_execution
+from tests.browser import open_context, requires_browser, shot, sign_in
 from wfmon.api.compare_models import CompareOut
 from wfmon.db.accounts import create_workflow, save_workflow_version
 from wfmon.model import WorkflowDefinition
@@ -337,37 +338,12 @@ def test_two_5000_node_runs(world: World) -> None:
 # -- the page, in Chromium ---------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Any:
-    import importlib.util
-
-    from tests.api.test_browser import CHROMIUM
-
-    if importlib.util.find_spec("playwright") is None or not CHROMIUM.exists():
-        pytest.skip(f"browser tests need the Python package playwright and {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def test_the_compare_page_in_a_browser(chromium: Any, world: World, runs: Runs) -> None:
-    from tests.api.test_browser import shot
-
-    context = chromium.new_context(viewport={"width": 1366, "height": 900}, base_url=world.url)
-    context.set_default_timeout(15_000)
+@requires_browser
+def test_the_compare_page_in_a_browser(browser: Any, world: World, runs: Runs) -> None:
+    context = open_context(browser, world.url, height=900)
     page = context.new_page()
     try:
-        page.goto("/signin")
-        page.get_by_label("Access token").fill(runs.carol.token)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url("**/projects")
+        sign_in(page, runs.carol.token)
 
         # The execution page's control: a link to the default comparison and a picker.
         page.goto(f"/executions/{runs.failed}")

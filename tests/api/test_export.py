@@ -26,7 +26,7 @@ import pytest
 
 from tests.api.conftest import JWT_SECRET, Http, World
 from tests.api.seed import Person, make_person, seed_execution
-from tests.api.test_browser import CHROMIUM, browser, page, shot, sign_in  # noqa: F401
+from tests.api.test_browser import CHROMIUM, page, shot, sign_in  # noqa: F401 (fixture)
 from wfmon.db.export import KINDS, ExportKind
 from wfmon.dev.postgres import PostgresInstance
 from wfmon.dev.services import EmbeddedServices, Endpoints

@@ -15,7 +15,7 @@ import pytest
 from resources.dbt import WfmonDbtResource
 from tests.api.conftest import JWT_SECRET, World
 from tests.api.seed import Person, make_person
-from tests.api.test_browser import CHROMIUM, browser, shot  # noqa: F401 (fixture)
+from tests.api.test_browser import CHROMIUM, shot
 
 FAST = {"interval": "100ms"}
 
@@ -178,7 +178,7 @@ def test_bad_ids_are_4xx(world: World, carol: Person) -> None:
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium")
-def test_failure_groups_page(browser: Any, world: World, carol: Person) -> None:  # noqa: F811
+def test_failure_groups_page(browser: Any, world: World, carol: Person) -> None:
     context = browser.new_context(viewport={"width": 1366, "height": 700}, base_url=world.url)
     context.set_default_timeout(15_000)
     page = context.new_page()

@@ -10,7 +10,6 @@ log shows the requests were logged and the signed-in pages loaded.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -24,13 +23,11 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.api.conftest import JWT_SECRET, Http, World
+from tests.browser import HAVE_BROWSER, launch_chromium
 from wfmon.api.jwt import dev_token
 from wfmon.api.tokens import signin_url
 from wfmon.dev.process import free_port, stop_pid
 from wfmon.dev.services import Endpoints
-
-CHROMIUM = Path(os.environ.get("WFMON_CHROMIUM", "/usr/bin/chromium"))
-HAVE_BROWSER = importlib.util.find_spec("playwright") is not None and CHROMIUM.exists()
 
 
 @dataclass
@@ -101,25 +98,17 @@ def test_signing_in_never_writes_a_token_to_the_server_log(served: Served, world
 
     # 1. The printed link, the way a browser follows it: Chromium when there is one, ...
     if HAVE_BROWSER:
-        from playwright.sync_api import sync_playwright
-
         browser_token = fresh()
         link = signin_url(served.url, browser_token, f"/projects/{alice.project.id}")
-        with sync_playwright() as p:
-            b = p.chromium.launch(
-                executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
-            )
-            try:
-                page = b.new_page()
-                page.set_default_timeout(15_000)
-                page.goto(link)
-                page.wait_for_url(f"**/projects/{alice.project.id}")
-                assert alice.project.name in page.content()
-                assert browser_token not in page.url, "the token left the address bar"
-                cookies = page.context.cookies()
-                assert any(c["name"] == "wfmon_token" and c["httpOnly"] for c in cookies)
-            finally:
-                b.close()
+        with launch_chromium() as b:
+            page = b.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(link)
+            page.wait_for_url(f"**/projects/{alice.project.id}")
+            assert alice.project.name in page.content()
+            assert browser_token not in page.url, "the token left the address bar"
+            cookies = page.context.cookies()
+            assert any(c["name"] == "wfmon_token" and c["httpOnly"] for c in cookies)
 
     # ... and what the link makes any browser send: the URL without its fragment, then
     # (when the page is the sign-in form) the form POST the page's script sends, with the

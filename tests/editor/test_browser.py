@@ -8,51 +8,18 @@ them to docs/images (node-panel*.png).
 from __future__ import annotations
 
 import copy
-import os
 import re
-import shutil
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from tests.api.seed import Person
-from tests.api.test_browser import CHROMIUM, DOC_IMAGES, SHOTS, pytestmark
+from tests.browser import open_context, requires_browser, shot
 from tests.editor.conftest import ALICE_FLOW, EditorWorld
-from wfmon.api.deps import TOKEN_COOKIE
 
-__all__ = ["pytestmark"]  # the same skip rules as the other browser tests
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def shot(element: Any, name: str) -> None:
-    """A screenshot of one element; with WFMON_UPDATE_DOC_IMAGES=1 also into docs/images."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    element.screenshot(path=str(path))
-    if os.environ.get("WFMON_UPDATE_DOC_IMAGES") == "1":
-        shutil.copy(path, DOC_IMAGES / path.name)
+pytestmark = requires_browser
 
 
 def signed_in(browser: Any, world: EditorWorld, who: Person) -> Any:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=world.url)
-    context.set_default_timeout(10_000)
-    host = world.url.split("//", 1)[1].split(":")[0]
-    context.add_cookies([{"name": TOKEN_COOKIE, "value": who.token, "domain": host, "path": "/"}])
-    return context
+    return open_context(browser, world.url, token=who.token, width=1280, height=900)
 
 
 def save(panel: Any) -> str:
@@ -105,7 +72,7 @@ def test_edit_retry_policy_save_compare_and_run(browser: Any, editor_world: Edit
             f"document.querySelector('#np-sentence').textContent === {expected!r}"
         )
         assert error.is_hidden()
-        shot(page.locator("#node-panel"), "node-panel")
+        shot(page.locator("#node-panel"), "node-panel", doc=True)
 
         save(panel)
         assert panel.locator("#np-status").inner_text() == "Saved version 2."
@@ -118,7 +85,7 @@ def test_edit_retry_policy_save_compare_and_run(browser: Any, editor_world: Edit
         diff = page.locator("#versions-diff")
         diff.get_by_text("retry_policy.strategy").wait_for()
         assert '"exponential_backoff"' in diff.inner_text()
-        shot(page.locator("#versions"), "node-panel-versions")
+        shot(page.locator("#versions"), "node-panel-versions", doc=True)
 
         # A cycle is refused, naming the nodes, and nothing is saved.
         panel.get_by_label("Other node").select_option("fetch")
@@ -175,7 +142,7 @@ def test_component_settings_connections_and_code(browser: Any, editor_world: Edi
             "sql": "SELECT $1::int AS rows",
             "params": [{"path": "upstream.fetch.rows"}],
         }
-        shot(page.locator("#node-panel"), "node-panel-postgresql")
+        shot(page.locator("#node-panel"), "node-panel-postgresql", doc=True)
 
         panel.get_by_role("button", name="Add a node").click()
         panel.get_by_label("New node id").fill("store")
@@ -233,7 +200,7 @@ def test_component_settings_connections_and_code(browser: Any, editor_world: Edi
         panel.locator("#np-code .cm-content").click()
         page.keyboard.press("Control+End")
         page.keyboard.type("// done")
-        shot(page.locator("#node-panel"), "node-panel-typescript")
+        shot(page.locator("#node-panel"), "node-panel-typescript", doc=True)
         save(panel)
         saved = editor_world.http(editor_world.alice).get(f"/api/workflows/{wid}/editor").json()
         code = next(n for n in saved["definition"]["nodes"] if n["id"] == "shape_ts")["config"][

@@ -7,78 +7,34 @@ One browser and one signed-in context for the module. Screenshots go to
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser import open_context, requires_browser, shot
 from tests.graph.conftest import JWT_SECRET, GraphWorld, running_components
-from wfmon.api.deps import TOKEN_COOKIE
 from wfmon.testing import write_execution
 
-CHROMIUM = Path(os.environ.get("WFMON_CHROMIUM", "/usr/bin/chromium"))
-REPO = Path(__file__).resolve().parents[2]
-SHOTS = Path(os.environ.get("WFMON_SCREENSHOT_DIR", REPO / ".wfmon/artifacts/screenshots"))
-
-pytestmark = [
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None,
-        reason="browser tests need the Python package playwright",
-    ),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests need Chromium at {CHROMIUM}"),
-]
+pytestmark = requires_browser
 
 DRAWN = "() => document.getElementById('wfmon-graph')?.dataset.state === 'drawn'"
 
 
-def shot(page: Any, name: str, *, doc: bool = False) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path))
-    if doc and os.environ.get("WFMON_UPDATE_DOC_IMAGES") == "1":
-        (REPO / "docs/images").mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, REPO / "docs/images" / path.name)
-
-
 @pytest.fixture(scope="module")
-def context(graph_world: GraphWorld) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        try:
-            ctx = browser.new_context(
-                viewport={"width": 1366, "height": 900}, base_url=graph_world.url
-            )
-            ctx.set_default_timeout(10_000)
-            ctx.add_cookies(
-                [{"name": TOKEN_COOKIE, "value": graph_world.alice_token, "url": graph_world.url}]
-            )
-            yield ctx
-            ctx.close()
-        finally:
-            browser.close()
+def context(browser: Any, graph_world: GraphWorld) -> Iterator[Any]:
+    ctx = open_context(browser, graph_world.url, token=graph_world.alice_token, height=900)
+    yield ctx
+    ctx.close()
 
 
 @pytest.fixture
-def browser_context_for(context: Any, graph_world: GraphWorld) -> Iterator[Any]:
+def browser_context_for(browser: Any, graph_world: GraphWorld) -> Iterator[Any]:
     """A page signed in as another owner (a context of its own, closed afterwards)."""
     made: list[Any] = []
 
     def open_as(owner: Any) -> Any:
-        ctx = context.browser.new_context(
-            viewport={"width": 1366, "height": 900}, base_url=graph_world.url
-        )
-        ctx.set_default_timeout(10_000)
-        ctx.add_cookies(
-            [{"name": TOKEN_COOKIE, "value": owner.dev_token(JWT_SECRET), "url": graph_world.url}]
-        )
+        ctx = open_context(browser, graph_world.url, token=owner.dev_token(JWT_SECRET), height=900)
         made.append(ctx)
         return ctx.new_page()
 

@@ -8,18 +8,15 @@ Screenshots: ``WFMON_SCREENSHOT_DIR``; with ``WFMON_UPDATE_DOC_IMAGES=1`` also d
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from tests.browser import SHOTS, copy_to_docs, open_context, requires_browser
 from tests.live.conftest import LiveWorld, wait_until
 from wfmon.api.tokens import signin_url
 from wfmon.db import notify
@@ -28,17 +25,7 @@ from wfmon.db.rows import ComponentExecutionRow, ExecutionRow
 from wfmon.model import ComponentStatus, ExecutionStatus
 from wfmon.testing import execution_row, write_execution
 
-CHROMIUM = Path(os.environ.get("WFMON_CHROMIUM", "/usr/bin/chromium"))
-REPO = Path(__file__).resolve().parents[2]
-SHOTS = Path(os.environ.get("WFMON_SCREENSHOT_DIR", REPO / ".wfmon/artifacts/screenshots"))
-
-pytestmark = [
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None,
-        reason="browser tests need the Python package playwright",
-    ),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"browser tests need Chromium at {CHROMIUM}"),
-]
+pytestmark = requires_browser
 
 STATE = "() => document.querySelector('[data-live-indicator]').dataset.liveState"
 #: Tell the page it is hidden or shown, as the browser does for a background tab.
@@ -56,27 +43,19 @@ def shot(page: Any, name: str, top: str, bottom: str) -> None:
     first, last = page.locator(top).bounding_box(), page.locator(bottom).bounding_box()
     y0, y1 = max(0, first["y"] - 8), last["y"] + last["height"] + 8
     page.screenshot(path=str(path), clip={"x": 0, "y": y0, "width": 1280, "height": y1 - y0})
-    if os.environ.get("WFMON_UPDATE_DOC_IMAGES") == "1":
-        shutil.copy(path, REPO / "docs/images" / path.name)
+    copy_to_docs(path)
 
 
 @pytest.fixture
-def page(live: LiveWorld) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 800})
-            context.set_default_timeout(10_000)
-            pg = context.new_page()
-            pg.goto(signin_url(live.url, live.token(live.alice)))
-            pg.wait_for_url("**/projects")
-            yield pg
-        finally:
-            browser.close()
+def page(browser: Any, live: LiveWorld) -> Iterator[Any]:
+    context = open_context(browser, width=1280, height=800, timeout_ms=10_000)
+    try:
+        pg = context.new_page()
+        pg.goto(signin_url(live.url, live.token(live.alice)))
+        pg.wait_for_url("**/projects")
+        yield pg
+    finally:
+        context.close()
 
 
 def _component(node: str, event: int, status: ComponentStatus) -> ComponentExecutionRow:

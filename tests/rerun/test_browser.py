@@ -6,43 +6,24 @@ With ``WFMON_UPDATE_DOC_IMAGES=1`` the screenshot the user guide shows is copied
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.api.test_browser import CHROMIUM, shot
+from tests.browser import open_context, requires_browser, shot, sign_in
 from tests.rerun.conftest import World, restock_flow
 
-pytestmark = [
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None,
-        reason="browser tests need the Python package playwright (pip install playwright)",
-    ),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)",
-    ),
-]
+pytestmark = requires_browser
 
 
 @pytest.fixture
-def page(rerun_world: World) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
-        )
-        context = browser.new_context(
-            viewport={"width": 1280, "height": 800}, base_url=rerun_world.server.url
-        )
-        context.set_default_timeout(15_000)
-        try:
-            yield context.new_page()
-        finally:
-            browser.close()
+def page(browser: Any, rerun_world: World) -> Iterator[Any]:
+    context = open_context(browser, rerun_world.server.url, width=1280, height=800)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 def test_retry_from_the_failed_node_and_run_again_from_the_page(
@@ -55,10 +36,7 @@ def test_retry_from_the_failed_node_and_run_again_from_the_page(
     failed = w.run_and_sync(w.alice, restock_flow(table, w.connection_id))
     w.create_table(table, rows=2)
 
-    page.goto("/signin")
-    page.get_by_label("Access token").fill(w.alice.token)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/projects")
+    sign_in(page, w.alice.token)
     page.goto(f"/executions/{failed}")
     retry = page.get_by_role("button", name="Retry from the failed node")
     again = page.get_by_role("button", name="Run again with the same input")
