@@ -48,12 +48,11 @@ from tests.conftest import make_state_dir
 from wfmon.api.app import create_app, start_server
 from wfmon.api.tokens import signin_url
 from wfmon.db import Database
-from wfmon.db.rows import ComponentExecutionRow
 from wfmon.dev.services import EmbeddedServices
 from wfmon.migrate import apply_migrations
-from wfmon.model import ComponentStatus, WorkflowDefinition
+from wfmon.model import WorkflowDefinition
 from wfmon.settings import Settings
-from wfmon.testing import RETRY_3, attempt_row, execution_row, make_owner, write_execution
+from wfmon.testing import make_owner, seed_execution
 
 COLUMNS, ROWS = 50, 10
 RUNS_PER_NODE = 10
@@ -90,52 +89,18 @@ def layered_definition(columns: int = COLUMNS, rows: int = ROWS) -> dict[str, An
 
 
 def seed(db: Database, definition: dict[str, Any]) -> tuple[Any, UUID]:
+    """One execution of ``definition`` in which every node ran ``RUNS_PER_NODE`` times,
+    every 20th component after one expected retry."""
     owner = make_owner(db, "bench-graph", definition=definition, workflow_name="bench graph")
-    t0 = datetime.now(UTC) - timedelta(hours=1)
-    step = timedelta(milliseconds=40)
     nodes = [n["id"] for n in definition["nodes"]]
-    total = len(nodes) * RUNS_PER_NODE
-    row = execution_row(owner, started_at=t0, closed_at=t0 + step * (total + 2), workflow_version=1,
-                        input={"order": 1}, output={"ok": True})  # fmt: skip
-    components, attempts = [], []
-    for i in range(total):
-        node = nodes[i % len(nodes)]
-        start = t0 + step * (i + 1)
-        retried = i % 20 == 0
-        components.append(
-            ComponentExecutionRow(
-                node_id=node,
-                scheduled_event_id=5 + i * 6,
-                status=ComponentStatus.COMPLETED,
-                component_name="transform",
-                activity_type="transform",
-                started_at=start,
-                completed_at=start + step,
-                duration_ms=40,
-                input_data={"i": i, "text": "x" * 200},
-                output_data={"i": i, "ok": True},
-                retry_count=1 if retried else 0,
-                is_expected_retry=retried,
-                temporal_activity_id=f"{node}#{i}",
-                temporal_attempt=2 if retried else 1,
-                retry_policy=RETRY_3,
-            )
-        )
-        if retried:
-            attempts.append(
-                attempt_row(
-                    row,
-                    f"{node}#{i}",
-                    1,
-                    start,
-                    activity_type="transform",
-                    ended_at=start + step / 2,
-                    outcome="failed",
-                    failure_type="FlakyError",
-                    failure_message="first fails",
-                )
-            )
-    return owner, write_execution(db, row, components=components, attempts=attempts)
+    return owner, seed_execution(
+        db,
+        owner,
+        components=len(nodes) * RUNS_PER_NODE,
+        node_ids=nodes,
+        retried_every=20,
+        started_at=datetime.now(UTC) - timedelta(hours=1),
+    )
 
 
 _FIGURES = """() => {

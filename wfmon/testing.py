@@ -328,10 +328,15 @@ def seed_execution(
     retried_every: int = 10,
     payload: Json = None,
     started_at: datetime | None = None,
+    node_ids: Sequence[str] = (),
 ) -> UUID:
     """A synced, closed execution of ``owner``'s workflow with ``components`` completed
     component rows (40 ms apart); every ``retried_every``-th component needed one
-    (expected) retry, whose two attempts are recorded (0: none retried)."""
+    (expected) retry, whose two attempts are recorded (0: none retried).
+
+    The rows are nodes ``node-00000``, ``node-00001``, ... or, with ``node_ids`` (a
+    definition's nodes), those in turn: a node runs again each time the list wraps, as in
+    a loop, with activity ids ``<node>#<i>``."""
     t0 = started_at or datetime.now(UTC) - timedelta(minutes=10)
     step = timedelta(milliseconds=40)
     running = status == ExecutionStatus.RUNNING
@@ -351,7 +356,8 @@ def seed_execution(
     for i in range(components):
         start = t0 + step * (i + 1)
         retried = bool(retried_every) and i % retried_every == 0
-        node = f"node-{i:05d}"
+        node = node_ids[i % len(node_ids)] if node_ids else f"node-{i:05d}"
+        activity_id = f"{node}#{i}" if node_ids else node
         rows.append(
             ComponentExecutionRow(
                 node_id=node,
@@ -366,7 +372,7 @@ def seed_execution(
                 output_data={"i": i, "ok": True},
                 retry_count=1 if retried else 0,
                 is_expected_retry=retried,
-                temporal_activity_id=node,
+                temporal_activity_id=activity_id,
                 temporal_attempt=2 if retried else 1,
                 retry_policy=RETRY_3,
             )
@@ -376,7 +382,7 @@ def seed_execution(
             attempts += [
                 attempt_row(
                     row,
-                    node,
+                    activity_id,
                     1,
                     start,
                     activity_type="transform",
@@ -387,7 +393,7 @@ def seed_execution(
                 ),
                 attempt_row(
                     row,
-                    node,
+                    activity_id,
                     2,
                     mid,
                     activity_type="transform",
