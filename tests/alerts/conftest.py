@@ -144,7 +144,7 @@ class Mailbox:
         return "250 OK"
 
 
-def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
     ok = (
         isinstance(data, LoginPassword)
         and data.login == SMTP_USER.encode()
@@ -168,7 +168,7 @@ def smtp() -> Iterator[Smtp]:
         mailbox,
         hostname="127.0.0.1",
         port=port,
-        authenticator=_authenticator,
+        authenticator=authenticate,
         auth_required=True,
         auth_require_tls=False,
     )

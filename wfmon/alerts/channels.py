@@ -231,6 +231,9 @@ def _describe(exc: BaseException) -> str:
         return f"SMTP error {exc.smtp_code}: {text}"
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return "the SMTP server closed the connection"
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        # e.g. no AUTH offered before STARTTLS: smtplib's text names the missing extension.
+        return f"the SMTP server does not offer what was needed ({exc}); check the security setting"
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return "the SMTP server refused every recipient"
     if isinstance(exc, OSError):
