@@ -25,3 +25,24 @@
   insert into public.failure_group_builds (model, built_at) values ('{{ model }}', now())
   on conflict (model) do update set built_at = excluded.built_at
 {%- endmacro %}
+
+{#
+  The rows of `n` (a failures model's computed rows) that are new or whose figures differ
+  from the table's row with the same key: a refresh MERGEs only those, so updated_at says
+  when a row last changed. Every column but the key and updated_at is compared (the
+  column list is the table's own, read from the database: one definition).
+#}
+{% macro wfmon_failures_only_changed(key) -%}
+  {%- if is_incremental() -%}
+    {%- set compared = [] -%}
+    {%- for column in adapter.get_columns_in_relation(this) -%}
+      {%- if column.name not in key and column.name != 'updated_at' -%}
+        {%- do compared.append(column.name) -%}
+      {%- endif -%}
+    {%- endfor -%}
+    left join {{ this }} t
+      on {% for k in key %}t.{{ k }} = n.{{ k }}{% if not loop.last %} and {% endif %}{% endfor %}
+    where t.{{ key[0] }} is null
+       or (n.{{ compared | join(', n.') }}) is distinct from (t.{{ compared | join(', t.') }})
+  {%- endif -%}
+{%- endmacro %}

@@ -172,9 +172,52 @@ def test_bad_ids_are_4xx(world: World, carol: Person) -> None:
     assert h.get("/api/projects/not-a-uuid/failure-groups").status == 422
     assert h.get(f"/api/workflows/{uuid.uuid4()}/failure-groups").status == 404
     base = f"/api/projects/{carol.project.id}/failure-groups"
-    assert h.get(f"{base}?limit=0").status == 422
-    assert h.get(f"{base}?limit=201").status == 422
-    assert len(h.get(f"{base}?limit=1").json()["groups"]) == 1
+    for bad in ("page_size=0", "page_size=201", "page=0", "page=x", "workflow_id=nope"):
+        reply = h.get(f"{base}?{bad}")
+        assert reply.status == 422 and bad.split("=")[0] in reply.text, bad
+    assert len(h.get(f"{base}?page_size=1").json()["groups"]) == 1
+
+
+def test_pages_of_groups_with_the_total(world: World, carol: Person) -> None:
+    h = world.http(carol)
+    for base in (
+        f"/api/projects/{carol.project.id}/failure-groups?sort=biggest",
+        f"/api/workflows/{carol.workflow.id}/failure-groups?sort=biggest",
+        f"/api/projects/{carol.project.id}/failure-groups?sort=biggest"
+        f"&workflow_id={carol.workflow.id}",
+    ):
+        everything = h.get(base).json()
+        first = h.get(f"{base}&page_size=2").json()
+        second = h.get(f"{base}&page_size=2&page=2").json()
+        assert (first["total"], first["pages"], first["page"]) == (3, 2, 1)
+        assert (second["total"], second["pages"], second["page"]) == (3, 2, 2)
+        keys = [(g["node_id"], g["fingerprint"]) for g in first["groups"] + second["groups"]]
+        assert keys == [(g["node_id"], g["fingerprint"]) for g in everything["groups"]]
+        assert [w["groups"] for w in everything["workflows"]] == [3]
+        past = h.get(f"{base}&page_size=2&page=3")
+        assert past.status == 422 and "page 3 is out of range" in past.text, past.text
+        assert "last page is 2" in past.text
+    # The page takes the same parameters and says the same.
+    page = h.get(
+        f"/projects/{carol.project.id}/failures?sort=biggest&page_size=2&page=2",
+        headers={"Accept": "text/html"},
+    )
+    assert page.status == 200 and "Groups 3\N{EN DASH}3 of 3" in page.text
+    assert 'rel="prev"' in page.text and 'rel="next"' not in page.text
+    past = h.get(f"/projects/{carol.project.id}/failures?page=9", headers={"Accept": "text/html"})
+    assert past.status == 422 and "out of range" in past.text
+
+
+def test_the_workflow_filter_only_takes_the_projects_workflows(world: World, carol: Person) -> None:
+    h = world.http(carol)
+    base = f"/api/projects/{carol.project.id}/failure-groups"
+    # Bob's workflow: carol cannot read it, so it is not found (whether it exists or not).
+    assert h.get(f"{base}?workflow_id={world.bob.workflow.id}").status == 404
+    assert h.get(f"{base}?workflow_id={uuid.uuid4()}").status == 404
+    # Bob filtering his own project by carol's workflow learns nothing about her groups.
+    bob = world.http(world.bob)
+    mine = f"/api/projects/{world.bob.project.id}/failure-groups"
+    assert bob.get(f"{mine}?workflow_id={carol.workflow.id}").status == 404
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium")
@@ -198,6 +241,16 @@ def test_failure_groups_page(browser: Any, world: World, carol: Person) -> None:
         page.wait_for_url("**sort=biggest")
         assert rows.first.get_attribute("data-failures") == "4"
         shot(page, "failure-groups", doc=True)
+        page.goto(f"/projects/{carol.project.id}/failures?sort=biggest&page_size=2")
+        assert rows.count() == 2 and "of 3" in page.locator(".page-info").first.inner_text()
+        page.get_by_role("link", name="Next →").first.click()
+        page.wait_for_url("**page=2")
+        assert rows.count() == 1 and "page_size=2" in page.url
+        page.select_option("#f-workflow", str(carol.workflow.id))
+        page.get_by_role("button", name="Show").click()
+        page.wait_for_url(f"**workflow_id={carol.workflow.id}**")
+        assert rows.count() == 2  # page 1 again, the page size kept
+        page.goto(f"/projects/{carol.project.id}/failures?sort=biggest")
         rows.first.locator("a.example").click()
         page.wait_for_url("**/executions/**")
         page.goto(f"/workflows/{carol.workflow.id}")

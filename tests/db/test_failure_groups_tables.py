@@ -8,7 +8,14 @@ import psycopg
 import pytest
 
 from wfmon.db import Database
-from wfmon.db.failures import error_fingerprint
+from wfmon.db.failures import (
+    SPARK_DAYS,
+    GroupScope,
+    GroupSort,
+    error_fingerprint,
+    failure_group_page,
+    group_counts,
+)
 
 from .conftest import ACTORS, Actor, World, unit_of_work
 
@@ -150,3 +157,74 @@ def test_build_time_is_readable_by_signed_in_users_only(fresh_db: Database, seed
         with unit_of_work(fresh_db, seeded, actor) as conn:
             rows = conn.execute("SELECT model FROM failure_group_builds").fetchall()
         assert len(rows) == visible, actor
+
+
+# -- paging (migration 0590, wfmon.db.failures.failure_group_page) --------------------------
+
+MANY_A, MANY_B = 120, 7
+
+
+@pytest.fixture(scope="module")
+def many(fresh_db: Database, seeded: World) -> World:
+    """MANY_A more groups of A's workflow wa (ties in last_seen and failures on purpose, a
+    sparkline for some) and MANY_B more of B's wb."""
+    with fresh_db.as_system() as conn:
+        for wf, n in (("wa", MANY_A), ("wb", MANY_B)):
+            conn.execute(
+                "INSERT INTO failure_groups (workflow_id, node_id, fingerprint, project_id,"
+                " failures, executions, first_seen, last_seen)"
+                " SELECT w.id, 'node-' || (i %% 7), 'E: error ' || i, w.project_id, 1 + i %% 13,"
+                " 1, now() - interval '40 days', date_trunc('day', now()) - (i %% 5) * interval"
+                " '1 hour' FROM workflows w, generate_series(1, %s) i WHERE w.id = %s",
+                (n, seeded.ids[wf]),
+            )
+        conn.execute(
+            "INSERT INTO failure_group_days (workflow_id, node_id, fingerprint, day, project_id,"
+            " failures, executions, first_seen, last_seen)"
+            " SELECT g.workflow_id, g.node_id, g.fingerprint, (now() AT TIME ZONE 'UTC')::date - d,"
+            " g.project_id,"
+            " d + 1, 1, now(), now() FROM failure_groups g, generate_series(0, 20) d"
+            " WHERE g.workflow_id = %s AND g.fingerprint = 'E: error 3'",
+            (seeded.ids["wa"],),
+        )
+    return seeded
+
+
+def _keys(rows: list[dict[str, object]]) -> list[tuple[object, ...]]:
+    return [(r["workflow_id"], r["node_id"], r["fingerprint"]) for r in rows]
+
+
+@pytest.mark.parametrize("sort", list(GroupSort))
+def test_pages_split_the_groups_in_one_total_order(
+    fresh_db: Database, many: World, sort: GroupSort
+) -> None:
+    scope = GroupScope(many.ids["pa"])
+    with unit_of_work(fresh_db, many, "A") as conn:
+        counts = group_counts(conn, scope)
+        total = sum(c.groups for c in counts)
+        everything = failure_group_page(conn, scope, sort=sort, limit=1000)
+        pages = [
+            failure_group_page(conn, scope, sort=sort, offset=o, limit=50)
+            for o in range(0, total + 50, 50)
+        ]
+    assert total == MANY_A + 2 == len(everything)  # wa's and wa_pub's seeded group too
+    assert {many.label(c.workflow_id): c.groups for c in counts} == {"wa": MANY_A + 1,
+                                                                    "wa_pub": 1}  # fmt: skip
+    assert [len(p) for p in pages] == [50, 50, 22, 0]
+    assert _keys([r for p in pages for r in p]) == _keys(everything)  # no gap, no repeat
+    primary = "last_seen" if sort == GroupSort.NEWEST else "failures"
+    values = [r[primary] for r in everything]
+    assert values == sorted(values, reverse=True)
+    (sparked,) = [r for r in everything if r["fingerprint"] == "E: error 3"]
+    assert sparked["per_day"] == list(range(SPARK_DAYS, 0, -1))  # oldest first, today last
+    assert all(r["per_day"] == [0] * SPARK_DAYS for r in everything if r is not sparked)
+
+
+def test_paging_never_shows_another_users_groups(fresh_db: Database, many: World) -> None:
+    with unit_of_work(fresh_db, many, "B") as conn:
+        # A's project and A's workflow, asked for by B: nothing, not even a count
+        assert group_counts(conn, GroupScope(many.ids["pa"])) == []
+        assert failure_group_page(conn, GroupScope(many.ids["pa"]), limit=1000) == []
+        assert failure_group_page(conn, GroupScope(None, many.ids["wa"]), limit=1000) == []
+        mine = failure_group_page(conn, GroupScope(many.ids["pb"]), limit=1000)
+    assert len(mine) == MANY_B + 1 and {many.label(r["workflow_id"]) for r in mine} == {"wb"}

@@ -8,8 +8,12 @@
 -- message is execution data (public workflows never share it).
 --
 -- Incremental: every (workflow, day) holding an execution changed since the last build is
--- recomputed whole (all its executions), then MERGEd. Days are the executions' start days,
--- which never change, so a day's executions are counted in exactly one row.
+-- recomputed whole (all its executions: counts of distinct executions and the latest
+-- example cannot be added up), then only the rows that differ from the table are MERGEd.
+-- So a row's updated_at moves only when its figures changed, and failure_groups (which
+-- recomputes the groups with a day updated since its last build) touches only the groups
+-- the new failures are in. Days are the executions' start days, which never change, so a
+-- day's executions are counted in exactly one row.
 {{ config(
     unique_key=['workflow_id', 'node_id', 'fingerprint', 'day'],
     post_hook="{{ wfmon_record_failures_build('failure_group_days') }}",
@@ -68,7 +72,17 @@ failures as (
         wfmon_error_fingerprint(coalesce(a.failure_type, c.error_type), c.error_message)
             as fingerprint
     from owned o
+    {% if watermark is not none -%}
+    -- Few executions: an index lookup per execution (OFFSET 0 keeps PostgreSQL from
+    -- flattening it into a hash join over the whole table, as wfmon_join_components does).
+    cross join lateral (
+        select * from {{ source('wfmon', 'component_executions') }} c0
+        where c0.workflow_execution_id = o.id and c0.status in {{ wfmon_failure_statuses() }}
+        offset 0
+    ) c
+    {%- else -%}
     join {{ source('wfmon', 'component_executions') }} c on c.workflow_execution_id = o.id
+    {%- endif %}
     -- The failure's own type (the component's error_type is wfmon's category, e.g.
     -- retry_exhausted) is on the attempt the worker recorded for the last attempt.
     left join {{ source('wfmon_accounts', 'component_execution_attempts') }} a
@@ -88,8 +102,9 @@ ranked as (
             order by f.failed_at desc, f.component_execution_id desc
         ) as recency
     from failures f
-)
+),
 
+computed as (
 select
     workflow_id,
     node_id,
@@ -112,3 +127,8 @@ select
     now() as updated_at
 from ranked
 group by workflow_id, node_id, fingerprint, day, project_id
+)
+
+select n.*
+from computed n
+{{ wfmon_failures_only_changed(['workflow_id', 'node_id', 'fingerprint', 'day']) }}

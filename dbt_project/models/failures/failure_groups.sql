@@ -1,8 +1,10 @@
 -- Failure groups: one row per (workflow, node, error fingerprint) with its totals over all
 -- days, the retries before its failures, and its latest example.
 --
--- Incremental: the groups with a failure_group_days row rebuilt since this model's last
--- build are recomputed from all their days (a handful of rows each), then MERGEd.
+-- Incremental: the groups with a failure_group_days row changed since this model's last
+-- build are recomputed from all their days (a handful of rows each); only the groups whose
+-- figures differ from the table are MERGEd (their updated_at is when they last changed,
+-- which the new-failure-group alert rule reads).
 {{ config(
     unique_key=['workflow_id', 'node_id', 'fingerprint'],
     post_hook="{{ wfmon_record_failures_build('failure_groups') }}",
@@ -48,8 +50,9 @@ totals as (
         max(last_seen) as last_seen
     from days
     group by workflow_id, node_id, fingerprint
-)
+),
 
+computed as (
 select
     t.workflow_id,
     t.node_id,
@@ -69,3 +72,8 @@ select
     now() as updated_at
 from totals t
 join latest l using (workflow_id, node_id, fingerprint)
+)
+
+select n.*
+from computed n
+{{ wfmon_failures_only_changed(['workflow_id', 'node_id', 'fingerprint']) }}

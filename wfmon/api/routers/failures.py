@@ -1,37 +1,70 @@
 """Failure groups: failures grouped by workflow, node and error fingerprint.
 
-``GET /api/projects/{id}/failure-groups`` and ``GET /api/workflows/{id}/failure-groups``
-(``sort=newest|biggest``), and the pages ``/projects/{id}/failures`` and
-``/workflows/{id}/failures``. The groups are built by the data platform (the dbt models
-``failure_group_days`` / ``failure_groups``, Dagster asset ``failure_groups``); each answer
-says when they were last built. Row-level security shows a workflow's groups to its owner
-only (migrations/0410).
+``GET /api/projects/{id}/failure-groups`` (``workflow_id`` filters to one of the project's
+workflows) and ``GET /api/workflows/{id}/failure-groups``, and the pages
+``/projects/{id}/failures`` and ``/workflows/{id}/failures``: the same parameters
+(``sort=newest|biggest``, ``page``, ``page_size``), the same service functions
+(:func:`project_groups`, :func:`workflow_groups`) and the same answer (one page of groups,
+the total, the page count and, for a project, the groups per workflow). A page past the
+last one is a 422 naming the last page. The groups are built by the data platform (the
+dbt models ``failure_group_days`` / ``failure_groups``, Dagster asset ``failure_groups``);
+each answer says when they were last built. Row-level security shows a workflow's groups
+to its owner only (migrations/0410).
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from wfmon.api import views
 from wfmon.api.deps import UserConn
-from wfmon.api.errors import ERROR_RESPONSES
+from wfmon.api.errors import ERROR_RESPONSES, Unprocessable
 from wfmon.api.html import render_page
+from wfmon.api.models import MAX_PAGE, ProjectDetail, WorkflowOut
 from wfmon.db import DbConnection
 from wfmon.db import failures as db
-from wfmon.db.failures import MAX_GROUPS, SPARK_DAYS, GroupSort
+from wfmon.db.failures import MAX_PAGE_SIZE, SPARK_DAYS, GroupScope, GroupSort
 
-#: Groups listed unless ``limit`` says otherwise (the biggest or newest ones).
-DEFAULT_GROUPS = 50
-Limit = Annotated[int, Query(ge=1, le=MAX_GROUPS, description="Most groups listed.")]
+#: Groups per page unless ``page_size`` says otherwise.
+DEFAULT_PAGE_SIZE = 50
 
 router = APIRouter(prefix="/api", tags=["failures"], responses=ERROR_RESPONSES)
 pages = APIRouter(include_in_schema=False)
+
+
+@dataclass(frozen=True)
+class GroupQuery:
+    """Which page of groups, in which order (the query parameters of every list)."""
+
+    sort: GroupSort
+    page: int
+    page_size: int
+
+
+def group_query(
+    sort: Annotated[
+        GroupSort, Query(description="newest: last seen first; biggest: most failures first.")
+    ] = GroupSort.NEWEST,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
+    page_size: Annotated[
+        int, Query(ge=1, le=MAX_PAGE_SIZE, description="Groups per page.")
+    ] = DEFAULT_PAGE_SIZE,
+) -> GroupQuery:
+    return GroupQuery(sort, page, page_size)
+
+
+Listing = Annotated[GroupQuery, Depends(group_query)]
+WorkflowFilter = Annotated[
+    UUID | None, Query(description="Only this workflow's groups (one of the project's).")
+]
 
 
 class FailureGroupOut(BaseModel):
@@ -55,11 +88,27 @@ class FailureGroupOut(BaseModel):
     latest_message: str | None
 
 
+class WorkflowGroupsOut(BaseModel):
+    """How many groups one workflow of the scope has."""
+
+    workflow_id: UUID
+    workflow_name: str | None
+    groups: int
+
+
 class FailureGroupsOut(BaseModel):
-    """Failure groups of a project or a workflow, and when they were last built."""
+    """One page of the failure groups of a project or a workflow, and when they were built."""
 
     sort: GroupSort
     built_at: datetime | None = Field(description="Last build of the groups (None: never).")
+    workflow_id: UUID | None = Field(description="The workflow filter (None: every workflow).")
+    total: int = Field(description="Groups in the scope (all pages).")
+    page: int
+    page_size: int
+    pages: int = Field(description="Pages of page_size groups (at least 1).")
+    workflows: list[WorkflowGroupsOut] = Field(
+        description="Groups per workflow of the scope (the workflow filter ignored)."
+    )
     groups: list[FailureGroupOut]
 
 
@@ -69,47 +118,68 @@ def _retries(row: dict[str, Any]) -> str:
     return "expected" if row["expected_retry_failures"] == row["retried_failures"] else "unexpected"
 
 
-def _answer(conn: DbConnection, rows: list[dict[str, Any]], sort: GroupSort) -> FailureGroupsOut:
-    groups = [FailureGroupOut(**r, retries=_retries(r)) for r in rows]
-    return FailureGroupsOut(sort=sort, built_at=db.last_built(conn), groups=groups)
+def _answer(
+    conn: DbConnection, scope: GroupScope, counts: list[db.WorkflowGroups], q: GroupQuery
+) -> FailureGroupsOut:
+    """The page ``q`` of ``scope``, whose groups per workflow are ``counts`` (the total is
+    their sum, under the filter); a page past the last is a 422 naming the last one."""
+    total = sum(c.groups for c in counts if scope.workflow_id in (None, c.workflow_id))
+    n_pages = max(1, math.ceil(total / q.page_size))
+    if q.page > n_pages:
+        raise Unprocessable(
+            f"page {q.page} is out of range: {total} failure group(s) make {n_pages} page(s)"
+            f" of {q.page_size}; the last page is {n_pages}"
+        )
+    rows = db.failure_group_page(
+        conn, scope, sort=q.sort, offset=(q.page - 1) * q.page_size, limit=q.page_size
+    )
+    return FailureGroupsOut(
+        sort=q.sort,
+        built_at=db.last_built(conn),
+        workflow_id=scope.workflow_id,
+        total=total,
+        page=q.page,
+        page_size=q.page_size,
+        pages=n_pages,
+        workflows=[WorkflowGroupsOut(**vars(c)) for c in counts],
+        groups=[FailureGroupOut(**r, retries=_retries(r)) for r in rows],
+    )
 
 
 def project_groups(
-    conn: DbConnection, project_id: UUID, sort: GroupSort, limit: int = DEFAULT_GROUPS
+    conn: DbConnection, project: ProjectDetail, q: GroupQuery, workflow_id: UUID | None = None
 ) -> FailureGroupsOut:
-    views.project_detail(conn, project_id)  # 404 unless the caller's project
-    rows = db.project_failure_groups(conn, project_id, sort=sort, limit=limit)
-    return _answer(conn, rows, sort)
+    """A page of the project's groups (``workflow_id``: one of its workflows only; another
+    project's workflow is a 422, a workflow one cannot see a 404)."""
+    if workflow_id is not None:
+        wf = views.workflow(conn, workflow_id)  # 404 unless readable
+        if wf.project_id != project.id:
+            raise Unprocessable(
+                f"workflow_id: workflow {workflow_id} is not a workflow of project {project.id}"
+            )
+    counts = db.group_counts(conn, GroupScope(project.id))
+    return _answer(conn, GroupScope(project.id, workflow_id), counts, q)
 
 
-def workflow_groups(
-    conn: DbConnection, workflow_id: UUID, sort: GroupSort, limit: int = DEFAULT_GROUPS
-) -> FailureGroupsOut:
-    views.workflow(conn, workflow_id)  # 404 unless readable
-    rows = db.workflow_failure_groups(conn, workflow_id, sort=sort, limit=limit)
-    return _answer(conn, rows, sort)
+def workflow_groups(conn: DbConnection, wf: WorkflowOut, q: GroupQuery) -> FailureGroupsOut:
+    """A page of the workflow's groups (none unless the caller owns it)."""
+    scope = GroupScope(None, wf.id)
+    return _answer(conn, scope, db.group_counts(conn, scope), q)
 
 
 @router.get("/projects/{project_id}/failure-groups", response_model=FailureGroupsOut)
 def get_project_failure_groups(
-    project_id: UUID,
-    conn: UserConn,
-    sort: GroupSort = GroupSort.NEWEST,
-    limit: Limit = DEFAULT_GROUPS,
+    project_id: UUID, conn: UserConn, q: Listing, workflow_id: WorkflowFilter = None
 ) -> FailureGroupsOut:
-    """The project's failure groups, newest (last seen) or biggest (most failures) first."""
-    return project_groups(conn, project_id, sort, limit)
+    """One page of the project's failure groups, newest (last seen) or biggest (most
+    failures) first, with the total and the groups per workflow."""
+    return project_groups(conn, views.project_detail(conn, project_id), q, workflow_id)
 
 
 @router.get("/workflows/{workflow_id}/failure-groups", response_model=FailureGroupsOut)
-def get_workflow_failure_groups(
-    workflow_id: UUID,
-    conn: UserConn,
-    sort: GroupSort = GroupSort.NEWEST,
-    limit: Limit = DEFAULT_GROUPS,
-) -> FailureGroupsOut:
-    """The workflow's failure groups (empty unless you own the workflow)."""
-    return workflow_groups(conn, workflow_id, sort, limit)
+def get_workflow_failure_groups(workflow_id: UUID, conn: UserConn, q: Listing) -> FailureGroupsOut:
+    """One page of the workflow's failure groups (empty unless you own the workflow)."""
+    return workflow_groups(conn, views.workflow(conn, workflow_id), q)
 
 
 def sparkline(values: list[int], width: int = 112, height: int = 24) -> dict[str, Any]:
@@ -124,7 +194,7 @@ def sparkline(values: list[int], width: int = 112, height: int = 24) -> dict[str
     return {"width": width, "height": height, "bars": bars}
 
 
-def _failures_page(request: Request, data: Any, limit: int, **scope: Any) -> Response:
+def _failures_page(request: Request, data: FailureGroupsOut, **scope: Any) -> Response:
     """The failure groups page of a project or a workflow (``scope`` names which)."""
     return render_page(
         request,
@@ -132,7 +202,7 @@ def _failures_page(request: Request, data: Any, limit: int, **scope: Any) -> Res
         data=data,
         items=[(g, sparkline(g.per_day)) for g in data.groups],
         spark_days=SPARK_DAYS,
-        limit=limit,
+        default_page_size=DEFAULT_PAGE_SIZE,
         **scope,
     )
 
@@ -142,14 +212,13 @@ def project_failures_page(
     request: Request,
     conn: UserConn,
     project_id: UUID,
-    sort: GroupSort = GroupSort.NEWEST,
-    limit: Limit = DEFAULT_GROUPS,
+    q: Listing,
+    workflow_id: WorkflowFilter = None,
 ) -> Response:
     project = views.project_detail(conn, project_id)
     return _failures_page(
         request,
-        project_groups(conn, project_id, sort, limit),
-        limit,
+        project_groups(conn, project, q, workflow_id),
         scope="project",
         title=project.name,
         base=f"/projects/{project_id}",
@@ -159,17 +228,12 @@ def project_failures_page(
 
 @pages.get("/workflows/{workflow_id}/failures", response_class=HTMLResponse)
 def workflow_failures_page(
-    request: Request,
-    conn: UserConn,
-    workflow_id: UUID,
-    sort: GroupSort = GroupSort.NEWEST,
-    limit: Limit = DEFAULT_GROUPS,
+    request: Request, conn: UserConn, workflow_id: UUID, q: Listing
 ) -> Response:
     wf = views.workflow(conn, workflow_id)
     return _failures_page(
         request,
-        workflow_groups(conn, workflow_id, sort, limit),
-        limit,
+        workflow_groups(conn, wf, q),
         scope="workflow",
         title=wf.name,
         base=f"/workflows/{workflow_id}",
