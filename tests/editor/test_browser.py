@@ -73,6 +73,17 @@ def test_edit_retry_policy_save_compare_and_run(browser: Any, editor_world: Edit
         )
         assert error.is_hidden()
         shot(page.locator("#node-panel"), "node-panel", doc=True)
+        # Trying another strategy and coming back loses nothing typed; a setting both
+        # strategies have (attempts in total) carries over.
+        panel.get_by_label("Strategy").select_option("fail_after_attempts")
+        attempts = panel.get_by_label("Attempts in total (the first run counts)")
+        assert attempts.input_value() == "4"
+        assert panel.get_by_label("Interval between attempts").input_value() == "100ms"
+        panel.get_by_label("Strategy").select_option("exponential_backoff")
+        assert panel.get_by_label("First wait").input_value() == "2s"
+        page.wait_for_function(
+            f"document.querySelector('#np-sentence').textContent === {expected!r}"
+        )
 
         save(panel)
         assert panel.locator("#np-status").inner_text() == "Saved version 2."

@@ -132,6 +132,7 @@
       if (i < 0) return;
       this.current = i;
       this.pick.value = id;
+      this.typedPolicy = {};  // retry settings typed for this node, under any strategy
       this.render();
       this.form.hidden = false;
     }
@@ -336,7 +337,11 @@
     onInput(ev) {
       const t = ev.target;
       if (t.dataset.field === "retry_policy.strategy" && ev.type === "change") {
+        // What was typed survives a change of strategy (and the way back): a setting of the
+        // same name means the same under every strategy (attempts in total, the interval).
+        this.body.querySelectorAll("[data-policy]").forEach((el) => { this.typedPolicy[el.dataset.policy] = el.value.trim(); });
         const rp = { strategy: t.value };
+        for (const [key] of STRATEGIES[t.value].fields) if (this.typedPolicy[key]) rp[key] = this.typedPolicy[key];
         $(this.body, ".np-strategy-fields").innerHTML = this.strategyFields(rp);
       }
       if (t.dataset.field === "component" && ev.type === "change") {
