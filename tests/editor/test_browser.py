@@ -87,6 +87,8 @@ def test_edit_retry_policy_save_compare_and_run(browser: Any, editor_world: Edit
 
         save(panel)
         assert panel.locator("#np-status").inner_text() == "Saved version 2."
+        # The page's plain node list follows the saved version without a reload.
+        assert "exponential_backoff" in page.locator("ol.nodes li", has_text="shape").inner_text()
         assert page.locator("h1 .muted").inner_text().startswith("v2 ")
         versions = page.locator("#versions-table tbody")
         versions.locator('tr[data-version="2"]').wait_for()

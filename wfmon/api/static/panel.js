@@ -452,6 +452,7 @@
           const head = document.querySelector("h1 .muted");  // "v3 · private" in the page title
           if (head) head.textContent = head.textContent.replace(/^v\d+/, `v${r.data.version}`);
           document.dispatchEvent(new CustomEvent("wfmon:definition-changed", { detail: { version: r.data.version } }));
+          this.refreshNodeList();
           return;
         }
         const rest = [];
@@ -466,6 +467,13 @@
       } finally {
         button.disabled = false;
       }
+    }
+    refreshNodeList() {
+      // The Overview's plain list of nodes (templates/workflow.html) follows the saved version.
+      const list = document.querySelector("ol.nodes");
+      if (!list) return;
+      list.innerHTML = this.def.nodes.map((n) => `<li><code>${esc(n.id)}</code> · ${esc(n.component)}` +
+        (n.retry_policy ? ` · <span class="muted">${esc(n.retry_policy.strategy)}</span>` : "") + "</li>").join("");
     }
   }
 
