@@ -5,6 +5,7 @@ documents, and migration 0402 leaves no error trigram behind."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
 from collections.abc import Iterator
@@ -281,3 +282,74 @@ def test_the_comparison_is_not_vacuous(fresh_db: Database, debug: Any) -> None:
     with fresh_db.as_user(debug.users[0].auth_user_id) as conn:
         for q in ("error:CardDeclined", 'order_id = "A-18"', "input.items.0.sku:SKU-20"):
             assert s.search_executions(conn, parse_search(q)).total > 0, q
+
+
+def test_the_total_is_exact_up_to_the_cap(fresh_db: Database, debug: Any) -> None:
+    """Past ``count_cap`` matches the total says "more than": the count stops reading
+    there; a last page still knows its exact total, and B's count never includes A's."""
+    query = parse_search("error:CardDeclined")
+    a, b = (u.auth_user_id for u in debug.users)
+    with fresh_db.as_user(a) as conn:
+        exact = s.search_executions(conn, query, limit=100)
+        n = exact.total
+        assert not exact.total_capped and not exact.has_more and n == len(exact.items) > 6
+        first = s.search_executions(conn, query, limit=2, count_cap=3)
+        assert (first.total, first.total_capped, first.has_more) == (3, True, True)
+        assert [h.id for h in first.items] == [h.id for h in exact.items[:2]]
+        deep = s.search_executions(conn, query, limit=2, offset=4, count_cap=3)
+        assert (deep.total, deep.total_capped, deep.has_more) == (6, True, True)
+        assert [h.id for h in deep.items] == [h.id for h in exact.items[4:6]]
+        last = s.search_executions(conn, query, limit=2, offset=n - 1, count_cap=3)
+        assert (last.total, last.total_capped, last.has_more) == (n, False, False)
+        past = s.search_executions(conn, query, limit=2, offset=n + 10, count_cap=3)
+        assert (past.items, past.total, past.total_capped) == ([], 3, True)
+        roomy = s.search_executions(conn, query, limit=2, count_cap=n)
+        assert (roomy.total, roomy.total_capped, roomy.has_more) == (n, False, True)
+    with fresh_db.as_user(b) as conn:
+        theirs = s.search_executions(conn, query, limit=100)
+        assert {h.id for h in theirs.items}.isdisjoint(h.id for h in exact.items)
+        assert theirs.total == len(theirs.items)
+
+
+def _error_lines(conn: DbConnection, execution_id: UUID) -> list[str] | None:
+    row = conn.execute(
+        "SELECT errors FROM execution_search_errors WHERE execution_id = %s", (execution_id,)
+    ).fetchone()
+    return None if row is None else sorted(row["errors"].split("\n"))
+
+
+def test_error_texts_follow_the_documents(fresh_db: Database, world: World) -> None:
+    """execution_search_errors (0560) holds each document's distinct error lines, follows
+    every change of them, has no row without error text, and only the owner reads it."""
+    rows = [
+        dataclasses.replace(_component(message, {}), node_id=f"n{i}", scheduled_event_id=5 + i)
+        for i, message in enumerate(["insufficient funds", "insufficient funds", "stolen card"])
+    ]
+    with fresh_db.as_system() as conn:
+        execution_id = upsert_execution(
+            conn, execution_row("errors-a", created_by=world.ids["A"], project_id=world.ids["pa"])
+        )
+        assert _error_lines(conn, execution_id) is None
+        replace_component_executions(conn, execution_id, rows)
+        doc = conn.execute(
+            "SELECT errors FROM execution_search_documents WHERE execution_id = %s",
+            (execution_id,),
+        ).fetchone()
+        assert doc is not None and len(doc["errors"].split("\n")) == 3
+        assert _error_lines(conn, execution_id) == [
+            "carddeclined insufficient funds",
+            "carddeclined stolen card",
+        ]
+        replace_component_executions(conn, execution_id, rows[2:])
+        assert _error_lines(conn, execution_id) == ["carddeclined stolen card"]
+        replace_component_executions(conn, execution_id, [_component(None, {})])
+        assert _error_lines(conn, execution_id) is None
+        replace_component_executions(conn, execution_id, rows[:1])
+    with fresh_db.as_user(world.auth["A"]) as conn:
+        assert _error_lines(conn, execution_id) == ["carddeclined insufficient funds"]
+        found = s.search_executions(conn, parse_search("error:insufficient"))
+        assert execution_id in {h.id for h in found.items}
+    with fresh_db.as_user(world.auth["B"]) as conn:
+        assert _error_lines(conn, execution_id) is None
+        found = s.search_executions(conn, parse_search("error:insufficient"))
+        assert execution_id not in {h.id for h in found.items}

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from wfmon.db.search import SearchHit, SearchMatch, SearchPage
+from wfmon.db.search import COUNT_CAP, SearchHit, SearchMatch, SearchPage
 from wfmon.model import ExecutionSort, ExecutionStatus
 
 
@@ -64,10 +64,17 @@ class SearchPageOut(BaseModel):
     query: str
     sort: ExecutionSort
     items: list[SearchHitOut]
-    total: int
+    total: int = Field(
+        description=f"Matching executions, exact up to {COUNT_CAP:,}. When `total_capped` "
+        f"is true there are more than `total` (which is then {COUNT_CAP:,}, or the end of "
+        "this page if it lies deeper): the count stops there instead of reading every match."
+    )
+    total_capped: bool = Field(
+        description=f"True when more than {COUNT_CAP:,} executions match (show `total`+)."
+    )
     offset: int
     limit: int
-    has_more: bool
+    has_more: bool = Field(description="Another page follows (checked exactly).")
 
     @classmethod
     def of(cls, query: str, sort: ExecutionSort, page: SearchPage) -> SearchPageOut:
@@ -76,6 +83,7 @@ class SearchPageOut(BaseModel):
             sort=sort,
             items=[SearchHitOut.of(h) for h in page.items],
             total=page.total,
+            total_capped=page.total_capped,
             offset=page.offset,
             limit=page.limit,
             has_more=page.has_more,

@@ -32,6 +32,9 @@ from wfmon.model.vocabulary import DEFAULT_EXECUTION_SORT, ExecutionSort
 from wfmon.search.query import JsonMatch, JsonSide, SearchQuery, TextMatch
 
 MAX_PAGE_SIZE: Final = 100
+#: The total is counted up to this many matches; past it a page says "more than
+#: COUNT_CAP" (``total_capped``) instead of reading every matching document.
+COUNT_CAP: Final = 1000
 #: Matching components named per execution (the count says how many there are).
 MAX_MATCHES_PER_EXECUTION: Final = 5
 #: Characters of context either side of a text match.
@@ -86,13 +89,15 @@ class SearchHit:
 @dataclass(frozen=True)
 class SearchPage:
     items: list[SearchHit]
+    #: Matching executions, exact up to :data:`COUNT_CAP` (and on a last page); when
+    #: ``total_capped`` there are more than ``total`` (``COUNT_CAP``, or the end of this
+    #: page if it lies deeper).
     total: int
     offset: int
     limit: int
-
-    @property
-    def has_more(self) -> bool:
-        return self.offset + len(self.items) < self.total
+    #: Whether another page follows (known exactly: the page reads one row more).
+    has_more: bool
+    total_capped: bool = False
 
 
 class Params(dict[str, Any]):
@@ -217,8 +222,31 @@ def _json_condition(params: Params, match: JsonMatch) -> sql.Composable:
     return sql.SQL("({})").format(sql.SQL(" OR ").join(parts))
 
 
-def _text_condition(params: Params, match: TextMatch) -> sql.Composable:
+def _errors_only(match: TextMatch) -> bool:
+    """Whether ``match`` is decided by ``execution_search_errors`` (0560): error text
+    only, and no line break (that table holds each document's distinct error lines)."""
+    return match.in_errors and not (match.in_inputs or match.in_outputs) and "\n" not in match.text
+
+
+def _text_condition(
+    params: Params, match: TextMatch, *, ordered: bool, errors_table: bool
+) -> sql.Composable:
     pattern = params.add(like_pattern(match.text))
+    if errors_table and _errors_only(match):
+        # The documents' error text, narrow (0560): ~12x fewer pages than the documents.
+        # No row = no error text, which no search text (3+ characters) matches. Under RLS
+        # the planner may not apply LIKE to the column's statistics (not leakproof), so it
+        # guesses matches are rare: say which shape to use instead. A page (`ordered`)
+        # probes each execution in the page's order until the page is full; a count or a
+        # whole set scans the error texts (reading ~1/12 of the documents' pages).
+        if ordered:
+            return sql.SQL(
+                "coalesce((SELECT x.errors LIKE {} FROM execution_search_errors x "
+                "WHERE x.execution_id = e.id), false)"
+            ).format(pattern)
+        return sql.SQL(
+            "e.id IN (SELECT x.execution_id FROM execution_search_errors x WHERE x.errors LIKE {})"
+        ).format(pattern)
     columns = [
         name
         for name, wanted in (
@@ -241,9 +269,12 @@ def _where(
     project_id: UUID | None,
     workflow_id: UUID | None,
     terms: list[list[int]],
+    ordered: bool = False,
+    errors_table: bool = True,
 ) -> tuple[list[sql.Composable], bool]:
     """The conditions on ``e`` (executions), ``w`` (workflows) and ``d`` (documents), and
-    whether the documents are needed."""
+    whether the documents are needed; ``ordered``: for a page read in its sort order;
+    ``errors_table``: error texts from ``execution_search_errors`` (else the documents)."""
     conds: list[sql.Composable] = [_candidates(params, hashes) for hashes in terms]
     if project_id is not None:
         conds.append(sql.SQL("e.project_id = {}").format(params.add(project_id)))
@@ -279,8 +310,12 @@ def _where(
         conds.append(sql.SQL("e.started_at >= {}").format(params.add(query.started_from)))
     if query.started_before is not None:
         conds.append(sql.SQL("e.started_at < {}").format(params.add(query.started_before)))
-    needs_documents = bool(query.texts or query.json)
-    conds += [_text_condition(params, t) for t in query.texts]
+    needs_documents = bool(query.json) or not all(
+        errors_table and _errors_only(t) for t in query.texts
+    )
+    conds += [
+        _text_condition(params, t, ordered=ordered, errors_table=errors_table) for t in query.texts
+    ]
     conds += [_json_condition(params, j) for j in query.json]
     return conds, needs_documents
 
@@ -291,15 +326,32 @@ def matching_executions(
     """A condition on ``e.id`` true for the executions ``query`` matches (under the
     caller's row-level security, like the search page), for statements of other modules
     (an export of a search's results). ``terms`` from :func:`term_lookups`."""
-    conds, needs_documents = _where(params, query, None, None, terms or [])
+    return sql.SQL("e.id IN (SELECT e.id {})").format(
+        _from_where(params, query, None, None, terms or [])
+    )
+
+
+def _from_where(
+    params: Params,
+    query: SearchQuery,
+    project_id: UUID | None,
+    workflow_id: UUID | None,
+    terms: list[list[int]],
+    ordered: bool = False,
+    errors_table: bool = True,
+) -> sql.Composed:
+    """``FROM ... WHERE ...`` of the matching executions (``e``, ``w``, ``d``)."""
+    conds, needs_documents = _where(
+        params, query, project_id, workflow_id, terms, ordered, errors_table
+    )
     documents = (
         sql.SQL("JOIN execution_search_documents d ON d.execution_id = e.id")
         if needs_documents
         else sql.SQL("")
     )
     return sql.SQL(
-        "e.id IN (SELECT e.id FROM workflow_executions e {documents} "
-        "LEFT JOIN workflows w ON w.id = e.workflow_id WHERE {where})"
+        "FROM workflow_executions e {documents} "
+        "LEFT JOIN workflows w ON w.id = e.workflow_id WHERE {where}"
     ).format(
         documents=documents,
         where=sql.SQL(" AND ").join(conds) if conds else sql.SQL("true"),
@@ -315,38 +367,91 @@ def search_statement(
     offset: int = 0,
     limit: int = 20,
     terms: list[list[int]] | None = None,
+    ids: list[UUID] | None = None,
+    errors_table: bool = True,
 ) -> tuple[sql.Composed, Params]:
     """The page statement and its parameters (exposed for EXPLAIN in the benchmark);
-    ``terms`` from :func:`term_lookups` (none: the documents alone decide)."""
+    ``terms`` from :func:`term_lookups` (none and ``errors_table=False``: the documents
+    alone decide). It returns up
+    to ``limit + 1`` rows: the extra one only says that another page follows, and reads the
+    executions in the page's order until the page is full, not every match.
+
+    ``ids``: every matching execution is known (:func:`match_ids_statement`), so the page
+    is just those ids in order (``query`` is not applied again)."""
     if offset < 0:
         raise ValueError(f"offset must be 0 or more (got {offset})")
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE} (got {limit})")
     params = Params()
-    conds, needs_documents = _where(params, query, project_id, workflow_id, terms or [])
-    documents = (
-        sql.SQL("JOIN execution_search_documents d ON d.execution_id = e.id")
-        if needs_documents
-        else sql.SQL("")
-    )
-    where = sql.SQL(" AND ").join(conds) if conds else sql.SQL("true")
+    if ids is None:
+        from_where = _from_where(
+            params, query, project_id, workflow_id, terms or [], True, errors_table
+        )
+    else:
+        from_where = sql.SQL(
+            "FROM workflow_executions e LEFT JOIN workflows w ON w.id = e.workflow_id "
+            "WHERE e.id = ANY({})"
+        ).format(params.add(ids))
     statement = sql.SQL(
         """
         SELECT e.id, e.project_id, e.workflow_id, w.name AS workflow_name, e.workflow_type,
-               e.status, e.started_at, e.closed_at, e.duration_ms, count(*) OVER () AS total
-        FROM workflow_executions e
-        {documents}
-        LEFT JOIN workflows w ON w.id = e.workflow_id
-        WHERE {where}
+               e.status, e.started_at, e.closed_at, e.duration_ms
+        {from_where}
         ORDER BY {order}
         LIMIT {limit} OFFSET {offset}
         """
     ).format(
-        documents=documents,
-        where=where,
+        from_where=from_where,
         order=_SORTS[sort],
-        limit=params.add(limit),
+        limit=params.add(limit + 1),
         offset=params.add(offset),
+    )
+    return statement, params
+
+
+def match_ids_statement(
+    query: SearchQuery,
+    *,
+    project_id: UUID | None = None,
+    workflow_id: UUID | None = None,
+    cap: int = COUNT_CAP,
+    terms: list[list[int]] | None = None,
+    errors_table: bool = True,
+) -> tuple[sql.Composed, Params]:
+    """The ids of at most ``cap + 1`` matching executions, in whatever order is cheapest:
+    more than ``cap`` reads ``cap + 1`` matches, not all of them.
+
+    A query of error texts only reads ``execution_search_errors`` alone: its rows carry
+    their execution's owner and its read policy is the executions' own (``created_by`` is
+    the caller), so it holds exactly the caller's executions that have error text, and
+    joining each match to ``workflow_executions`` would only add a random read per match.
+    The page that follows reads the executions under their own policy."""
+    params = Params()
+    only_errors = (
+        errors_table
+        and project_id is None
+        and workflow_id is None
+        and not terms
+        and query.texts
+        and all(_errors_only(t) for t in query.texts)
+        and SearchQuery(texts=query.texts) == query
+    )
+    if only_errors:
+        statement = sql.SQL(
+            "SELECT x.execution_id AS id FROM execution_search_errors x WHERE {} LIMIT {}"
+        ).format(
+            sql.SQL(" AND ").join(
+                sql.SQL("x.errors LIKE {}").format(params.add(like_pattern(t.text)))
+                for t in query.texts
+            ),
+            params.add(cap + 1),
+        )
+        return statement, params
+    statement = sql.SQL("SELECT e.id {from_where} LIMIT {cap}").format(
+        from_where=_from_where(
+            params, query, project_id, workflow_id, terms or [], False, errors_table
+        ),
+        cap=params.add(cap + 1),
     )
     return statement, params
 
@@ -361,35 +466,60 @@ def search_executions(
     offset: int = 0,
     limit: int = 20,
     use_terms: bool = True,
+    count_cap: int = COUNT_CAP,
 ) -> SearchPage:
     """One page of the executions the caller may see that match ``query``, each with the
-    components (and attempts) that matched and the match in context, plus the total.
+    components (and attempts) that matched and the match in context, plus the total:
+    exact up to ``count_cap`` matches, else ``total_capped`` (see :class:`SearchPage`).
 
-    ``use_terms=False`` skips ``execution_search_terms`` (same results, read from the
-    documents alone: the benchmark's and the tests' reference)."""
+    First up to ``count_cap + 1`` matching ids (cheapest order). At most ``count_cap``:
+    that is the exact total, and the page is those ids in order (a rare error text costs
+    one scan of the error texts, not a probe per visible execution). More: the page reads
+    the executions in its order until it is full (a common text fills it quickly).
+
+    ``use_terms=False`` skips ``execution_search_terms`` and ``execution_search_errors``
+    (same results, read from the documents alone: the benchmark's and the tests'
+    reference)."""
     terms = term_lookups(conn, query) if use_terms else []
+    scope: dict[str, Any] = {
+        "project_id": project_id,
+        "workflow_id": workflow_id,
+        "errors_table": use_terms,
+    }
+    statement, params = match_ids_statement(query, cap=count_cap, terms=terms, **scope)
+    ids = [r["id"] for r in conn.execute(statement, params).fetchall()]
+    capped = len(ids) > count_cap
     statement, params = search_statement(
         query,
-        project_id=project_id,
-        workflow_id=workflow_id,
         sort=sort,
         offset=offset,
         limit=limit,
         terms=terms,
+        ids=None if capped else ids,
+        **scope,
     )
     rows = conn.execute(statement, params).fetchall()
-    total = int(rows[0]["total"]) if rows else 0
-    if not rows and offset > 0:
-        # Past the end: still say how many there are.
-        statement, params = search_statement(
-            query, project_id=project_id, workflow_id=workflow_id, offset=0, limit=1, terms=terms
-        )
-        first = conn.execute(statement, params).fetchone()
-        total = int(first["total"]) if first else 0
-    hits = [SearchHit(**{k: v for k, v in r.items() if k != "total"}) for r in rows]
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    total = len(ids)
+    if capped:
+        total = count_cap
+        if rows and not has_more:
+            # The last page: now the total is known.
+            total, capped = offset + len(rows), False
+        elif rows:
+            total = max(total, offset + len(rows))
+    hits = [SearchHit(**r) for r in rows]
     if hits and query.looks_into_components:
         _attach_matches(conn, query, hits)
-    return SearchPage(items=hits, total=total, offset=offset, limit=limit)
+    return SearchPage(
+        items=hits,
+        total=total,
+        offset=offset,
+        limit=limit,
+        has_more=has_more,
+        total_capped=capped,
+    )
 
 
 # -- where each execution matched ------------------------------------------------------------
