@@ -223,6 +223,7 @@ async def execution_page(
         pages=pages,
         status=status,
         per_page=CARDS_PER_PAGE,
+        fragment=fragment,
     )
 
 

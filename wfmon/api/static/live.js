@@ -8,7 +8,8 @@
 //
 // How the page refetches (data-live-swap):
 //   "fragment": GET the page with ?fragment=1 and replace the element's content (the
-//               execution page; it stops when the execution is no longer running);
+//               execution page; it stops when the execution is no longer running); a
+//               <template data-live-head> in it replaces the [data-live-head-slot]'s content;
 //   "regions" (default): GET the page and replace every [data-live-region][id] element.
 // After each refresh: document.dispatchEvent(new CustomEvent("wfmon:live-update",
 //   {detail: {kind, execution_id}})) — execution_id is null after a poll of a list.
@@ -138,7 +139,15 @@
       if (!res.ok) throw new Error(String(res.status));
       root.innerHTML = await res.text();
       root.querySelectorAll("details[id]").forEach((d) => { if (open.has(d.id)) d.open = true; });
-      const head = root.querySelector(".exec-head");
+      // The heading and figures sit above the graph, outside root: the fragment carries
+      // them in <template data-live-head> for the page's [data-live-head-slot].
+      const carried = root.querySelector("template[data-live-head]");
+      const slot = document.querySelector("[data-live-head-slot]");
+      if (carried) {
+        if (slot) slot.replaceChildren(carried.content.cloneNode(true));
+        carried.remove();
+      }
+      const head = document.querySelector(".exec-head");
       const running = !head || head.dataset.status === "running";
       if (!running) root.dataset.live = "false";
       return running;
