@@ -19,6 +19,8 @@ from tests.live.conftest import (
     wait_until,
 )
 from wfmon.api.live import hub_of
+from wfmon.attempts.postgres import PostgresAttemptSink
+from wfmon.attempts.records import AttemptOutcome, AttemptRecord
 from wfmon.db import notify
 from wfmon.db.executions import upsert_execution
 from wfmon.db.locks import libpq_url
@@ -215,3 +217,51 @@ def test_the_recorder_login_hears_nothing(live: LiveWorld) -> None:
             stream.close()
     finally:
         recorder.close()
+
+
+def test_attempts_recorded_by_an_own_worker_reach_the_execution_page_without_a_sync(
+    live: LiveWorld,
+) -> None:
+    """The insert-only recorder (users' own workers, wfmon.attempts) may read no execution;
+    its attempts name the run by its Temporal ids (migrations/0600), which reach the streams
+    open on that execution only: not the same user's other streams, nor another user's."""
+    import asyncio
+
+    a, b = live.alice, live.bob
+    row = execution_row(a, status=ExecutionStatus.RUNNING)
+    e = write_execution(live.db, row)
+    other = write_execution(live.db, execution_row(a, status=ExecutionStatus.RUNNING))
+    bobs = write_execution(live.db, execution_row(b, status=ExecutionStatus.RUNNING))
+    mine, elsewhere, bob = (
+        _open(live, a, _paths(e, a)[:1])[0],
+        _open(live, a, _paths(other, a)[:1])[0],
+        _open(live, b, _paths(bobs, b)[:1])[0],
+    )
+    sink = PostgresAttemptSink(live.endpoints.recorder_database_url)
+    try:
+        now = datetime.now(UTC)
+        record = AttemptRecord(
+            namespace=row.temporal_namespace,
+            workflow_id=row.temporal_workflow_id,
+            run_id=row.temporal_run_id,
+            workflow_type=row.workflow_type,
+            activity_id="charge",
+            activity_type="charge",
+            attempt=1,
+            is_local=False,
+            task_queue="own-workers",
+            scheduled_at=now,
+            started_at=now,
+            ended_at=now,
+            outcome=AttemptOutcome.FAILED,
+            failure_type="CardDeclined",
+            failure_message="declined",
+        )
+        asyncio.run(sink.write([record]))
+        assert execution_id_of(mine.expect("update")) == e
+        elsewhere.quiet(0.3)
+        bob.quiet(0.1)
+    finally:
+        sink.close()
+        for s in (mine, elsewhere, bob):
+            s.close()

@@ -13,6 +13,12 @@ that execution (or workflow, or project). That is the executions' read rule (own
 so a stream never tells one user about another's runs. Events carry ids only; the page
 refetches through the API, under row-level security.
 
+Attempts written by an insert-only attempt writer (users' own workers, migrations/0600)
+name their run by its Temporal ids instead (:class:`RecordedRun`): the writer may read no
+execution, so it cannot name the owner. Such a note reaches the execution streams whose
+execution (found under their caller's RLS when they opened) is that run; they refetch
+under RLS like any other.
+
 Guarantees: :meth:`LiveHub.publish` never blocks (a full subscription queue drops the
 event: the next refetch shows everything anyway); :meth:`LiveHub.close_streams` may be
 called from any thread (server shutdown) and ends every stream promptly.
@@ -72,12 +78,45 @@ class LiveEvent:
 
 
 @dataclass(frozen=True)
+class TemporalRun:
+    """A run by its Temporal ids."""
+
+    namespace: str
+    workflow_id: str
+    run_id: str
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """A 0600 note: attempts of this run were recorded by an insert-only attempt writer."""
+
+    run: TemporalRun
+
+    @classmethod
+    def parse(cls, payload: str) -> RecordedRun | None:
+        try:
+            ns, wf, run = json.loads(payload)[notify.RECORDED_RUN_KEY]
+            if not all(isinstance(v, str) for v in (ns, wf, run)):
+                return None
+            return cls(TemporalRun(ns, wf, run))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+
+
+def parse_note(payload: str) -> LiveEvent | RecordedRun | None:
+    """A notification's meaning; None (ignored) when it is neither kind."""
+    return LiveEvent.parse(payload) or RecordedRun.parse(payload)
+
+
+@dataclass(frozen=True)
 class Interest:
-    """Events a stream may deliver: those of ``owner_id`` about ``key`` under ``topic``."""
+    """Events a stream may deliver: those of ``owner_id`` about ``key`` under ``topic``;
+    for an execution, also the notes naming its Temporal ``run``."""
 
     topic: Topic
     key: UUID
     owner_id: UUID
+    run: TemporalRun | None = None
 
     def matches(self, event: LiveEvent) -> bool:
         if event.owner_id != self.owner_id:
@@ -105,12 +144,13 @@ class Subscription:
     """One open stream's queue: events, then (last) why it ended."""
 
     interest: Interest
-    queue: asyncio.Queue[LiveEvent | StreamEnd] = field(
+    #: The ids of executions that changed, then (last) why the stream ended.
+    queue: asyncio.Queue[UUID | StreamEnd] = field(
         default_factory=lambda: asyncio.Queue(QUEUE_SIZE)
     )
     dropped: int = 0
 
-    def offer(self, item: LiveEvent | StreamEnd) -> None:
+    def offer(self, item: UUID | StreamEnd) -> None:
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
@@ -120,8 +160,9 @@ class Subscription:
             else:
                 self.dropped += 1
 
-    async def next(self, timeout: float) -> LiveEvent | StreamEnd | None:
-        """The next event or end; None after ``timeout`` seconds without one."""
+    async def next(self, timeout: float) -> UUID | StreamEnd | None:
+        """The next changed execution's id, or the end; None after ``timeout`` seconds
+        without either."""
         try:
             return await asyncio.wait_for(self.queue.get(), timeout)
         except TimeoutError:
@@ -150,6 +191,8 @@ class LiveHub:
         #: Seconds before the first reconnect, and the most between two (doubling between).
         self.backoff = backoff
         self._subs: dict[tuple[Topic, UUID], set[Subscription]] = {}
+        #: Execution streams by their execution's Temporal run (for RecordedRun notes).
+        self._by_run: dict[TemporalRun, set[Subscription]] = {}
         self._listening = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -244,14 +287,14 @@ class LiveHub:
         sub = Subscription(interest)
         key = (interest.topic, interest.key)
         self._subs.setdefault(key, set()).add(sub)
+        if interest.run is not None:
+            self._by_run.setdefault(interest.run, set()).add(sub)
         try:
             yield sub
         finally:
-            subs = self._subs.get(key)
-            if subs is not None:
-                subs.discard(sub)
-                if not subs:
-                    del self._subs[key]
+            _discard(self._subs, key, sub)
+            if interest.run is not None:
+                _discard(self._by_run, interest.run, sub)
 
     def publish(self, event: LiveEvent) -> int:
         """Hand ``event`` to every matching subscription; returns how many."""
@@ -266,9 +309,16 @@ class LiveHub:
                 continue
             for sub in self._subs.get((topic, key), ()):
                 if sub.interest.matches(event):
-                    sub.offer(event)
+                    sub.offer(event.execution_id)
                     delivered += 1
         return delivered
+
+    def publish_recorded(self, note: RecordedRun) -> int:
+        """Hand ``note`` to the execution streams open on its run; returns how many."""
+        subs = self._by_run.get(note.run, ())
+        for sub in subs:
+            sub.offer(sub.interest.key)
+        return len(subs)
 
     def _end_all(self, why: StreamEnd) -> None:
         for subs in self._subs.values():
@@ -287,11 +337,13 @@ class LiveHub:
                 self._listening.set()
                 log.info("live updates: listening (connection %d)", self.connects)
                 async for payload in notify.payloads(self._conn, idle=self._probe_after):
-                    event = LiveEvent.parse(payload)
-                    if event is None:
+                    note = parse_note(payload)
+                    if isinstance(note, LiveEvent):
+                        self.publish(note)
+                    elif isinstance(note, RecordedRun):
+                        self.publish_recorded(note)
+                    else:
                         log.warning("live updates: ignored a payload that is not an event")
-                        continue
-                    self.publish(event)
             except asyncio.CancelledError:
                 raise
             except (psycopg.Error, OSError) as exc:
@@ -318,6 +370,14 @@ class LiveHub:
         return self._conn.info.backend_pid if self._conn is not None else None
 
 
+def _discard(index: dict[Any, set[Subscription]], key: Any, sub: Subscription) -> None:
+    subs = index.get(key)
+    if subs is not None:
+        subs.discard(sub)
+        if not subs:
+            del index[key]
+
+
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
     try:
         return asyncio.get_running_loop() is loop
@@ -336,8 +396,10 @@ __all__ = [
     "LiveEvent",
     "LiveHub",
     "LiveUnavailable",
+    "RecordedRun",
     "StreamEnd",
     "Subscription",
+    "TemporalRun",
     "Topic",
     "hub_of",
 ]

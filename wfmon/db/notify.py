@@ -5,7 +5,8 @@ by migrations/0525 that only wfmon_user and wfmon_system may read (any role that
 connect may LISTEN, so the name is what keeps other roles, such as the attempt recorder
 whose URL users' workers hold, from hearing the notifications); the listener asks for it.
 Every notification's payload is :data:`PAYLOAD_KEYS` as JSON: ids only (execution,
-project, workflow, owner), never row contents.
+project, workflow, owner), never row contents; or, for attempts written by an insert-only
+attempt writer, :data:`RECORDED_RUN_KEY` with the run's Temporal ids (migrations/0600).
 
 The listener is one autocommit connection per web-app process, outside the pool (a LISTEN
 must outlive every unit of work). It runs no statement but ``LISTEN``, the channel's name
@@ -27,6 +28,9 @@ from wfmon.db.locks import libpq_url
 LISTENER_APPLICATION: Final = "wfmon-live"
 #: Keys of a notification's JSON payload: execution, project, workflow, owner (users.id).
 PAYLOAD_KEYS: Final = ("e", "p", "w", "u")
+#: Key of the other payload (migrations/0600): attempts of a run were recorded by an
+#: insert-only attempt writer, ``{"r": [namespace, workflow_id, run_id]}``.
+RECORDED_RUN_KEY: Final = "r"
 #: The triggers of migrations/0520, by table (for the benchmark's with/without figure).
 LIVE_TRIGGERS: Final = {
     "workflow_executions": (

@@ -33,7 +33,15 @@ from fastapi.responses import StreamingResponse
 from wfmon.api import views
 from wfmon.api.deps import CurrentUserWork
 from wfmon.api.errors import ERROR_RESPONSES, NotFound
-from wfmon.api.live import Interest, LiveEvent, LiveHub, LiveUnavailable, StreamEnd, Topic, hub_of
+from wfmon.api.live import (
+    Interest,
+    LiveHub,
+    LiveUnavailable,
+    StreamEnd,
+    TemporalRun,
+    Topic,
+    hub_of,
+)
 from wfmon.db import DbConnection, notify
 from wfmon.db import details as d
 
@@ -60,18 +68,18 @@ async def _open(
     work: CurrentUserWork,
     topic: Topic,
     key: UUID,
-    check: Callable[[DbConnection], object],
+    check: Callable[[DbConnection], TemporalRun | None],
 ) -> StreamingResponse:
     hub = hub_of(request.app)
 
-    def visible_owner(conn: DbConnection) -> UUID:
-        check(conn)  # NotFound unless the caller may see it
+    def visible_interest(conn: DbConnection) -> Interest:
+        run = check(conn)  # NotFound unless the caller may see it
         owner = notify.current_user_id(conn)
         if owner is None:  # a valid token for a user wfmon does not know
             raise NotFound(f"{topic.value} {key} not found")
-        return owner
+        return Interest(topic, key, owner, run)
 
-    interest = Interest(topic, key, await work.run(visible_owner))
+    interest = await work.run(visible_interest)
     if hub is None or not hub.enabled:
         frames = _ended("live updates are off in this server; the page polls")
     elif not hub.listening:
@@ -106,15 +114,28 @@ async def _events(hub: LiveHub, interest: Interest) -> AsyncIterator[bytes]:
         yield _frame("end", {"reason": str(exc)})
 
 
-def _update(interest: Interest, event: LiveEvent) -> bytes:
-    return _frame("update", {"kind": interest.topic.value, "execution_id": str(event.execution_id)})
+def _update(interest: Interest, execution_id: UUID) -> bytes:
+    return _frame("update", {"kind": interest.topic.value, "execution_id": str(execution_id)})
 
 
-def _execution(execution_id: UUID) -> Callable[[DbConnection], object]:
-    def check(conn: DbConnection) -> object:
-        if d.get_execution(conn, execution_id) is None:
+def _only_visible(read: Callable[[DbConnection], object]) -> Callable[[DbConnection], None]:
+    """A check that ``read`` finds its object (NotFound otherwise); no run to watch."""
+
+    def check(conn: DbConnection) -> None:
+        read(conn)
+
+    return check
+
+
+def _execution(execution_id: UUID) -> Callable[[DbConnection], TemporalRun | None]:
+    def check(conn: DbConnection) -> TemporalRun | None:
+        row = d.get_execution(conn, execution_id)
+        if row is None:
             raise NotFound(f"execution {execution_id} not found")
-        return None
+        # Attempts recorded by users' own workers name this run (wfmon.api.live).
+        return TemporalRun(
+            row["temporal_namespace"], row["temporal_workflow_id"], row["temporal_run_id"]
+        )
 
     return check
 
@@ -134,7 +155,11 @@ async def workflow_stream(
     """Server-Sent Events: an ``update`` each time one of your executions of this workflow
     is recorded or synced (the history list)."""
     return await _open(
-        request, work, Topic.WORKFLOW, workflow_id, lambda c: views.workflow(c, workflow_id)
+        request,
+        work,
+        Topic.WORKFLOW,
+        workflow_id,
+        _only_visible(lambda c: views.workflow(c, workflow_id)),
     )
 
 
@@ -145,5 +170,9 @@ async def attention_stream(
     """Server-Sent Events: an ``update`` each time one of your executions in this project
     is recorded or synced (the "needs attention" view)."""
     return await _open(
-        request, work, Topic.ATTENTION, project_id, lambda c: views.project_detail(c, project_id)
+        request,
+        work,
+        Topic.ATTENTION,
+        project_id,
+        _only_visible(lambda c: views.project_detail(c, project_id)),
     )
