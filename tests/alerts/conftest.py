@@ -159,24 +159,32 @@ class Smtp:
     mailbox: Mailbox
 
 
-@pytest.fixture(scope="session")
-def smtp() -> Iterator[Smtp]:
-    """aiosmtpd on a free port, requiring AUTH LOGIN/PLAIN (allowed without TLS here)."""
-    mailbox = Mailbox()
+@contextmanager
+def running_smtp(handler: Any, **options: Any) -> Iterator[int]:
+    """aiosmtpd with ``handler`` on a free 127.0.0.1 port (yielded), requiring AUTH
+    LOGIN/PLAIN as :data:`SMTP_USER`; ``options`` go to aiosmtpd (TLS, STARTTLS)."""
     port = free_port()
     controller = Controller(
-        mailbox,
+        handler,
         hostname="127.0.0.1",
         port=port,
         authenticator=authenticate,
         auth_required=True,
-        auth_require_tls=False,
+        **options,
     )
     controller.start()
     try:
-        yield Smtp(port, mailbox)
+        yield port
     finally:
         controller.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[Smtp]:
+    """An SMTP server taking AUTH without TLS (loopback only)."""
+    mailbox = Mailbox()
+    with running_smtp(mailbox, auth_require_tls=False) as port:
+        yield Smtp(port, mailbox)
 
 
 #: The session's WFMON_SECRET_KEY-style keyring (what project connections use too).

@@ -19,13 +19,11 @@ from uuid import uuid4
 
 import pytest
 import trustme
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
-from tests.alerts.conftest import SMTP_PASSWORD, SMTP_USER, App, authenticate
+from tests.alerts.conftest import SMTP_PASSWORD, SMTP_USER, App, running_smtp
 from tests.alerts.test_api import http
 from wfmon.db import Database
-from wfmon.dev.process import free_port
 from wfmon.testing import WorkflowOwner, make_owner
 
 #: aiosmtpd warns that the SMTPS server takes AUTH without STARTTLS (its session is TLS).
@@ -76,22 +74,10 @@ def trusted_ca(ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("SSL_CERT_FILE", str(pem))
 
 
-def _serve(**kwargs: Any) -> Iterator[TlsServer]:
+def _serve(**options: Any) -> Iterator[TlsServer]:
     mailbox = TlsMailbox()
-    port = free_port()
-    controller = Controller(
-        mailbox,
-        hostname="127.0.0.1",
-        port=port,
-        authenticator=authenticate,
-        auth_required=True,
-        **kwargs,
-    )
-    controller.start()
-    try:
+    with running_smtp(mailbox, **options) as port:
         yield TlsServer(port, mailbox)
-    finally:
-        controller.stop()
 
 
 @pytest.fixture(scope="module")
