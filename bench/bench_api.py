@@ -5,13 +5,19 @@ Measured in one run on embedded services, ``wfmon serve`` in its own processes (
 default process model, docs/architecture/web-app.md):
 
 - execution details (one execution with 100 components, every 10th retried once):
-  ``GET /api/executions/{id}`` (cache-aside freshness + the page of components with
-  attempts explained and the timeline) vs the same SQL (execution row, component counts,
-  component page, attempts) run by 20 threads straight on a pool;
+  ``GET /api/executions/{id}`` (the page of components with attempts explained and the
+  timeline) vs every statement the endpoint runs (execution row, component counts,
+  component page, attempts, workflow name) run by 20 threads straight on a pool, in one
+  unit of work as the same user (same rows, same RLS, the JSON columns decoded the same);
 - a history page (``GET /api/workflows/{id}/executions``, 20 of 300 executions, with
-  component counts) vs ``page_executions`` + the count query.
-  Targets: throughput >= 0.5x the SQL's, p99 <= 3x p50. Each pair runs
-  ``WFMON_BENCH_API_ROUNDS`` times, API then SQL; the ratio reported is the median round's;
+  component counts) vs its statements (the workflow, ``page_executions`` with its count,
+  the component counts).
+  Targets: throughput >= 0.5x the SQL's, p99 <= 3x p50. Each pair first runs one
+  unmeasured warm-up round per side (pools grown, statements prepared, workers warm),
+  then ``WFMON_BENCH_API_ROUNDS`` rounds, API then SQL; the ratio reported is the median
+  round's. Every round also records CPU per request from ``/proc``: the web app's
+  processes, PostgreSQL's and this process's (the clients; for the baseline, the SQL
+  readers themselves), since on 2 cores they all compete for the same cores;
 - the cached read of a real 100-activity execution synced from Temporal, sporadic
   requests (5 ms apart): the endpoint and ``ExecutionService.get_execution_details``
   (what bench_sync measures) vs ``fetch_history`` + ``read_history`` of the same run.
@@ -30,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import importlib.util
+import json
 import os
 import shutil
 import socket
@@ -40,6 +47,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -52,7 +60,8 @@ from wfmon.api.tokens import signin_url
 from wfmon.db import Database
 from wfmon.db import details as d
 from wfmon.db.executions import page_executions
-from wfmon.dev.services import EmbeddedServices
+from wfmon.db.projects import get_workflow, get_workflow_name
+from wfmon.dev.services import STATE_FILE, EmbeddedServices
 from wfmon.history import read_history
 from wfmon.migrate import apply_migrations
 from wfmon.model import WorkflowDefinition
@@ -65,13 +74,19 @@ from wfmon.sync.worker import build_sync_worker
 from wfmon.testing import WorkflowOwner, make_owner, seed_execution
 
 SECRET = "bench-secret"
+#: Requests per client of the unmeasured warm-up round before each endpoint's rounds.
+WARM_REQUESTS = 10
 CHROMIUM = Path(os.environ.get("WFMON_CHROMIUM", "/usr/bin/chromium"))
 
 
 def concurrently(
-    clients: int, requests: int, make: Callable[[], Callable[[], None]]
-) -> dict[str, float]:
-    """Run ``requests`` calls in each of ``clients`` threads; latency figures in ms."""
+    clients: int,
+    requests: int,
+    make: Callable[[], Callable[[], None]],
+    cpu: CpuMeter | None = None,
+) -> dict[str, Any]:
+    """Run ``requests`` calls in each of ``clients`` threads; latency figures in ms, and
+    the CPU per request of each process ``cpu`` names."""
     latencies: list[float] = []
     lock = threading.Lock()
     start = threading.Barrier(clients + 1)
@@ -92,11 +107,14 @@ def concurrently(
     for t in threads:
         t.start()
     start.wait()
+    before = cpu.sample() if cpu else {}
     t0 = time.perf_counter()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    after = cpu.sample() if cpu else {}
     p50, p99 = statistics.median(latencies), percentile(latencies, 99)
+    per_request = {k: round((after[k] - before[k]) * 1000 / len(latencies), 2) for k in before}
     return {
         "p50_ms": round(p50, 2),
         "p99_ms": round(p99, 2),
@@ -104,8 +122,52 @@ def concurrently(
         "mean_ms": round(statistics.fmean(latencies), 2),
         "per_s": round(len(latencies) / wall, 1),
         "requests": len(latencies),
+        "cpu_ms_per_request": per_request,
         "load_average": load_average(),
     }
+
+
+_HZ = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str]:
+    # The fields after the command name (which may hold spaces and parentheses).
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _tree_cpu(root: int) -> float:
+    """CPU seconds (utime + stime) of ``root``, of its children that exited (cutime +
+    cstime) and of its live children: the web app's supervisor and its workers, or the
+    postmaster and its backends."""
+    f = _stat(root)
+    total = sum(int(x) for x in f[11:15]) / _HZ
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                child = _stat(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(child[1]) == root:
+                total += (int(child[11]) + int(child[12])) / _HZ
+    return total
+
+
+@dataclass(frozen=True)
+class CpuMeter:
+    """CPU of the processes a measured round uses, from ``/proc``: the web app (all its
+    processes), PostgreSQL (all its backends) and this benchmark process (the clients:
+    HTTP clients for the API, the raw-SQL readers for the baseline). On 2 cores they
+    compete, so each side's figure says what its requests cost everyone."""
+
+    server: int
+    postgres: int
+
+    def sample(self) -> dict[str, float]:
+        return {
+            "server": _tree_cpu(self.server),
+            "postgres": _tree_cpu(self.postgres),
+            "client": time.process_time(),
+        }
 
 
 def load_average() -> float:
@@ -133,6 +195,11 @@ def http_call(base: str, path: str, token: str) -> Callable[[], Callable[[], Non
 
 
 def sql_details(db: Database, auth: UUID, execution_id: UUID) -> Callable[[], Callable[[], None]]:
+    """Every statement ``GET /api/executions/{id}`` runs for a settled execution, in one
+    unit of work as the same user (the same rows under the same RLS): the execution, its
+    counts, the page of components, their attempts, the workflow's name. (The seeded run's
+    input carries no definition, so the endpoint reads no not-run nodes either.)"""
+
     def make() -> Callable[[], None]:
         def call() -> None:
             with db.as_user(auth) as conn:
@@ -140,7 +207,9 @@ def sql_details(db: Database, auth: UUID, execution_id: UUID) -> Callable[[], Ca
                 assert row is not None
                 d.count_components_by_status(conn, execution_id)
                 rows = d.page_component_executions(conn, execution_id, offset=0, limit=100)
-                d.list_activity_attempts(conn, row, [r["node_id"] for r in rows])
+                ids = [r["temporal_activity_id"] or r["node_id"] for r in rows]
+                d.list_activity_attempts(conn, row, ids)
+                get_workflow_name(conn, row["workflow_id"])
 
         return call
 
@@ -148,9 +217,13 @@ def sql_details(db: Database, auth: UUID, execution_id: UUID) -> Callable[[], Ca
 
 
 def sql_history(db: Database, auth: UUID, workflow_id: UUID) -> Callable[[], Callable[[], None]]:
+    """Every statement ``GET /api/workflows/{id}/executions`` runs: the workflow (its
+    404 check), the page with its total, the component counts of the page."""
+
     def make() -> Callable[[], None]:
         def call() -> None:
             with db.as_user(auth) as conn:
+                assert get_workflow(conn, workflow_id) is not None
                 page = page_executions(conn, workflow_id, page=1, page_size=20)
                 d.count_components_by_execution(conn, [e.id for e in page.items])
 
@@ -248,9 +321,16 @@ def _ratios(api: list[dict[str, Any]], sql: list[dict[str, Any]]) -> dict[str, A
     median round's figures are the result."""
     per_round = [round(a["per_s"] / q["per_s"], 3) for a, q in zip(api, sql, strict=True)]
     mid = sorted(range(len(per_round)), key=per_round.__getitem__)[len(per_round) // 2]
+    cpu = [
+        round(sum(q["cpu_ms_per_request"].values()) / sum(a["cpu_ms_per_request"].values()), 3)
+        for a, q in zip(api, sql, strict=True)
+    ]
     return {
         "throughput_ratio": per_round[mid],
         "throughput_ratio_rounds": per_round,
+        # CPU of every process per raw-SQL read / per API request: what the throughput
+        # ratio tends to when both sides are CPU-bound on the same cores.
+        "cpu_ratio_rounds": cpu,
         "api": api[mid],
         "sql": sql[mid],
         "api_rounds": api,
@@ -259,7 +339,12 @@ def _ratios(api: list[dict[str, Any]], sql: list[dict[str, Any]]) -> dict[str, A
 
 
 def _under_load(
-    server: AppProcess, db: Database, alice: WorkflowOwner, details_id: UUID, rounds: int
+    server: AppProcess,
+    db: Database,
+    alice: WorkflowOwner,
+    details_id: UUID,
+    rounds: int,
+    cpu: CpuMeter,
 ) -> dict[str, Any]:
     clients = int(os.environ.get("WFMON_BENCH_API_CLIENTS", "20"))
     requests = int(os.environ.get("WFMON_BENCH_API_REQUESTS", "50"))
@@ -277,10 +362,15 @@ def _under_load(
     }
     f: dict[str, Any] = {"clients": clients, "requests_per_client": requests, "rounds": rounds}
     for name, (api_call, sql_call) in pairs.items():
+        # One unmeasured round each first: both pools grow to 20 connections, the new
+        # backends fill their caches and psycopg prepares the statements, the web
+        # workers' first requests run; measured rounds are then steady state on both sides.
+        concurrently(clients, WARM_REQUESTS, api_call)
+        concurrently(clients, WARM_REQUESTS, sql_call)
         api, sql = [], []
         for _ in range(rounds):
-            api.append(concurrently(clients, requests, api_call))
-            sql.append(concurrently(clients, requests, sql_call))
+            api.append(concurrently(clients, requests, api_call, cpu))
+            sql.append(concurrently(clients, requests, sql_call, cpu))
         f[name] = _ratios(api, sql)
     return f
 
@@ -358,7 +448,9 @@ async def _cached_vs_temporal(
     return f
 
 
-def _bench(db: Database, database_url: str, temporal_address: str) -> dict[str, Any]:
+def _bench(
+    db: Database, database_url: str, temporal_address: str, postgres_pid: int
+) -> dict[str, Any]:
     rounds = int(os.environ.get("WFMON_BENCH_API_ROUNDS", "3"))
     workers = os.environ.get("WFMON_BENCH_API_WORKERS")
     alice = make_owner(db, "bench", display_name="bench", workflow_name="bench orders")
@@ -371,7 +463,9 @@ def _bench(db: Database, database_url: str, temporal_address: str) -> dict[str, 
     big = seed_execution(db, other, components=5000)
     server = AppProcess(database_url, temporal_address, int(workers) if workers else None)
     try:
-        f = _under_load(server, db, alice, details_id, rounds)
+        f = _under_load(
+            server, db, alice, details_id, rounds, CpuMeter(server.proc.pid, postgres_pid)
+        )
         f["serve_workers"] = workers or "default (one per core)"
         f["cached_vs_temporal"] = asyncio.run(_cached_vs_temporal(server, db, temporal_address))
         single = sql_history(db, other.auth_user_id, other.workflow.id)()
@@ -390,8 +484,9 @@ def main() -> None:
     try:
         endpoints = services.up()
         apply_migrations(endpoints.migrations_url)
+        postgres_pid = int(json.loads((state / STATE_FILE).read_text())["postgres"]["pid"])
         with Database(endpoints.database_url, max_size=24) as db:
-            f = _bench(db, endpoints.web_database_url, endpoints.temporal_address)
+            f = _bench(db, endpoints.web_database_url, endpoints.temporal_address, postgres_pid)
     finally:
         services.down()
         shutil.rmtree(state, ignore_errors=True)
@@ -404,11 +499,13 @@ def main() -> None:
     parts = []
     for name in ("details", "history"):
         x = f[name]
+        api_cpu, sql_cpu = (sum(x[k]["cpu_ms_per_request"].values()) for k in ("api", "sql"))
         parts.append(
             f"{name} {x['api']['per_s']:.0f}/s vs SQL {x['sql']['per_s']:.0f}/s "
             f"(ratio {x['throughput_ratio']:.2f}, target >= 0.5), p50/p99 "
             f"{x['api']['p50_ms']:.0f}/{x['api']['p99_ms']:.0f} ms "
-            f"(p99/p50 {x['api']['p99_to_p50']:.1f}, target <= 3), load {x['api']['load_average']}"
+            f"(p99/p50 {x['api']['p99_to_p50']:.1f}, target <= 3), CPU per request "
+            f"{api_cpu:.1f} vs {sql_cpu:.1f} ms, load {x['api']['load_average']}"
         )
     c = f["cached_vs_temporal"]
     parts.append(

@@ -11,6 +11,10 @@ The JSON API and the web pages use the same ones:
   client that sees a 2xx can read its own write at once; an exception rolls it back.
 - :func:`user_work` is for handlers that must await something first (a cache-aside
   sync): it opens that same kind of transaction later, on a worker thread.
+
+FastAPI runs a plain ``def`` dependency on a worker thread (one thread hop each, per
+request); the ones that do no blocking I/O are ``async def`` so they run on the event
+loop. Only :func:`user_conn` blocks (the pool, the database) and runs on a thread.
 """
 
 from __future__ import annotations
@@ -108,7 +112,7 @@ class ApiContext:
         return self.keyring
 
 
-def get_context(request: Request) -> ApiContext:
+async def get_context(request: Request) -> ApiContext:
     ctx: ApiContext = request.app.state.wfmon
     return ctx
 
@@ -164,14 +168,15 @@ cookie_scheme = APIKeyCookie(
 )
 
 
-def current_user(
+async def current_user(
     request: Request,
     ctx: Context,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
     cookie: Annotated[str | None, Security(cookie_scheme)],
 ) -> AuthUser:
     """The caller: the bearer token when an ``Authorization`` header is sent (it must be
-    ``Bearer <token>``), else the sign-in cookie; 401 when neither verifies."""
+    ``Bearer <token>``), else the sign-in cookie; 401 when neither verifies. Verifying
+    an HS256 token is microseconds of CPU, so it runs on the event loop."""
     from_header = "authorization" in request.headers
     if request.headers.get("authorization"):
         if bearer is None:
@@ -218,7 +223,7 @@ class UserWork:
         return await run_in_threadpool(in_transaction)
 
 
-def user_work(user: CurrentUser, ctx: Context) -> UserWork:
+async def user_work(user: CurrentUser, ctx: Context) -> UserWork:
     return UserWork(ctx.db, user)
 
 

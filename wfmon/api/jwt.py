@@ -13,6 +13,13 @@ Guarantees of :func:`decode_hs256`:
   authenticated``) verifies as it did;
 - every failure raises :class:`TokenError` with a message safe to show (never the secret).
 
+A token that verified is remembered for a minute (at most ``_REMEMBERED`` tokens, with
+the secret it verified under): a client sends the same token with every request, and
+this skips the HMAC and the JSON decoding of the next ones. ``exp`` and ``nbf`` are still
+judged on every call, as the library judges them; a remembered token that no longer
+passes is decoded again by the library, so it fails with the same error as before.
+Only tokens that verified are remembered.
+
 Supabase access tokens are HS256 with ``sub`` = the auth user's id, so they verify here
 with the project's JWT secret. Tokens made before PyJWT (same header, same compact JSON)
 verify unchanged.
@@ -52,6 +59,13 @@ _SIGNATURE_ONLY: Final[Options] = {
     "verify_nbf": False,
     "verify_sub": False,
 }
+
+
+#: How long (seconds) and how many verified tokens are remembered.
+_REMEMBER_S: Final = 60.0
+_REMEMBERED: Final = 4096
+#: (token, secret) -> (when it verified, time.monotonic(); its claims).
+_verified: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
 
 
 class TokenError(ValueError):
@@ -122,9 +136,7 @@ def decode_hs256(
         raise TokenError("the server has no JWT secret configured")
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise TokenError("token is empty or too long")
-    if now is None:
-        claims = _library_decode(token, secret, leeway=leeway, options=_CHECKS)
-    else:
+    if now is not None:
         skew = time.time() - now
         claims = _library_decode(
             token, secret, leeway=leeway + skew, options={**_CHECKS, "verify_nbf": False}
@@ -132,8 +144,39 @@ def decode_hs256(
         _library_decode(
             token, secret, leeway=leeway - skew, options={**_CHECKS, "verify_exp": False}
         )
+        _check_claim_types(claims)
+        return claims
+    remembered = _remembered(token, secret, leeway)
+    if remembered is not None:
+        return remembered
+    claims = _library_decode(token, secret, leeway=leeway, options=_CHECKS)
     _check_claim_types(claims)
-    return claims
+    if len(_verified) >= _REMEMBERED:
+        _verified.clear()  # the simplest bound: each token then verifies once more
+    _verified[(token, secret)] = (time.monotonic(), claims)
+    return dict(claims)
+
+
+def _remembered(token: str, secret: str, leeway: float) -> dict[str, Any] | None:
+    """The claims of a token that verified under ``secret`` less than ``_REMEMBER_S`` ago,
+    when its ``exp`` and ``nbf`` still pass as the library judges them (PyJWT 2:
+    ``int(exp) <= now - leeway`` has expired, ``int(nbf) > now + leeway`` is not valid
+    yet); None otherwise (and it is forgotten)."""
+    key = (token, secret)
+    entry = _verified.get(key)
+    if entry is None:
+        return None
+    at, claims = entry
+    now = time.time()
+    exp, nbf = claims.get("exp"), claims.get("nbf")
+    if (
+        time.monotonic() - at > _REMEMBER_S
+        or (exp is not None and int(exp) <= now - leeway)
+        or (nbf is not None and int(nbf) > now + leeway)
+    ):
+        _verified.pop(key, None)
+        return None
+    return dict(claims)
 
 
 def dev_token(

@@ -6,17 +6,63 @@ visible, so another user's execution simply is not found.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 from uuid import UUID
 
-from psycopg import sql
+import orjson
+from psycopg import Cursor, sql
+from psycopg.rows import DictRow
+from psycopg.types.json import JsonbLoader, JsonLoader
 
 from wfmon.db.columns import COMPONENT_EXECUTIONS, READABLE, WORKFLOW_EXECUTIONS
 from wfmon.db.database import DbConnection
 from wfmon.db.vocabulary import FAILED
 
 Row = dict[str, Any]
+
+# -- JSON columns, decoded by orjson ------------------------------------------------------
+#
+# A page of 100 components carries ~300 JSON values (input, output, retry policy);
+# json.loads of them was the largest single cost of reading a page. orjson decodes the
+# same text to the same values ~5x faster, except that it turns integers beyond 64 bits
+# into floats (and refuses what json.loads accepts: lone surrogates, 1e400): text that may
+# hold such an integer (a run of 19+ digits) and text orjson refuses go to json.loads.
+
+_DIGITS: Final = b"0123456789"
+_LONG_DIGIT_RUN: Final = re.compile(rb"[0-9]{19}")
+
+
+def _loads(data: str | bytes) -> Any:
+    """``json.loads(data)``, computed by orjson where that gives the same value."""
+    if isinstance(data, str):  # psycopg passes bytes; str only to match its signature
+        return json.loads(data)
+    if len(data) - len(data.translate(None, _DIGITS)) < 19 or not _LONG_DIGIT_RUN.search(data):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
+
+
+class _JsonbLoader(JsonbLoader):
+    _loads = staticmethod(_loads)
+
+
+class _JsonLoader(JsonLoader):
+    _loads = staticmethod(_loads)
+
+
+def _json_cursor(conn: DbConnection) -> Cursor[DictRow]:
+    """A cursor of ``conn`` that decodes ``json``/``jsonb`` (text format) with
+    :func:`_loads`; the connection's own loaders stay as they are."""
+    cur = conn.cursor()
+    cur.adapters.register_loader("jsonb", _JsonbLoader)
+    cur.adapters.register_loader("json", _JsonLoader)
+    return cur
+
 
 #: Execution columns a reader gets (the history is fetched on its own: it can be MBs).
 _EXECUTION_COLUMNS: Final = sql.SQL(
@@ -28,12 +74,20 @@ _EXECUTION_COLUMNS: Final = sql.SQL(
 ).format(columns=WORKFLOW_EXECUTIONS.select_list(READABLE))
 
 
+# The statements a details page runs are rendered once, to bytes (psycopg runs them as
+# they are): composing and quoting their column lists on every call cost more than the
+# statements' parameters.
+_GET_EXECUTION: Final = (
+    sql.SQL("SELECT {} FROM workflow_executions e WHERE id = %s")
+    .format(_EXECUTION_COLUMNS)
+    .as_bytes()
+)
+
+
 def get_execution(conn: DbConnection, execution_id: UUID) -> dict[str, Any] | None:
     """The execution row (no history JSON), or None when missing or not visible."""
-    return conn.execute(
-        sql.SQL("SELECT {} FROM workflow_executions e WHERE id = %s").format(_EXECUTION_COLUMNS),
-        (execution_id,),
-    ).fetchone()
+    with _json_cursor(conn) as cur:
+        return cur.execute(_GET_EXECUTION, (execution_id,)).fetchone()
 
 
 def get_execution_version(conn: DbConnection, execution_id: UUID) -> dict[str, Any] | None:
@@ -149,14 +203,18 @@ def count_components_by_status(conn: DbConnection, execution_id: UUID) -> dict[s
     return {r["status"]: r["n"] for r in rows}
 
 
-_PAGE_COMPONENTS: Final = sql.SQL(
-    """
+_PAGE_COMPONENTS: Final = (
+    sql.SQL(
+        """
     SELECT {columns} FROM component_executions
     WHERE workflow_execution_id = %(id)s AND (%(status)s::text IS NULL OR status = %(status)s)
     ORDER BY started_at NULLS LAST, scheduled_event_id
     LIMIT %(limit)s OFFSET %(offset)s
     """
-).format(columns=COMPONENT_EXECUTIONS.select_list(READABLE))
+    )
+    .format(columns=COMPONENT_EXECUTIONS.select_list(READABLE))
+    .as_bytes()
+)
 
 
 def page_component_executions(
@@ -169,10 +227,11 @@ def page_component_executions(
 ) -> list[Row]:
     """Components (readable columns) in schedule order, the order
     :func:`list_component_executions` uses; only those with ``status`` when given."""
-    return conn.execute(
-        _PAGE_COMPONENTS,
-        {"id": execution_id, "status": status, "limit": limit, "offset": offset},
-    ).fetchall()
+    with _json_cursor(conn) as cur:
+        return cur.execute(
+            _PAGE_COMPONENTS,
+            {"id": execution_id, "status": status, "limit": limit, "offset": offset},
+        ).fetchall()
 
 
 def last_status_by_node(conn: DbConnection, execution_id: UUID) -> dict[str, str]:

@@ -236,6 +236,29 @@ _LISTED_COLUMNS: Final = identifiers(
 )
 
 
+_LISTED_WHERE: Final = sql.SQL(
+    "workflow_id = %(workflow)s AND (%(status)s::text IS NULL OR status = %(status)s)"
+)
+# Rendered once (composing and quoting the column list cost more than the statement's
+# parameters); bytes, which psycopg runs as they are.
+_COUNT_EXECUTIONS: Final = (
+    sql.SQL("SELECT count(*) AS n FROM workflow_executions WHERE {}")
+    .format(_LISTED_WHERE)
+    .as_bytes()
+)
+_PAGE_EXECUTIONS: Final[Mapping[ExecutionSort, bytes]] = {
+    sort: sql.SQL(
+        """
+        SELECT {columns} FROM workflow_executions WHERE {where}
+        ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s
+        """
+    )
+    .format(columns=_LISTED_COLUMNS, where=_LISTED_WHERE, order=order)
+    .as_bytes()
+    for sort, order in _SORTS.items()
+}
+
+
 def page_executions(
     conn: DbConnection,
     workflow_id: UUID,
@@ -252,27 +275,14 @@ def page_executions(
         raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE} (got {page_size})")
     if sort not in _SORTS:
         raise ValueError(f"sort must be one of {', '.join(_SORTS)} (got {sort!r})")
-    where = sql.SQL(
-        "workflow_id = %(workflow)s AND (%(status)s::text IS NULL OR status = %(status)s)"
-    )
     params = {
         "workflow": workflow_id,
         "status": status,
         "limit": page_size,
         "offset": (page - 1) * page_size,
     }
-    count = conn.execute(
-        sql.SQL("SELECT count(*) AS n FROM workflow_executions WHERE {}").format(where), params
-    ).fetchone()
-    rows = conn.execute(
-        sql.SQL(
-            """
-            SELECT {columns} FROM workflow_executions WHERE {where}
-            ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s
-            """
-        ).format(columns=_LISTED_COLUMNS, where=where, order=_SORTS[sort]),
-        params,
-    ).fetchall()
+    count = conn.execute(_COUNT_EXECUTIONS, params).fetchone()
+    rows = conn.execute(_PAGE_EXECUTIONS[sort], params).fetchall()
     return ExecutionPage(
         items=[ListedExecution(**r) for r in rows],
         total=count["n"] if count else 0,
