@@ -2,24 +2,27 @@
 ``/api/search`` calls) vs the naive query, in the same run, on generated data.
 
 Data: :func:`bench.debug_data.generate` (50,000 executions, 1,000,000 component rows,
-200,000 attempts, two users, realistic error texts and nested JSON inputs), ANALYZEd.
+200,000 attempts, two users, realistic error texts and nested JSON inputs), ANALYZEd
+(``execution_search_errors`` too, here: the generator does not know that table).
 Each query runs ``WFMON_BENCH_SEARCH_REPEAT`` (30) times as one user, each in its own
 unit of work under row-level security, as a request does:
 
-- new: ``search_executions`` (path terms looked up in ``execution_search_terms``, document
-  check, page of 20, snippets; ``error:`` reads the documents, migration 0402);
-- documents only: the same with ``use_terms=False`` (migration 0400's path, for reference);
+- new: ``search_executions`` as ``/api/search`` runs it (path terms looked up in
+  ``execution_search_terms``, ``error:`` in ``execution_search_errors`` (0560), the total
+  counted up to ``COUNT_CAP`` (1,000) matches, page of 20, snippets);
+- new, exact count: the same with no cap on the count (what the cap saves);
+- documents only: ``use_terms=False`` (no term or error table: 0400's documents, for
+  reference; total capped like new);
 - baseline: :func:`wfmon.db.search.baseline_search`, the same criterion as plain ILIKE /
-  jsonb containment over the base tables (page of 20 ids and the total, no snippets).
+  jsonb containment over the base tables (page of 20 ids and the exact total, no
+  snippets), none of the search tables.
 
 Targets per query: p95 <= 150 ms and baseline p95 / new p95 >= 20.
 
 Write cost: ``WFMON_BENCH_SEARCH_WRITE_EXECUTIONS`` (200) executions of 20 components
 written with the sync's writers (``upsert_execution`` + ``replace_component_executions``,
-one transaction each), in turn with migration 0400's refresh function (documents only),
-0401's (documents, error trigrams and path terms) and 0402's (documents and path terms, the
-current one), swapped by the owner in this throwaway database; each variant's term rows
-per execution are counted too.
+one transaction each), alternately with and without 0560's error-text triggers (disabled
+by the owner in this throwaway database), 4 rounds; the current refresh functions in both.
 
 Knobs: ``WFMON_BENCH_SEARCH_EXECUTIONS`` (50000; components 20x, attempts 4x).
 """
@@ -27,7 +30,6 @@ Knobs: ``WFMON_BENCH_SEARCH_EXECUTIONS`` (50000; components 20x, attempts 4x).
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable
@@ -36,6 +38,7 @@ from typing import Any
 from uuid import uuid4
 
 import psycopg
+from psycopg import sql
 
 from bench.common import latency_figures, timed_ms, write_result
 from bench.debug_data import ERRORS, generate
@@ -45,7 +48,7 @@ from wfmon.db import search as s
 from wfmon.db.executions import replace_component_executions, upsert_execution
 from wfmon.db.rows import ComponentExecutionRow, ExecutionRow
 from wfmon.dev.services import EmbeddedServices
-from wfmon.migrate import MIGRATIONS_DIR, apply_migrations, libpq_url
+from wfmon.migrate import apply_migrations, libpq_url
 from wfmon.model import ComponentStatus, ExecutionStatus
 from wfmon.search.query import parse_search
 
@@ -63,35 +66,56 @@ SIZE_TABLES = (
     "component_execution_attempts",
     "execution_search_documents",
     "execution_search_terms",
+    "execution_search_errors",
 )
+#: "No cap" for the exact-count variant.
+NO_CAP = 10**9
 
 
 def _one_query(db: Database, auth: Any, q: str, repeat: int) -> dict[str, Any]:
     query = parse_search(q)
-    totals: dict[str, int] = {}
+    totals: dict[str, tuple[int, bool]] = {}
 
-    def run(use_terms: bool, key: str) -> Callable[[], None]:
+    def run(key: str, **options: Any) -> Callable[[], None]:
         def call() -> None:
             with db.as_user(auth) as conn:
-                totals[key] = s.search_executions(conn, query, use_terms=use_terms).total
+                page = s.search_executions(conn, query, **options)
+                totals[key] = (page.total, page.total_capped)
 
         return call
 
     def baseline() -> None:
         with db.as_user(auth) as conn:
-            totals["baseline"] = s.baseline_search(conn, query)[0]
+            totals["baseline"] = (s.baseline_search(conn, query)[0], False)
 
     few = max(5, repeat // 3)
     f: dict[str, Any] = {
-        "new": latency_figures(timed_ms(run(True, "new"), repeat), 95),
-        "documents_only": latency_figures(timed_ms(run(False, "documents_only"), few), 95),
+        "new": latency_figures(timed_ms(run("new"), repeat), 95),
+        "new_exact_count": latency_figures(
+            timed_ms(run("new_exact_count", count_cap=NO_CAP), few), 95
+        ),
+        "documents_only": latency_figures(
+            timed_ms(run("documents_only", use_terms=False), few), 95
+        ),
         "baseline": latency_figures(timed_ms(baseline, few), 95),
     }
-    if len(set(totals.values())) != 1:
-        raise RuntimeError(f"{q}: totals differ: {totals}")
-    f["total"] = totals["new"]
+    exact = totals["baseline"][0]
+    capped = (min(exact, s.COUNT_CAP), exact > s.COUNT_CAP)
+    expected = {
+        "new": capped,
+        "documents_only": capped,
+        "new_exact_count": (exact, False),
+        "baseline": (exact, False),
+    }
+    if totals != expected:
+        raise RuntimeError(f"{q}: totals differ: {totals}, expected {expected}")
+    f["total"] = exact
+    f["total_shown"] = f"more than {s.COUNT_CAP:,}" if capped[1] else f"{exact:,}"
     f["ratio_baseline_to_new_p95"] = round(f["baseline"]["p95_ms"] / f["new"]["p95_ms"], 1)
     f["ratio_documents_to_new_p95"] = round(f["documents_only"]["p95_ms"] / f["new"]["p95_ms"], 1)
+    f["ratio_baseline_to_new_exact_count_p95"] = round(
+        f["baseline"]["p95_ms"] / f["new_exact_count"]["p95_ms"], 1
+    )
     f["meets_targets"] = (
         f["new"]["p95_ms"] <= TARGET_P95_MS and f["ratio_baseline_to_new_p95"] >= TARGET_RATIO
     )
@@ -100,18 +124,6 @@ def _one_query(db: Database, auth: Any, q: str, repeat: int) -> dict[str, Any]:
 
 def _queries(db: Database, auth: Any, repeat: int) -> dict[str, Any]:
     return {q: _one_query(db, auth, q, repeat) for q in (*ERROR_QUERIES, *INPUT_QUERIES)}
-
-
-def _refresh_function(migration: str) -> str:
-    """A migration's wfmon_refresh_search_documents, as CREATE OR REPLACE."""
-    text = (MIGRATIONS_DIR / migration).read_text()
-    found = re.search(
-        r"CREATE (?:OR REPLACE )?FUNCTION public\.wfmon_refresh_search_documents\(.*?\n\$\$;",
-        text,
-        re.S,
-    )
-    assert found is not None
-    return found.group(0).replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
 
 
 def _components(k: int) -> list[ComponentExecutionRow]:
@@ -140,32 +152,37 @@ def _components(k: int) -> list[ComponentExecutionRow]:
     return rows
 
 
-VARIANTS = (
-    ("0400_documents_only", "0400_search_indexes.sql"),
-    ("0401_documents_trigrams_paths", "0401_search_terms.sql"),
-    ("0402_documents_paths", "0402_search_terms_paths_only.sql"),
+#: The write-cost variants: the current triggers, and the same without 0560's.
+VARIANTS = ("with_0560_error_texts", "without_0560_error_texts")
+ERROR_TEXT_TRIGGERS = (
+    "execution_search_documents_errors_insert",
+    "execution_search_documents_errors_update",
 )
+
+
+def _error_text_triggers(owner: psycopg.Connection[Any], enabled: bool) -> None:
+    for trigger in ERROR_TEXT_TRIGGERS:
+        owner.execute(
+            sql.SQL("ALTER TABLE execution_search_documents {} TRIGGER {}").format(
+                sql.SQL("ENABLE" if enabled else "DISABLE"), sql.Identifier(trigger)
+            )
+        )
 
 
 def _write_cost(db: Database, owner_url: str, user_id: Any, project_id: Any) -> dict[str, Any]:
     n = int(os.environ.get("WFMON_BENCH_SEARCH_WRITE_EXECUTIONS", "200"))
+    rounds = 4
+    per_round = n // rounds // len(VARIANTS)
+    seconds = dict.fromkeys(VARIANTS, 0.0)
+    written: dict[str, list[Any]] = {v: [] for v in VARIANTS}
+    tag = uuid4().hex[:8]
     with psycopg.connect(libpq_url(owner_url), autocommit=True) as owner:
-        row = owner.execute(
-            "SELECT pg_get_functiondef('wfmon_refresh_search_documents(uuid[])'::regprocedure)"
-        ).fetchone()
-        assert row is not None
-        current = row[0]
-        definitions = {name: _refresh_function(file) for name, file in VARIANTS}
-        seconds = dict.fromkeys(definitions, 0.0)
-        written: dict[str, list[Any]] = {name: [] for name in definitions}
-        tag = uuid4().hex[:8]
-        rounds = 4
         try:
             for r in range(rounds):
-                for v, (variant, definition) in enumerate(definitions.items()):
-                    owner.execute(definition)
-                    for j in range(n // rounds // 2):
-                        k = (r * 1000 + j) * 3 + v
+                for v, variant in enumerate(VARIANTS):
+                    _error_text_triggers(owner, variant == VARIANTS[0])
+                    for j in range(per_round):
+                        k = (r * 1000 + j) * len(VARIANTS) + v
                         components = _components(k)
                         t0 = time.perf_counter()
                         with db.as_system() as conn:
@@ -188,23 +205,23 @@ def _write_cost(db: Database, owner_url: str, user_id: Any, project_id: Any) -> 
                         seconds[variant] += time.perf_counter() - t0
                         written[variant].append(execution_id)
         finally:
-            owner.execute(current)
-        per = n // rounds // 2 * rounds
-        out: dict[str, Any] = {"executions_per_variant": per, "components_per_execution": 20}
-        with db.as_system() as conn:
-            for variant in definitions:
-                counted = conn.execute(
-                    "SELECT count(*) AS n FROM execution_search_terms WHERE execution_id = ANY(%s)",
-                    (written[variant],),
-                ).fetchone()
-                assert counted is not None
-                out[variant] = {
-                    "ms_per_execution": round(seconds[variant] * 1000 / per, 2),
-                    "term_rows_per_execution": round(int(counted["n"]) / per, 1),
-                }
-    base = out["0400_documents_only"]["ms_per_execution"]
-    for variant in definitions:
-        out[variant]["ratio_to_0400"] = round(out[variant]["ms_per_execution"] / base, 2)
+            _error_text_triggers(owner, True)
+    per = per_round * rounds
+    out: dict[str, Any] = {"executions_per_variant": per, "components_per_execution": 20}
+    with db.as_system() as conn:
+        for variant in VARIANTS:
+            counted = conn.execute(
+                "SELECT count(*) AS n FROM execution_search_errors WHERE execution_id = ANY(%s)",
+                (written[variant],),
+            ).fetchone()
+            assert counted is not None
+            out[variant] = {
+                "ms_per_execution": round(seconds[variant] * 1000 / per, 2),
+                "error_text_rows": int(counted["n"]),
+            }
+    with_, without = (out[v]["ms_per_execution"] for v in VARIANTS)
+    out["added_ms_per_execution"] = round(with_ - without, 2)
+    out["ratio"] = round(with_ / without, 3)
     return out
 
 
@@ -245,6 +262,8 @@ def _bench(db: Database, owner_url: str) -> dict[str, Any]:
         "target_p95_ms": TARGET_P95_MS,
         "target_ratio": TARGET_RATIO,
     }
+    with psycopg.connect(libpq_url(owner_url), autocommit=True) as owner:
+        owner.execute("ANALYZE execution_search_errors")
     f["queries"] = _queries(db, data.users[0].auth_user_id, repeat)
     f["sizes"] = _sizes(owner_url)
     with db.as_system() as conn:
@@ -269,16 +288,14 @@ def main() -> None:
     worst = max(f["queries"].values(), key=lambda q: q["new"]["p95_ms"])
     least = min(q["ratio_baseline_to_new_p95"] for q in f["queries"].values())
     w = f["write_cost"]
-    w1 = w["0401_documents_trigrams_paths"]["ratio_to_0400"]
-    w2 = w["0402_documents_paths"]["ratio_to_0400"]
-    terms = f["sizes"].get("execution_search_terms", {})
     write_result(
         "search",
         f,
         f"{f['executions']:,} exec: worst p95 {worst['new']['p95_ms']:.0f} ms, least "
         f"{least:.0f}x faster than naive (targets {TARGET_P95_MS:.0f} ms, "
-        f"{TARGET_RATIO:.0f}x: {'met' if f['all_targets_met'] else 'MISSED'}); terms "
-        f"{terms.get('total_mb', 0):.0f} MB, sync write x{w2} (0401: x{w1})",
+        f"{TARGET_RATIO:.0f}x: {'met' if f['all_targets_met'] else 'MISSED'}; totals counted "
+        f"to {s.COUNT_CAP:,}); error-text trigger +{w['added_ms_per_execution']} ms per "
+        f"sync write (x{w['ratio']})",
     )
 
 
