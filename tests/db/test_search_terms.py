@@ -23,6 +23,7 @@ from wfmon.db.executions import insert_attempts, replace_component_executions, u
 from wfmon.db.rows import AttemptRow, ComponentExecutionRow
 from wfmon.dev.services import Endpoints
 from wfmon.migrate import MIGRATIONS_DIR, libpq_url
+from wfmon.model import ComponentStatus
 from wfmon.search.query import parse_search
 
 from .conftest import T0, World, execution_row
@@ -56,7 +57,7 @@ def _component(error: str | None, payload: object) -> ComponentExecutionRow:
     return ComponentExecutionRow(
         node_id="charge",
         scheduled_event_id=5,
-        status="failed" if error else "completed",
+        status=ComponentStatus.FAILED if error else ComponentStatus.COMPLETED,
         error_type="CardDeclined" if error else None,
         error_message=error,
         input_data=payload,

@@ -233,12 +233,12 @@ def _text_condition(
 ) -> sql.Composable:
     pattern = params.add(like_pattern(match.text))
     if errors_table and _errors_only(match):
-        # The documents' error text, narrow (0560): ~12x fewer pages than the documents.
+        # The documents' distinct error lines (0560): ~10x fewer pages than the documents.
         # No row = no error text, which no search text (3+ characters) matches. Under RLS
         # the planner may not apply LIKE to the column's statistics (not leakproof), so it
         # guesses matches are rare: say which shape to use instead. A page (`ordered`)
         # probes each execution in the page's order until the page is full; a count or a
-        # whole set scans the error texts (reading ~1/12 of the documents' pages).
+        # whole set scans the error texts (~1/10 of the documents' pages).
         if ordered:
             return sql.SQL(
                 "coalesce((SELECT x.errors LIKE {} FROM execution_search_errors x "
