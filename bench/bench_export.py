@@ -158,15 +158,29 @@ class CpuMeter:
         return out
 
 
+#: libpq's environment variable for each connection parameter psql is given.
+_PG_ENV = {
+    "host": "PGHOST",
+    "port": "PGPORT",
+    "user": "PGUSER",
+    "password": "PGPASSWORD",
+    "dbname": "PGDATABASE",
+}
+
+
 def psql_copy(url: str, setup: str, statement: str) -> None:
     """Run ``statement`` (a COPY ... TO STDOUT) in one transaction after ``setup`` with
-    ``psql``, its output to /dev/null."""
+    ``psql``, its output to /dev/null. The connection goes in psql's environment, not its
+    command line (which any local user can read)."""
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    env = {**os.environ, **{_PG_ENV[k]: str(v) for k, v in params.items() if k in _PG_ENV}}
     script = f"BEGIN;\n{setup}\n{statement};\nCOMMIT;\n"
     subprocess.run(
-        [str(BIN / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null", url],
+        [str(BIN / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null"],
         input=script.encode(),
         check=True,
         stdout=subprocess.DEVNULL,
+        env=env,
     )
 
 
@@ -193,10 +207,11 @@ def floors(
     app_url: str,
     superuser_url: str,
     postmaster: int | None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Callable[[], None]]:
     """PostgreSQL alone: the plain COPY of the rows under the user's RLS (the floor) and
     as the superuser without RLS (same rows: the user's project), then each format's own
-    COPY under RLS; all read by ``psql`` into /dev/null."""
+    COPY under RLS; all read by ``psql`` into /dev/null. Also returns the floor's run, to
+    measure it again next to each export."""
     with db.as_user(auth) as conn:
 
         def text(fmt: CopyFormat, f: ExportFilter) -> str:
@@ -213,8 +228,9 @@ def floors(
         f"set_config('request.jwt.claim.sub', '{auth}', true), "
         f"set_config('search_path', 'public, pg_temp', true);\n{session}"
     )
+    floor = partial(psql_copy, app_url, as_user, plain)
     out: dict[str, Any] = {
-        "floor_rls": _timed_rows(rows, postmaster, lambda: psql_copy(app_url, as_user, plain)),
+        "floor_rls": _timed_rows(rows, postmaster, floor),
         "floor_no_rls": _timed_rows(
             rows, postmaster, lambda: psql_copy(superuser_url, session, plain_project)
         ),
@@ -224,7 +240,7 @@ def floors(
         out["format_copy"][fmt] = _timed_rows(
             rows, postmaster, partial(psql_copy, app_url, as_user, statement)
         )
-    return out
+    return out, floor
 
 
 def baseline(db: Database, auth: UUID) -> dict[str, Any]:
@@ -342,7 +358,7 @@ def measure(
         rows = count_export_rows(conn, "components", ExportFilter())
         assert rows == count_export_rows(conn, "components", ExportFilter(project_id=project_id))
     f["rows"] = rows
-    f |= floors(
+    figures, floor = floors(
         db,
         auth,
         project_id,
@@ -351,6 +367,7 @@ def measure(
         superuser_url=libpq_url(superuser_url),
         postmaster=postmaster,
     )
+    f |= figures
     f["baseline_cursor"] = baseline(db, auth)
     f["copy_plain"] = copy_plain(db, auth)
     token = dev_token(str(auth), SECRET)
@@ -369,8 +386,19 @@ def measure(
             warm.getresponse().read()
             warm.close()
         for fmt in FORMATS:
+            # The floor again right before each export: the machine is shared, so a floor
+            # measured minutes earlier may have run under another load.
+            next_floor = _timed_rows(rows, postmaster, floor)
             r = http_export(server, token, fmt, rows, postmaster)
-            r["ratio_to_floor"] = round(r["rows_per_s"] / f["floor_rls"]["rows_per_s"], 2)
+            r["floor"] = next_floor
+            r["ratio_to_floor"] = round(r["rows_per_s"] / next_floor["rows_per_s"], 2)
+            # CPU: the floor's PostgreSQL CPU per row over what the export costs in all
+            # (app + PostgreSQL): independent of the machine's load.
+            r["cpu_ratio_to_floor"] = round(
+                next_floor["postgres_cpu_us_per_row"]
+                / (r["app_cpu_us_per_row"] + r["postgres_cpu_us_per_row"]),
+                2,
+            )
             r["ratio_to_format_copy"] = round(
                 r["rows_per_s"] / f["format_copy"][fmt]["rows_per_s"], 2
             )
@@ -398,7 +426,8 @@ def main() -> None:
     floor = f["floor_rls"]
     parts = [
         f"{fmt} {f[fmt]['rows_per_s'] / 1000:.0f}k rows/s "
-        f"(x{f[fmt]['ratio_to_floor']} of floor, +{f[fmt]['rss_growth_mb']:.0f} MB, "
+        f"(x{f[fmt]['ratio_to_floor']} of the floor next to it, "
+        f"+{f[fmt]['rss_growth_mb']:.0f} MB, load {f[fmt]['load_average']}, "
         f"app {f[fmt]['app_cpu_us_per_row']:.1f} + pg {f[fmt]['postgres_cpu_us_per_row']:.1f} "
         f"us/row)"
         for fmt in FORMATS
