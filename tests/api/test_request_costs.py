@@ -1,16 +1,19 @@
 """What each request no longer pays for, and that nothing it answers changed: verified
 tokens remembered briefly (expiry still judged on every call), JSON columns decoded by
-orjson where that gives json.loads's values."""
+orjson where that gives json.loads's values; and ``wfmon serve``'s one socket per worker,
+which the kernel spreads connections over."""
 
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import pytest
 
 from tests.api.conftest import World
 from wfmon.api.jwt import TokenError, decode_hs256, encode_hs256
+from wfmon.api.workers import ListeningConfig
 from wfmon.db import details as d
 from wfmon.testing import make_owner, seed_execution
 
@@ -72,3 +75,39 @@ def test_a_remembered_token_is_still_judged_on_every_call() -> None:
         decode_hs256(token, SECRET + "x", leeway=0)
     with pytest.raises(TokenError):
         decode_hs256(token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1], SECRET)
+
+
+def test_each_worker_gets_a_socket_and_connections_are_spread() -> None:
+    config = ListeningConfig("wfmon.api.workers:web_app", factory=True, host="127.0.0.1", port=0)
+    sockets = config.bind_sockets(2)
+    clients: list[socket.socket] = []
+    try:
+        assert {s.getsockname() for s in sockets} == {("127.0.0.1", config.port)}
+        # A second server on the same address is refused, as a single socket's bind is.
+        again = ListeningConfig("x:y", host="127.0.0.1", port=config.port)
+        with pytest.raises(OSError):
+            again.bind_sockets(2)
+        # 40 connections all on one socket would be a 1 in 2**39 hash outcome.
+        clients = [socket.create_connection(("127.0.0.1", config.port)) for _ in range(40)]
+        accepted = [0, 0]
+        for s in sockets:
+            s.setblocking(False)
+        deadline = time.monotonic() + 5
+        while sum(accepted) < 40 and time.monotonic() < deadline:
+            for i, s in enumerate(sockets):
+                try:
+                    s.accept()[0].close()
+                    accepted[i] += 1
+                except BlockingIOError:
+                    time.sleep(0.001)
+        assert sum(accepted) == 40 and min(accepted) > 0, accepted
+    finally:
+        for c in clients:
+            c.close()
+        for s in sockets:
+            s.close()
+    with socket.socket() as taken:  # a plain listener on the port: refused too
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError):
+            ListeningConfig("x:y", host="127.0.0.1", port=taken.getsockname()[1]).bind_sockets(1)
