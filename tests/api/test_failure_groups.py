@@ -236,7 +236,7 @@ def test_failure_groups_page(browser: Any, world: World, carol: Person) -> None:
         rows = page.locator("tr.failure-group")
         assert rows.count() == 3
         assert "last built" in page.locator("#built-at").inner_text()
-        assert page.locator("tr.failure-group svg.sparkline rect").count() >= 3
+        assert page.locator("tr.failure-group svg.sparkline path").count() >= 3
         page.get_by_role("link", name="biggest first").click()
         page.wait_for_url("**sort=biggest")
         assert rows.first.get_attribute("data-failures") == "4"

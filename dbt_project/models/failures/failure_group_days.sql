@@ -29,14 +29,20 @@ affected as (
     where e.workflow_id is not null and e.updated_at > '{{ watermark }}'::timestamptz
 ),
 
+-- A range scan of (workflow_id, started_at) per affected day (OFFSET 0: otherwise the
+-- planner joined by workflow_id alone and filtered every execution of the workflow).
 executions as (
-    select e.id, e.workflow_id, e.project_id, e.created_by, e.started_at,
-           e.temporal_namespace, e.temporal_workflow_id, e.temporal_run_id
+    select e.*
     from affected a
-    join {{ source('wfmon', 'workflow_executions') }} e
-      on e.workflow_id = a.workflow_id
-     and e.started_at >= (a.day::timestamp at time zone 'UTC')
-     and e.started_at < ((a.day + 1)::timestamp at time zone 'UTC')
+    cross join lateral (
+        select e0.id, e0.workflow_id, e0.project_id, e0.created_by, e0.started_at,
+               e0.temporal_namespace, e0.temporal_workflow_id, e0.temporal_run_id
+        from {{ source('wfmon', 'workflow_executions') }} e0
+        where e0.workflow_id = a.workflow_id
+          and e0.started_at >= (a.day::timestamp at time zone 'UTC')
+          and e0.started_at < ((a.day + 1)::timestamp at time zone 'UTC')
+        offset 0
+    ) e
 ),
 {%- else -%}
 executions as (

@@ -28,50 +28,28 @@ days as (
      and a.fingerprint = d.fingerprint
 ),
 
-latest as (
-    select distinct on (workflow_id, node_id, fingerprint)
-        workflow_id, node_id, fingerprint, component_name, failure_type,
-        latest_execution_id, latest_component_execution_id, latest_message
-    from days
-    order by workflow_id, node_id, fingerprint, last_seen desc, day desc
-),
-
-totals as (
+-- One pass over the days: the totals, and the latest example (the day with the newest
+-- failure) taken with ordered array_agg. (A join of the totals to a DISTINCT ON of the same
+-- days was planned as a nested loop re-sorting every day per group: 0.7 s for 320 groups.)
+computed as (
     select
         workflow_id,
         node_id,
         fingerprint,
         max(project_id::text)::uuid as project_id,
+        {%- for column in ['component_name', 'failure_type', 'latest_execution_id',
+                           'latest_component_execution_id', 'latest_message'] %}
+        (array_agg({{ column }} order by last_seen desc, day desc))[1] as {{ column }},
+        {%- endfor %}
         sum(failures)::integer as failures,
         sum(executions)::integer as executions,
         sum(retried_failures)::integer as retried_failures,
         sum(expected_retry_failures)::integer as expected_retry_failures,
         min(first_seen) as first_seen,
-        max(last_seen) as last_seen
+        max(last_seen) as last_seen,
+        now() as updated_at
     from days
     group by workflow_id, node_id, fingerprint
-),
-
-computed as (
-select
-    t.workflow_id,
-    t.node_id,
-    t.fingerprint,
-    t.project_id,
-    l.component_name,
-    l.failure_type,
-    t.failures,
-    t.executions,
-    t.retried_failures,
-    t.expected_retry_failures,
-    t.first_seen,
-    t.last_seen,
-    l.latest_execution_id,
-    l.latest_component_execution_id,
-    l.latest_message,
-    now() as updated_at
-from totals t
-join latest l using (workflow_id, node_id, fingerprint)
 )
 
 select n.*
