@@ -47,11 +47,7 @@ def test_json_columns_read_through_the_database_as_before(world: World) -> None:
     eid = seed_execution(world.db, owner, components=2, retried_every=0, payload=payload)
     with world.db.as_user(owner.auth_user_id) as conn:
         rows = d.page_component_executions(conn, eid, offset=0, limit=10)
-        plain = conn.execute(
-            "SELECT input_data FROM component_executions WHERE workflow_execution_id = %s "
-            "ORDER BY started_at",
-            (eid,),
-        ).fetchall()
+        plain = d.list_component_executions(conn, eid)  # the connection's own json.loads
     assert [repr(r["input_data"]) for r in rows] == [repr(p["input_data"]) for p in plain]
     assert rows[0]["input_data"]["big"] == 2**70
 
