@@ -119,6 +119,10 @@ TABLES: dict[str, Table] = {
     "execution_search_terms": Table(_EXECUTION_LABEL, "term = term", _sql(
         "INSERT INTO execution_search_terms (created_by, term, execution_id) VALUES (%s, 42, %s)",
         lambda w, a: (w.user_id(a), w.ids[f"exec_{w.execution(a)}"]))),
+    "execution_search_errors": Table(_EXECUTION_LABEL, "errors = errors", _sql(
+        "INSERT INTO execution_search_errors (execution_id, created_by, errors)"
+        " VALUES (%s, %s, 'x') ON CONFLICT (execution_id) DO NOTHING",
+        lambda w, a: (w.ids[f"exec_{w.execution(a)}"], w.user_id(a)))),
     # Failure groups (0410): the matrix world holds none, so selects see nothing; the
     # owner-only read rule is tested on seeded rows in test_failure_groups_tables.py.
     "failure_groups": Table("workflow_id::text", "updated_at = updated_at", _sql(
@@ -300,6 +304,15 @@ MATRIX: dict[str, dict[Actor, tuple[object, object, object, object]]] = {
     # The world's executions have no error, input or output, so no terms: the owner-only
     # read rule is tested on seeded terms in test_search_terms.py.
     "execution_search_terms": {
+        # actor    select                   insert  update                  delete
+        "A":       (NONE,                   D,      D,                      D),
+        "B":       (NONE,                   D,      D,                      D),
+        "system":  (NONE,                   OK,     NONE,                   NONE),
+        "anon":    (NONE,                   D,      D,                      D),
+    },
+    # 0560: the world's executions have no error text, so no rows: the owner-only read
+    # rule is tested on synced errors in test_search_terms.py.
+    "execution_search_errors": {
         # actor    select                   insert  update                  delete
         "A":       (NONE,                   D,      D,                      D),
         "B":       (NONE,                   D,      D,                      D),
