@@ -49,6 +49,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from wfmon.db import Database, DbConnection
 from wfmon.db import reruns as db
+from wfmon.db.reruns import RerunKind
 from wfmon.model import BUILDER_WORKFLOW_TYPE, ExecutionStatus, WorkflowDefinition, is_failure
 from wfmon.runtime.client import RunContext, start_builder_run
 from wfmon.runtime.messages import BuilderRunInput
@@ -56,11 +57,6 @@ from wfmon.sync.messages import ExecutionRef
 from wfmon.sync.worker import sync_now
 
 T = TypeVar("T")
-
-
-class RerunKind(StrEnum):
-    RUN_AGAIN = db.RUN_AGAIN
-    RETRY_FROM_FAILED = db.RETRY_FROM_FAILED
 
 
 class VersionChoice(StrEnum):

@@ -72,3 +72,11 @@ def test_retry_from_the_failed_node_and_run_again_from_the_page(
     expect(page.locator("#rerun-links .rerun-of a")).to_have_attribute(
         "href", f"/executions/{failed}", timeout=15_000
     )
+
+    # The workflow's history list marks both re-runs, each linking back to the failed run.
+    page.goto(f"/workflows/{w.alice.workflow.id}?tab=executions")
+    marks = page.locator(f'#executions .rerun-mark[href="/executions/{failed}"]')
+    expect(marks).to_have_count(2)
+    kinds = marks.evaluate_all("ms => ms.map(m => m.dataset.kind)")
+    assert sorted(kinds) == ["retry_from_failed", "run_again"]
+    shot(page, "rerun-history", doc=True)

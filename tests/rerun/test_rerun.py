@@ -40,10 +40,11 @@ def detail(w: World, who: Any, execution_id: UUID) -> dict[str, Any]:
     return reply.json()  # type: ignore[no-any-return]
 
 
-def history_ids(w: World, who: Any) -> set[str]:
+def history(w: World, who: Any) -> dict[str, Any]:
+    """The workflow's history list as ``who`` sees it: each item's ``rerun_of`` by id."""
     reply = w.http(who).get(f"/api/workflows/{who.workflow.id}/executions?page_size=100")
     assert reply.status == 200, reply.text
-    return {item["id"] for item in reply.json()["items"]}
+    return {item["id"]: item["rerun_of"] for item in reply.json()["items"]}
 
 
 def test_retry_from_the_failed_node_reruns_it_and_downstream_only(rerun_world: World) -> None:
@@ -87,7 +88,12 @@ def test_retry_from_the_failed_node_reruns_it_and_downstream_only(rerun_world: W
     back = w.http(alice).get(f"/api/executions/{new_id}/reruns").json()
     assert back["rerun_of"]["execution_id"] == str(failed_id)
     assert back["rerun_of"]["kind"] == "retry_from_failed"
-    assert {str(failed_id), str(new_id)} <= history_ids(w, alice)
+    listed = history(w, alice)
+    assert listed[str(new_id)] == {
+        "kind": "retry_from_failed",
+        "source_execution_id": str(failed_id),
+    }
+    assert listed[str(failed_id)] is None
 
     # Once per run: a second reset would terminate the first retry if it still ran.
     again = w.http(alice).post(f"/api/executions/{failed_id}/retry-from-failed")
@@ -183,7 +189,13 @@ def test_run_again_with_the_same_input_on_the_same_or_the_latest_version(
         ("run_again", 2),
         ("run_again", 3),
     ]
-    assert {str(source), *(r["execution_id"] for r in links)} <= history_ids(w, carol)
+    listed = history(w, carol)
+    assert listed[str(source)] is None
+    for r in links:  # the history list marks each re-run, with the run it came from
+        assert listed[r["execution_id"]] == {
+            "kind": "run_again",
+            "source_execution_id": str(source),
+        }
 
     bob = w.http(w.bob)
     assert bob.get(f"/api/workflows/{carol.workflow.id}").status == 200

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from wfmon.api.inputs import RequestBody, SingleLineText, StoredJson
 from wfmon.db.executions import MAX_PAGE_SIZE
+from wfmon.db.reruns import RerunKind
 from wfmon.model import ComponentStatus, ExecutionStatus
 
 # Statuses and sort orders are wfmon's vocabulary (wfmon.model.vocabulary): the models
@@ -114,6 +115,14 @@ class ProjectDetail(ProjectOut):
     workflows: list[WorkflowOut]
 
 
+class RerunMarkOut(BaseModel):
+    """A listed execution that wfmon started from another: "run again" or "retry from the
+    failed node" (``kind``) of ``source_execution_id``."""
+
+    kind: RerunKind
+    source_execution_id: UUID
+
+
 class ExecutionListItem(BaseModel):
     id: UUID
     temporal_workflow_id: str
@@ -127,6 +136,8 @@ class ExecutionListItem(BaseModel):
     failed_components: int
     error_message: str | None
     history_sync_status: str
+    #: Set when wfmon started this run from another (your own re-runs only).
+    rerun_of: RerunMarkOut | None = None
 
 
 class ExecutionPageOut(BaseModel):

@@ -39,6 +39,7 @@ from wfmon.api.retry_words import Policy, explain_attempts, policy_from_recorded
 from wfmon.db import DbConnection
 from wfmon.db import details as d
 from wfmon.db import projects as projects_db
+from wfmon.db import reruns as reruns_db
 from wfmon.db import statistics as st
 from wfmon.db.executions import page_executions
 from wfmon.history import builder_definition
@@ -112,11 +113,20 @@ def execution_page_data(
         page_size=page_size,
         sort=sort,
     )
-    counts = d.count_components_by_execution(conn, [e.id for e in result.items])
+    listed = [e.id for e in result.items]
+    counts = d.count_components_by_execution(conn, listed)
+    marks = reruns_db.rerun_marks(conn, listed)
     items = []
     for e in result.items:
         n, failed = counts.get(e.id, (0, 0))
-        given = {"component_count": n, "failed_components": failed}
+        mark = marks.get(e.id)
+        given = {
+            "component_count": n,
+            "failed_components": failed,
+            "rerun_of": None
+            if mark is None
+            else {"kind": mark.kind, "source_execution_id": mark.source_execution_id},
+        }
         items.append({f: given[f] if f in given else getattr(e, f) for f in _LISTED_FIELDS})
     return {
         "items": items,

@@ -9,16 +9,21 @@ the sync does with the new run's ``workflow_executions`` row (see migration 0510
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Final
 from uuid import UUID
 
 from wfmon.db.database import DbConnection
 
-#: The two ways of running an execution again (``execution_reruns.kind``).
-RUN_AGAIN: Final = "run_again"
-RETRY_FROM_FAILED: Final = "retry_from_failed"
+
+class RerunKind(StrEnum):
+    """The two ways of running an execution again (``execution_reruns.kind``)."""
+
+    RUN_AGAIN = "run_again"
+    RETRY_FROM_FAILED = "retry_from_failed"
 
 
 @dataclass(frozen=True)
@@ -177,10 +182,34 @@ def rerun_source(conn: DbConnection, execution_id: UUID) -> RerunLink | None:
     return RerunLink(**row) if row else None
 
 
+@dataclass(frozen=True)
+class RerunMark:
+    """How a listed execution came to be: re-run (``kind``) of ``source_execution_id``."""
+
+    kind: RerunKind
+    source_execution_id: UUID
+
+
+def rerun_marks(conn: DbConnection, execution_ids: Sequence[UUID]) -> dict[UUID, RerunMark]:
+    """For the listed executions that wfmon started as re-runs of another, how (the others
+    are absent). One statement for a page of a history list."""
+    if not execution_ids:
+        return {}
+    rows = conn.execute(
+        f"""
+        SELECT n.id, r.kind, r.source_execution_id
+        FROM execution_reruns r {_NEW_RUN_JOIN}
+        WHERE n.id = ANY(%s)
+        """,
+        (list(execution_ids),),
+    ).fetchall()
+    return {r["id"]: RerunMark(RerunKind(r["kind"]), r["source_execution_id"]) for r in rows}
+
+
 def retry_of(conn: DbConnection, execution_id: UUID) -> RerunLink | None:
     """The retry-from-the-failed-node run already started from this execution, if any."""
     for link in reruns_of(conn, execution_id):
-        if link.kind == RETRY_FROM_FAILED:
+        if link.kind == RerunKind.RETRY_FROM_FAILED:
             return link
     return None
 
