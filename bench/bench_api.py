@@ -54,7 +54,7 @@ from uuid import UUID
 
 from temporalio.client import Client
 
-from bench.common import latency_figures, percentile, write_result
+from bench.common import latency_figures, percentile, tree_cpu_seconds, write_result
 from tests.conftest import make_state_dir
 from wfmon.api.tokens import signin_url
 from wfmon.db import Database
@@ -127,31 +127,6 @@ def concurrently(
     }
 
 
-_HZ = os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid: int) -> list[str]:
-    # The fields after the command name (which may hold spaces and parentheses).
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
-def _tree_cpu(root: int) -> float:
-    """CPU seconds (utime + stime) of ``root``, of its children that exited (cutime +
-    cstime) and of its live children: the web app's supervisor and its workers, or the
-    postmaster and its backends."""
-    f = _stat(root)
-    total = sum(int(x) for x in f[11:15]) / _HZ
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                child = _stat(int(entry.name))
-            except (FileNotFoundError, ProcessLookupError):
-                continue
-            if int(child[1]) == root:
-                total += (int(child[11]) + int(child[12])) / _HZ
-    return total
-
-
 @dataclass(frozen=True)
 class CpuMeter:
     """CPU of the processes a measured round uses, from ``/proc``: the web app (all its
@@ -164,8 +139,8 @@ class CpuMeter:
 
     def sample(self) -> dict[str, float]:
         return {
-            "server": _tree_cpu(self.server),
-            "postgres": _tree_cpu(self.postgres),
+            "server": tree_cpu_seconds(self.server),
+            "postgres": tree_cpu_seconds(self.postgres),
             "client": time.process_time(),
         }
 

@@ -47,7 +47,7 @@ from uuid import UUID
 import psycopg
 
 from bench.bench_api import SECRET, AppProcess
-from bench.common import write_result
+from bench.common import process_cpu_seconds, tree_cpu_seconds, write_result
 from bench.debug_data import generate
 from tests.conftest import make_state_dir
 from wfmon.api.jwt import dev_token
@@ -69,7 +69,6 @@ FORMATS = ("csv", "jsonl", "parquet")
 COPY_OF: dict[str, CopyFormat] = {"csv": "csv", "jsonl": "jsonl", "parquet": "arrow"}
 TARGET_ROWS_PER_S = 100_000
 TARGET_RSS_GROWTH_MB = 200
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _status_kb(pid: int, key: str) -> int:
@@ -108,29 +107,6 @@ def _load() -> float:
     return round(os.getloadavg()[0], 1)
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of ``pid``."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def _postgres_cpu_s(postmaster: int) -> float:
-    """CPU seconds of a PostgreSQL cluster: the postmaster, its live processes (backends)
-    and those that have exited (counted in the postmaster's reaped-children times)."""
-    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
-    total = sum(int(x) for x in fields[11:15]) / TICK
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            f = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(f[1]) == postmaster:
-            total += (int(f[11]) + int(f[12])) / TICK
-    return total
-
-
 class CpuMeter:
     """CPU seconds that PostgreSQL and (optionally) one more process spent in the block."""
 
@@ -139,8 +115,8 @@ class CpuMeter:
         self.postgres_s = self.app_s = 0.0
 
     def _read(self) -> tuple[float, float]:
-        pg = _postgres_cpu_s(self.postmaster) if self.postmaster else 0.0
-        return pg, (_cpu_s(self.app) if self.app else 0.0)
+        pg = tree_cpu_seconds(self.postmaster) if self.postmaster else 0.0
+        return pg, (process_cpu_seconds(self.app) if self.app else 0.0)
 
     def __enter__(self) -> CpuMeter:
         self._start = self._read()

@@ -48,7 +48,7 @@ from uuid import UUID
 import psycopg
 from temporalio.client import Client, WorkflowHistory
 
-from bench.common import write_result
+from bench.common import process_cpu_seconds, tree_cpu_seconds, write_result
 from tests.conftest import make_state_dir
 from wfmon.db import Database, bulk
 from wfmon.db.locks import libpq_url
@@ -69,7 +69,6 @@ CONCURRENCY = 16
 TARGET_CPU_RATIO = 1.5
 TARGET_THROUGHPUT_RATIO = 0.35
 IDLE_SECONDS = 3.0
-_HZ = os.sysconf("SC_CLK_TCK")
 
 
 def _definition(name: str, nodes: int) -> WorkflowDefinition:
@@ -108,34 +107,6 @@ def _loadavg() -> str:
 # -- CPU from /proc -----------------------------------------------------------------------
 
 
-def _stat(pid: int) -> list[str]:
-    # Fields after the command name (which may hold spaces and parentheses).
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
-def _own_cpu(pid: int) -> float:
-    """utime + stime of the process (all its threads), seconds."""
-    f = _stat(pid)
-    return (int(f[11]) + int(f[12])) / _HZ
-
-
-def _tree_cpu(root: int) -> float:
-    """CPU of ``root``, its reaped children (cutime + cstime) and its live children: for
-    PostgreSQL, the postmaster, every backend that exited and every live one."""
-    f = _stat(root)
-    total = (int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])) / _HZ
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            child = _stat(int(entry.name))
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(child[1]) == root:
-            total += (int(child[11]) + int(child[12])) / _HZ
-    return total
-
-
 @dataclass
 class Processes:
     """The processes whose CPU a phase counts."""
@@ -147,9 +118,9 @@ class Processes:
     def sample(self) -> dict[str, float]:
         return {
             "driver": time.process_time(),
-            "workers": sum(_own_cpu(p) for p in self.workers),
-            "temporal": _own_cpu(self.temporal),
-            "postgres": _tree_cpu(self.postgres),
+            "workers": sum(process_cpu_seconds(p) for p in self.workers),
+            "temporal": process_cpu_seconds(self.temporal),
+            "postgres": tree_cpu_seconds(self.postgres),
         }
 
 

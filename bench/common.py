@@ -8,6 +8,7 @@ runs them all; results land in ``bench/results/<name>.json`` and one table line 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import time
@@ -75,3 +76,37 @@ def _cpus() -> int:
     import os
 
     return os.cpu_count() or 0
+
+
+# -- CPU from /proc ------------------------------------------------------------------------
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str]:
+    # The fields after the command name (which may hold spaces and parentheses).
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of the process (all its threads), seconds."""
+    f = _stat_fields(pid)
+    return (int(f[11]) + int(f[12])) / _CLOCK_TICKS
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds of ``root``, of its children that exited (cutime + cstime) and of its
+    live children: PostgreSQL's postmaster with every backend, or a web app's supervisor
+    with its workers."""
+    f = _stat_fields(root)
+    total = sum(int(x) for x in f[11:15]) / _CLOCK_TICKS
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            child = _stat_fields(int(entry.name))
+        except OSError:  # gone meanwhile
+            continue
+        if int(child[1]) == root:
+            total += (int(child[11]) + int(child[12])) / _CLOCK_TICKS
+    return total
