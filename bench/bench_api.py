@@ -11,7 +11,7 @@ default process model, docs/architecture/web-app.md):
   unit of work as the same user (same rows, same RLS, the JSON columns decoded the same);
 - a history page (``GET /api/workflows/{id}/executions``, 20 of 300 executions, with
   component counts) vs its statements (the workflow, ``page_executions`` with its count,
-  the component counts).
+  the component counts, the re-run marks).
   Targets: throughput >= 0.5x the SQL's, p99 <= 3x p50. Each pair first runs one
   unmeasured warm-up round per side (pools grown, statements prepared, workers warm),
   then ``WFMON_BENCH_API_ROUNDS`` rounds, API then SQL; the ratio reported is the median
@@ -61,6 +61,7 @@ from wfmon.db import Database
 from wfmon.db import details as d
 from wfmon.db.executions import page_executions
 from wfmon.db.projects import get_workflow, get_workflow_name
+from wfmon.db.reruns import rerun_marks
 from wfmon.dev.services import STATE_FILE, EmbeddedServices
 from wfmon.history import read_history
 from wfmon.migrate import apply_migrations
@@ -193,14 +194,17 @@ def sql_details(db: Database, auth: UUID, execution_id: UUID) -> Callable[[], Ca
 
 def sql_history(db: Database, auth: UUID, workflow_id: UUID) -> Callable[[], Callable[[], None]]:
     """Every statement ``GET /api/workflows/{id}/executions`` runs: the workflow (its
-    404 check), the page with its total, the component counts of the page."""
+    404 check), the page with its total, the component counts and re-run marks of the
+    page."""
 
     def make() -> Callable[[], None]:
         def call() -> None:
             with db.as_user(auth) as conn:
                 assert get_workflow(conn, workflow_id) is not None
                 page = page_executions(conn, workflow_id, page=1, page_size=20)
-                d.count_components_by_execution(conn, [e.id for e in page.items])
+                listed = [e.id for e in page.items]
+                d.count_components_by_execution(conn, listed)
+                rerun_marks(conn, listed)
 
         return call
 
