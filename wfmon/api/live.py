@@ -67,10 +67,9 @@ class LiveEvent:
     owner_id: UUID
 
     @classmethod
-    def parse(cls, payload: str) -> LiveEvent | None:
-        """The event of a 0520 payload; None (ignored) when it is not one."""
+    def from_payload(cls, data: dict[str, Any]) -> LiveEvent | None:
+        """The event of a decoded 0520 payload; None when it is not one."""
         try:
-            data = json.loads(payload)
             e, p, w, u = (data.get(k) for k in notify.PAYLOAD_KEYS)
             return cls(UUID(e), UUID(p), UUID(w) if w else None, UUID(u))
         except (ValueError, TypeError, AttributeError):
@@ -93,19 +92,29 @@ class RecordedRun:
     run: TemporalRun
 
     @classmethod
-    def parse(cls, payload: str) -> RecordedRun | None:
+    def from_payload(cls, data: dict[str, Any]) -> RecordedRun | None:
+        """The note of a decoded 0600 payload; None when it is not one."""
         try:
-            ns, wf, run = json.loads(payload)[notify.RECORDED_RUN_KEY]
-            if not all(isinstance(v, str) for v in (ns, wf, run)):
-                return None
-            return cls(TemporalRun(ns, wf, run))
-        except (ValueError, TypeError, KeyError, AttributeError):
+            ns, wf, run = data[notify.RECORDED_RUN_KEY]
+        except (ValueError, TypeError, KeyError):
             return None
+        if not all(isinstance(v, str) for v in (ns, wf, run)):
+            return None
+        return cls(TemporalRun(ns, wf, run))
 
 
 def parse_note(payload: str) -> LiveEvent | RecordedRun | None:
-    """A notification's meaning; None (ignored) when it is neither kind."""
-    return LiveEvent.parse(payload) or RecordedRun.parse(payload)
+    """A notification's meaning (its JSON decoded once); None (ignored) when it is
+    neither kind."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    if notify.RECORDED_RUN_KEY in data:
+        return RecordedRun.from_payload(data)
+    return LiveEvent.from_payload(data)
 
 
 @dataclass(frozen=True)

@@ -123,9 +123,7 @@ def execution_page_data(
         given = {
             "component_count": n,
             "failed_components": failed,
-            "rerun_of": None
-            if mark is None
-            else {"kind": mark.kind, "source_execution_id": mark.source_execution_id},
+            "rerun_of": None if mark is None else asdict(mark),
         }
         items.append({f: given[f] if f in given else getattr(e, f) for f in _LISTED_FIELDS})
     return {
