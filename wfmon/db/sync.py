@@ -254,17 +254,12 @@ def acquire_leases(
 
 
 def renew_leases(conn: DbConnection, owner: str, seconds: float) -> int:
-    """Extend every lease ``owner`` still holds on a row no other transaction has locked;
-    returns how many. A locked row is being written (its write releases the lease) and is
-    renewed next time: waiting for it could deadlock with a write of several executions
-    in one transaction (``wfmon.sync.activities``), which locks them one after another."""
+    """Extend every lease ``owner`` still holds; returns how many."""
     cur = conn.execute(
         """
-        UPDATE workflow_executions e
+        UPDATE workflow_executions
         SET sync_lease_expires_at = now() + make_interval(secs => %s)
-        FROM (SELECT id FROM workflow_executions WHERE sync_lease_owner = %s
-              FOR UPDATE SKIP LOCKED) AS held
-        WHERE e.id = held.id
+        WHERE sync_lease_owner = %s
         """,
         (seconds, owner),
     )
