@@ -23,7 +23,7 @@ from wfmon.db.executions import insert_attempts, replace_component_executions, u
 from wfmon.db.rows import AttemptRow, ComponentExecutionRow
 from wfmon.dev.services import Endpoints
 from wfmon.migrate import MIGRATIONS_DIR, libpq_url
-from wfmon.model import ComponentStatus
+from wfmon.model import BUILDER_WORKFLOW_TYPE, ComponentStatus
 from wfmon.search.query import parse_search
 
 from .conftest import T0, World, execution_row
@@ -106,6 +106,15 @@ def _path_terms(conn: DbConnection, execution_id: UUID) -> set[int]:
         {"id": execution_id},
     )
     return {int(r["t"]) for r in rows}
+
+
+def _current_refresh_function() -> str:
+    """The ``CREATE OR REPLACE`` of the refresh in the newest migration that defines it."""
+    marker = "CREATE OR REPLACE FUNCTION public.wfmon_refresh_search_documents"
+    newest = max(p for p in MIGRATIONS_DIR.glob("*.sql") if marker in p.read_text())
+    text = newest.read_text()
+    start = text.index(marker)
+    return text[start : text.index("$$;", start) + 3]
 
 
 def _owner_url(fresh_url: str, endpoints: Endpoints) -> str:
@@ -194,18 +203,25 @@ def test_migration_0402_removes_the_error_trigrams(
             (["execution_search_documents", "execution_search_terms"],),
         ).fetchone()
         assert forced == (True,)
-    with fresh_db.as_system() as conn:
-        terms = _terms(conn, synced)
-        assert terms == _document_terms(conn, synced) == _path_terms(conn, synced)
-        assert terms < with_trigrams and _hash(conn, "e", "fun") not in terms
-        replace_component_executions(
-            conn, synced, [_component("insufficient funds", {"items": [{"sku": "S-3"}]})]
-        )
-        assert _terms(conn, synced) == _document_terms(conn, synced) == _path_terms(conn, synced)
-        replace_component_executions(
-            conn, synced, [_component("insufficient funds", {"items": [{"sku": "S-1"}]})]
-        )
-        assert _terms(conn, synced) == terms
+    try:
+        with fresh_db.as_system() as conn:
+            terms = _terms(conn, synced)
+            assert terms == _document_terms(conn, synced) == _path_terms(conn, synced)
+            assert terms < with_trigrams and _hash(conn, "e", "fun") not in terms
+            replace_component_executions(
+                conn, synced, [_component("insufficient funds", {"items": [{"sku": "S-3"}]})]
+            )
+            assert (
+                _terms(conn, synced) == _document_terms(conn, synced) == _path_terms(conn, synced)
+            )
+            replace_component_executions(
+                conn, synced, [_component("insufficient funds", {"items": [{"sku": "S-1"}]})]
+            )
+            assert _terms(conn, synced) == terms
+    finally:
+        # 0402's file replaced the refresh with its own: the later tests get the current one.
+        with psycopg.connect(owner_url, autocommit=True) as owner:
+            owner.execute(_current_refresh_function())
 
 
 def test_only_the_owner_reads_the_terms(fresh_db: Database, world: World, synced: UUID) -> None:
@@ -241,6 +257,87 @@ def test_the_user_s_lookup_uses_the_btree_index(
 def test_term_paths() -> None:
     match = parse_search("input.items.0.sku:S-1").json[0]
     assert s.json_term_paths(match) == ["items.0.sku", "items.*.sku"]
+
+
+def test_the_builders_definition_is_not_indexed_but_user_input_is_found(
+    fresh_db: Database, world: World
+) -> None:
+    """migrations/0610: the builder workflow's argument carries the definition that ran;
+    search indexes neither its paths nor its text, and still finds the user's values (the
+    argument's ``input``, every component's input, node configs included). Another
+    workflow type's ``definition`` key is user data and stays searchable."""
+    definition = {
+        "id": "defn-0610",
+        "nodes": [{"id": "ship-0610", "config": {"set": {"carrier": "zz-carrier-0610"}}}],
+    }
+    component = ComponentExecutionRow(
+        node_id="ship-0610",
+        scheduled_event_id=5,
+        status=ComponentStatus.COMPLETED,
+        input_data=[
+            {
+                "node_id": "ship-0610",
+                "config": {"set": {"carrier": "zz-carrier-0610"}},
+                "workflow_input": {"order_id": "ord-0610"},
+            }
+        ],
+    )
+    owner = {"created_by": world.ids["A"], "project_id": world.ids["pa"]}
+    with fresh_db.as_system() as conn:
+        builder = upsert_execution(
+            conn,
+            execution_row(
+                "defn-builder",
+                workflow_type=BUILDER_WORKFLOW_TYPE,
+                input=[{"definition": definition, "input": {"order_id": "ord-0610"}}],
+                **owner,
+            ),
+        )
+        replace_component_executions(conn, builder, [component])
+        other = upsert_execution(
+            conn,
+            execution_row(
+                "defn-other",
+                workflow_type="OrdersWorkflow",
+                input=[{"definition": {"id": "defn-0610"}, "input": {"order_id": "ord-0611"}}],
+                **owner,
+            ),
+        )
+        terms = _terms(conn, builder)
+        assert terms == _document_terms(conn, builder) == _path_terms(conn, builder)
+        for body in ("*.definition.id=sdefn-0610", "*.definition.nodes.*.id=sship-0610"):
+            assert _hash(conn, "i", body) not in terms, body
+        assert _hash(conn, "i", "*.input.order_id=sord-0610") in terms
+        assert _hash(conn, "i", "*.workflow_input.order_id=sord-0610") in terms
+        assert _hash(conn, "i", "*.config.set.carrier=szz-carrier-0610") in terms
+        assert _hash(conn, "i", "*.definition.id=sdefn-0610") in _terms(conn, other)
+        doc = conn.execute(
+            "SELECT inputs, input_values FROM execution_search_documents WHERE execution_id = %s",
+            (builder,),
+        ).fetchone()
+        assert doc is not None and "defn-0610" not in doc["inputs"]
+        assert "definition" not in str(doc["input_values"])
+        # The stored execution row keeps its whole input: only search leaves it out.
+        row = conn.execute(
+            "SELECT input FROM workflow_executions WHERE id = %s", (builder,)
+        ).fetchone()
+        assert row is not None and row["input"][0]["definition"] == definition
+    expected = {
+        "input.0.definition.id:defn-0610": {other},
+        "input:defn-0610": {other},
+        "input.0.input.order_id:ord-0610": {builder},
+        "input.0.workflow_input.order_id:ord-0610": {builder},
+        "input.0.config.set.carrier:zz-carrier-0610": {builder},
+        "input:zz-carrier-0610": {builder},
+    }
+    with fresh_db.as_user(world.auth["A"]) as conn:
+        for q, ids in expected.items():
+            for use_terms in (True, False):
+                page = s.search_executions(conn, parse_search(q), use_terms=use_terms)
+                assert {h.id for h in page.items} == ids, (q, use_terms)
+        # The snippets do not point into the definition either: only the component matched.
+        (hit,) = s.search_executions(conn, parse_search("input:zz-carrier-0610")).items
+        assert {m.source for m in hit.matches} == {"component"}, hit.matches
 
 
 @pytest.fixture(scope="module")

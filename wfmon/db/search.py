@@ -651,9 +651,11 @@ _ATTEMPTS: Final = sql.SQL(
     """
 )
 
+# The input as search indexes it (migrations/0610: without the builder's definition), so a
+# snippet never points into what the search does not look at.
 _EXECUTIONS: Final = sql.SQL(
-    "SELECT e.id, e.error_message, e.input, e.output FROM workflow_executions e "
-    "WHERE e.id = ANY(%(ids)s)"
+    "SELECT e.id, e.error_message, wfmon_search_input(e.workflow_type, e.input) AS input, "
+    "e.output FROM workflow_executions e WHERE e.id = ANY(%(ids)s)"
 )
 
 
