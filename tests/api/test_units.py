@@ -168,10 +168,10 @@ def test_unrecorded_policy_and_attempts_are_said_so() -> None:
         "completed_at": None,
     }
     views = explain_attempts(component, [], policy_from_recorded(None))
-    assert [v.retried for v in views] == [True, True, False]
-    assert views[0].failure_message == "(not recorded by a wfmon worker)"
-    assert views[0].retry_expected is False
-    assert views[2].failure_message == "boom"
+    assert [v["retried"] for v in views] == [True, True, False]
+    assert views[0]["failure_message"] == "(not recorded by a wfmon worker)"
+    assert views[0]["retry_expected"] is False
+    assert views[2]["failure_message"] == "boom"
     assert retry_summary(component, policy, 3).startswith("2 retries, unexpected")
 
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
 from typing import Any
 
 from pydantic import ValidationError
 
-from wfmon.api.models import AttemptOut
 from wfmon.model.duration import parse_duration
 from wfmon.model.retry import (
     ExponentialBackoff,
@@ -46,10 +45,17 @@ _OUTCOME_WORDS = {
 
 @dataclass(frozen=True)
 class Policy:
-    """A recorded policy, read as a strategy (None when Temporal recorded none)."""
+    """A recorded policy, read as a strategy (None when Temporal recorded none).
+
+    Its words are computed once per policy (a page repeats a few policies over many
+    components, and :func:`policy_from_recorded` shares each one between requests)."""
 
     strategy: Strategy | None
     recorded: dict[str, Any] | None
+    #: attempt number -> its label, filled as labels are asked for.
+    _labels: dict[int, str] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     @cached_property
     def sentence(self) -> str:
@@ -64,7 +70,23 @@ class Policy:
         return self.strategy.max_attempts_allowed if self.strategy else 0
 
     def label(self, attempt: int) -> str:
-        return self.strategy.attempt_label(attempt) if self.strategy else f"attempt {attempt}"
+        label = self._labels.get(attempt)
+        if label is None:
+            label = self._labels[attempt] = (
+                self.strategy.attempt_label(attempt) if self.strategy else f"attempt {attempt}"
+            )
+        return label
+
+    @cached_property
+    def fields(self) -> tuple[tuple[str, Any], ...]:
+        """The fields of :class:`~wfmon.api.models.PolicyOut`, in order (a tuple: one
+        policy is shared, each response gets its own dict of them)."""
+        return (
+            ("sentence", self.sentence),
+            ("strategy", self.strategy_name),
+            ("max_attempts", self.max_attempts),
+            ("recorded", self.recorded),
+        )
 
 
 def policy_from_recorded(recorded: Mapping[str, Any] | None) -> Policy:
@@ -129,26 +151,31 @@ def _duration_ms(start: datetime | None, end: datetime | None) -> int | None:
 
 def explain_attempts(
     component: Mapping[str, Any], attempts: Sequence[Mapping[str, Any]], policy: Policy
-) -> list[AttemptOut]:
-    """One entry per attempt, oldest first, each explained against the policy.
+) -> list[dict[str, Any]]:
+    """One entry per attempt (the fields of :class:`~wfmon.api.models.AttemptOut`, as
+    plain values), oldest first, each explained against the policy.
 
     Attempts the worker did not record (a workflow run by another worker) are filled in
     from the component row's attempt number, marked as not recorded.
     """
     by_number = {int(a["attempt"]): a for a in attempts}
-    last = max([int(component.get("temporal_attempt") or 1), *by_number])
+    last = int(component.get("temporal_attempt") or 1)
+    if by_number:
+        last = max(last, *by_number)
     expected = bool(component.get("is_expected_retry"))
-    explained: list[AttemptOut] = []
+    sentence = policy.sentence
+    explained: list[dict[str, Any]] = []
     for n in range(1, last + 1):
         row = by_number.get(n)
         if row is None:
             # The final attempt is the component row itself; earlier ones were not recorded.
-            final = n == last
-            outcome = _component_outcome(component) if final else "failed"
-            started = component.get("started_at") if final else None
-            ended = component.get("completed_at") if final else None
-            ftype = component.get("error_type") if final else None
-            fmsg = component.get("error_message") if final else "(not recorded by a wfmon worker)"
+            if n == last:
+                outcome = _component_outcome(component)
+                started, ended = component.get("started_at"), component.get("completed_at")
+                ftype, fmsg = component.get("error_type"), component.get("error_message")
+            else:
+                outcome, started, ended = "failed", None, None
+                ftype, fmsg = None, "(not recorded by a wfmon worker)"
         else:
             outcome = str(row["outcome"])
             started, ended = row.get("started_at"), row.get("ended_at")
@@ -163,29 +190,29 @@ def explain_attempts(
                     if component["status"] == ComponentStatus.COMPLETED
                     else "the node is still within its attempts"
                 )
-                explanation = f"{policy.sentence}: {label} {words}; retried as expected ({after})"
+                explanation = f"{sentence}: {label} {words}; retried as expected ({after})"
             else:
                 why = _why_unexpected(component, policy, last)
-                explanation = f"{policy.sentence}: {label} {words}; retried, unexpected: {why}"
+                explanation = f"{sentence}: {label} {words}; retried, unexpected: {why}"
         elif is_failure(outcome):
             why = _why_unexpected(component, policy, last)
-            explanation = f"{policy.sentence}: {label} {words}; {why}"
+            explanation = f"{sentence}: {label} {words}; {why}"
         else:
-            explanation = f"{policy.sentence}: {label} {words}"
+            explanation = f"{sentence}: {label} {words}"
         explained.append(
-            AttemptOut(
-                attempt=n,
-                label=label,
-                started_at=started,
-                ended_at=ended,
-                duration_ms=_duration_ms(started, ended),
-                outcome=outcome,
-                failure_type=ftype,
-                failure_message=fmsg,
-                retried=retried,
-                retry_expected=expected if retried else None,
-                explanation=explanation,
-            )
+            {
+                "attempt": n,
+                "label": label,
+                "started_at": started,
+                "ended_at": ended,
+                "duration_ms": _duration_ms(started, ended),
+                "outcome": outcome,
+                "failure_type": ftype,
+                "failure_message": fmsg,
+                "retried": retried,
+                "retry_expected": expected if retried else None,
+                "explanation": explanation,
+            }
         )
     return explained
 

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from uuid import UUID
 
+import orjson
+
 from wfmon.api.errors import NotFound
 from wfmon.api.models import (
     ComponentOut,
@@ -120,12 +122,13 @@ def execution_page_data(
     for e in result.items:
         n, failed = counts.get(e.id, (0, 0))
         mark = marks.get(e.id)
-        given = {
+        values = {
+            **e.__dict__,  # a ListedExecution's fields
             "component_count": n,
             "failed_components": failed,
             "rerun_of": None if mark is None else asdict(mark),
         }
-        items.append({f: given[f] if f in given else getattr(e, f) for f in _LISTED_FIELDS})
+        items.append({f: values[f] for f in _LISTED_FIELDS})
     return {
         "items": items,
         "total": result.total,
@@ -191,12 +194,16 @@ class _Policies:
     an execution repeat a handful of policies."""
 
     def __init__(self) -> None:
-        self._seen: dict[str, Policy] = {}
+        self._seen: dict[bytes | str, Policy] = {}
 
     def __call__(self, recorded: Mapping[str, Any] | None) -> Policy:
-        # Equal reprs mean equal JSON values (the converse need not hold: then it is
-        # only read twice).
-        key = repr(recorded)
+        # Equal JSON texts mean equal values (the converse need not hold: then it is only
+        # read twice); orjson writes a small dict several times faster than repr, and
+        # what it refuses (integers beyond 64 bits) is keyed by its repr.
+        try:
+            key: bytes | str = orjson.dumps(recorded)
+        except TypeError:
+            key = repr(recorded)
         policy = self._seen.get(key)
         if policy is None:
             policy = self._seen[key] = policy_from_recorded(recorded)
@@ -206,7 +213,8 @@ class _Policies:
 def _component_data(
     row: Mapping[str, Any], attempts: Sequence[Mapping[str, Any]], policy: Policy
 ) -> dict[str, Any]:
-    """The fields of :class:`ComponentOut` (its attempts are :class:`AttemptOut`)."""
+    """The fields of :class:`ComponentOut` (and of its :class:`PolicyOut` and
+    :class:`AttemptOut` entries)."""
     explained = explain_attempts(row, attempts, policy)
     return {
         "id": row["id"],
@@ -227,12 +235,7 @@ def _component_data(
         "attempt": row["temporal_attempt"],
         "next_retry_at": row["next_retry_at"],
         "retry_state": row["retry_state"],
-        "policy": {
-            "sentence": policy.sentence,
-            "strategy": policy.strategy_name,
-            "max_attempts": policy.max_attempts,
-            "recorded": policy.recorded,
-        },
+        "policy": dict(policy.fields),
         "attempts": explained,
         "retry_summary": retry_summary(row, policy, len(explained)),
     }
@@ -303,8 +306,15 @@ def _timeline_data(
     span = max((end - start).total_seconds(), 0.001)
     bars: list[dict[str, Any]] = []
     for c in rows:
-        tries = attempts.get(c["temporal_activity_id"] or c["node_id"], [])
+        tries = attempts.get(c["temporal_activity_id"] or c["node_id"])
         open_ = c["status"] in _OPEN
+        if not tries:
+            # Most components: no recorded attempts, so one segment, the bar itself
+            # (what the general case below computes for them, with less work).
+            bar = _plain_bar(c, start, span, now, open_)
+            if bar is not None:
+                bars.append(bar)
+            continue
         starts = [t for t in [c["started_at"], *(a["started_at"] for a in tries)] if t]
         if not starts:
             continue
@@ -368,6 +378,42 @@ def _timeline_data(
             }
         )
     return {"start": start, "end": end, "live": live, "bars": bars}
+
+
+def _plain_bar(
+    c: Mapping[str, Any], start: datetime, span: float, now: datetime, open_: bool
+) -> dict[str, Any] | None:
+    """The bar of a component without recorded attempts (None when it has not started):
+    from its start to its end (to ``now`` while it is open or when its end is unknown),
+    one segment as wide as the bar."""
+    b_start: datetime | None = c["started_at"]
+    if b_start is None:
+        return None
+    completed: datetime | None = c["completed_at"]
+    b_end = now if open_ or completed is None else completed
+    # _pct of both ends, inline (max(0, min(100, x)) written as comparisons).
+    left = (b_start - start).total_seconds() / span * 100.0
+    left = 0.0 if left <= 0.0 else 100.0 if left >= 100.0 else left
+    right = (b_end - start).total_seconds() / span * 100.0
+    right = 0.0 if right <= 0.0 else 100.0 if right >= 100.0 else right
+    at, width = round(left, 3), round(max(right - left, 0.2), 3)
+    status = c["status"]
+    return {
+        "component_id": c["id"],
+        "node_id": c["node_id"],
+        "status": status,
+        "left": at,
+        "width": width,
+        "segments": [
+            {
+                "left": at,
+                "width": width,
+                "kind": "attempt",
+                "outcome": status,
+                "label": f"{c['node_id']}: {status}",
+            }
+        ],
+    }
 
 
 def _segment(

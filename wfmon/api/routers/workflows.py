@@ -82,9 +82,9 @@ def get_workflow(workflow_id: UUID, conn: UserConn) -> WorkflowOut:
 
 
 @router.get("/{workflow_id}/executions", response_model=ExecutionPageOut)
-def list_executions(
+async def list_executions(
     workflow_id: UUID,
-    conn: UserConn,
+    work: CurrentUserWork,
     status: Annotated[ExecutionStatus | None, Query(description="only this status")] = None,
     sort: ExecutionSort = DEFAULT_EXECUTION_SORT,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
@@ -92,11 +92,15 @@ def list_executions(
 ) -> Response:
     """Your executions of this workflow, one page at a time, with component and error
     counts and each run's sync status."""
-    return json_response(
-        views.execution_page(
+
+    # One unit of work on one worker thread (a route on UserConn hops three times:
+    # entering the connection, the handler, leaving it); written once, from plain values.
+    def read(conn: DbConnection) -> dict[str, Any]:
+        return views.execution_page_data(
             conn, workflow_id, status=status, page=page, page_size=page_size, sort=sort
         )
-    )
+
+    return json_response(await work.run(read), model=ExecutionPageOut)
 
 
 @router.get("/{workflow_id}/statistics", response_model=WorkflowStatsOut)
