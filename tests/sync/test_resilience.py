@@ -148,6 +148,13 @@ def record_all(address: str, db: Database, refs: list[ExecutionRef]) -> None:
     asyncio.run(go())
 
 
+async def terminate_coordinator(client: Client, reason: str) -> None:
+    """Terminate the namespace's coordinator, if one runs (the next request starts one)."""
+    existing = client.get_workflow_handle(coordinator_workflow_id(client.namespace))
+    with contextlib.suppress(RPCError):
+        await existing.terminate(reason)
+
+
 def signal_sync(address: str, ref: ExecutionRef) -> None:
     async def go() -> None:
         await request_sync(await Client.connect(address), ref)
@@ -245,9 +252,7 @@ def test_coordinator_continues_as_new_and_carries_its_work(
 
         async def go() -> tuple[str, str, Any]:
             client = await Client.connect(endpoints.temporal_address)
-            existing = client.get_workflow_handle(coordinator_workflow_id(client.namespace))
-            with contextlib.suppress(RPCError):
-                await existing.terminate("restart with a small continue-as-new threshold")
+            await terminate_coordinator(client, "restart with a small continue-as-new threshold")
             handle = await coordinator(
                 client,
                 config=CoordinatorConfig(batch_size=1, batches_before_continue_as_new=2),
@@ -276,6 +281,16 @@ def test_coordinator_continues_as_new_and_carries_its_work(
         assert "Failing workflow task" not in worker.log.read_text()
     finally:
         worker.stop()
+
+        # Its config (one execution per batch, continue-as-new every 2 batches) is carried
+        # across continue-as-new: the later tests of this module would join this
+        # coordinator and sync one execution per child workflow (the 1,000-execution test
+        # then needed more than its whole wait). They start a default one instead.
+        async def stop_coordinator() -> None:
+            client = await Client.connect(endpoints.temporal_address)
+            await terminate_coordinator(client, "the continue-as-new test is over")
+
+        asyncio.run(stop_coordinator())
 
 
 def test_sync_only_workers_share_the_sync_work(
