@@ -7,10 +7,12 @@ import base64
 import hashlib
 import hmac
 import json
+import uuid
 
 import pytest
 from temporalio.api.common.v1 import RetryPolicy as PbRetryPolicy
 
+from wfmon.api import views
 from wfmon.api.jwt import TokenError, decode_hs256, dev_token, encode_hs256
 from wfmon.api.logs import redact_target, redact_text
 from wfmon.api.retry_words import explain_attempts, policy_from_recorded, retry_summary
@@ -173,6 +175,48 @@ def test_unrecorded_policy_and_attempts_are_said_so() -> None:
     assert views[0]["retry_expected"] is False
     assert views[2]["failure_message"] == "boom"
     assert retry_summary(component, policy, 3).startswith("2 retries, unexpected")
+
+
+def test_each_recorded_policy_of_a_page_keeps_its_own_values() -> None:
+    """A page reads each distinct policy once: policies that compare equal in Python but
+    are different JSON (1, true, 1.0) stay apart, and one orjson cannot write (an integer
+    beyond 64 bits) is still read."""
+    recorded: list[dict[str, object]] = [
+        {"maximum_attempts": 1},
+        {"maximum_attempts": True},
+        {"maximum_attempts": 1.0},
+        {"maximum_attempts": 2**70},
+        {"maximum_attempts": 1},
+    ]
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "node_id": f"n{i}",
+            "component_name": None,
+            "activity_type": None,
+            "kind": "activity",
+            "status": "completed",
+            "started_at": None,
+            "completed_at": None,
+            "duration_ms": None,
+            "input_data": None,
+            "output_data": None,
+            "error_message": None,
+            "error_type": None,
+            "retry_count": 0,
+            "is_expected_retry": False,
+            "temporal_activity_id": f"n{i}",
+            "temporal_attempt": 1,
+            "next_retry_at": None,
+            "retry_state": None,
+            "retry_policy": policy,
+        }
+        for i, policy in enumerate(recorded)
+    ]
+    components = views._components_data(rows, {})
+    assert [repr(c["policy"]["recorded"]) for c in components] == [repr(r) for r in recorded]
+    assert components[0]["policy"] == components[4]["policy"]
+    assert components[0]["policy"] is not components[4]["policy"]  # each its own dict
 
 
 def test_credentials_in_request_targets_are_redacted() -> None:
