@@ -241,7 +241,7 @@ def copy_plain(db: Database, auth: UUID) -> dict[str, Any]:
     rows = 0
     with db.as_user(auth) as conn:
         for batch in iter_export_copy(conn, "components", ExportFilter(), "arrow"):
-            rows += len(batch)
+            rows += batch.rows
     seconds = time.perf_counter() - t0
     return {
         "rows": rows,

@@ -15,7 +15,8 @@ bounded by one batch, whatever the number of rows.
   one line per row; NULL is an empty field; timestamps ISO 8601 in UTC; booleans
   ``true``/``false``; JSON columns as JSON text.
 - JSON Lines: one JSON object per line, keys in field order; NULL is ``null``; timestamps
-  ISO 8601 strings in UTC; UUIDs strings; JSON columns nested as JSON values.
+  ISO 8601 strings in UTC (the fraction without trailing zeros, as PostgreSQL's
+  ``to_json`` writes them); UUIDs strings; JSON columns nested as JSON values.
 - Parquet (:mod:`pyarrow.parquet`): the kind's explicit schema
   (:func:`wfmon.export.schema.arrow_schema`), one row group per batch.
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 from json.encoder import encode_basestring
 from typing import Any, Final, Protocol
 
@@ -36,7 +38,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from psycopg.abc import Buffer
 
-from wfmon.db.export import CopyFormat
+from wfmon.db.export import CopyBatch, CopyFormat
 from wfmon.export.schema import ExportFormat, Field, arrow_schema
 
 Row = Sequence[Any]
@@ -100,12 +102,22 @@ class CsvWriter:
         self._flush()
 
 
+def _json_timestamp(value: datetime) -> str:
+    """PostgreSQL's ``to_json`` of a timestamptz in a UTC session: ``isoformat()`` with the
+    fraction's trailing zeros dropped (what the COPY export writes, see
+    :data:`wfmon.db.export.CopyFormat`)."""
+    text = value.isoformat()
+    if len(text) > 26 and text[19] == ".":  # YYYY-MM-DDTHH:MM:SS.ffffff+00:00
+        text = text[:20] + text[20:26].rstrip("0") + text[26:]
+    return '"' + text + '"'
+
+
 def _json_value(type_: str) -> Callable[[Any], str]:
     if type_ in ("uuid", "string"):
         encode: Callable[[Any], str] = encode_basestring
         return encode
     if type_ == "timestamp":
-        return lambda v: '"' + v.isoformat() + '"'
+        return _json_timestamp
     if type_ == "int64":
         return str
     if type_ == "bool":
@@ -272,7 +284,7 @@ class _ArrowCsv:
 def export_copy_chunks(
     fmt: ExportFormat,
     fields: Sequence[Field],
-    batches: Iterable[Sequence[Buffer]],
+    batches: Iterable[CopyBatch],
     *,
     on_batch: Callable[[int], None] | None = None,
 ) -> Iterator[bytes]:
@@ -283,17 +295,26 @@ def export_copy_chunks(
     fmt = ExportFormat(fmt)
     if fmt is ExportFormat.PARQUET:
         yield from _parquet_chunks(fields, batches, on_batch)
-        return
+    else:
+        yield from _text_chunks(fmt, fields, batches, on_batch)
+
+
+def _text_chunks(
+    fmt: ExportFormat,
+    fields: Sequence[Field],
+    batches: Iterable[CopyBatch],
+    on_batch: Callable[[int], None] | None,
+) -> Iterator[bytes]:
     # The header goes out with the first batch: the first chunk is the query's first rows.
     header = csv_header(fields) if fmt is ExportFormat.CSV else b""
-    for rows in batches:
+    for batch in batches:
         if fmt is ExportFormat.CSV:
             # COPY ends each row in "\n"; the CSV writer's rows end in "\r\n".
-            chunk = b"\r\n".join([row[:-1] for row in rows]) + b"\r\n"
-        else:  # JSON Lines: PostgreSQL sent each JSON text without its line end
-            chunk = b"\n".join(rows) + b"\n" if rows else b""
+            chunk = b"\r\n".join([row[:-1] for row in batch.parts]) + b"\r\n"
+        else:  # JSON Lines: PostgreSQL sent the lines without their last line end
+            chunk = b"\n".join(batch.parts) + b"\n" if batch.parts else b""
         if on_batch is not None:
-            on_batch(len(rows))
+            on_batch(batch.rows)
         if header:
             chunk, header = header + chunk, b""
         yield chunk
@@ -303,14 +324,14 @@ def export_copy_chunks(
 
 def _parquet_chunks(
     fields: Sequence[Field],
-    batches: Iterable[Sequence[Buffer]],
+    batches: Iterable[CopyBatch],
     on_batch: Callable[[int], None] | None,
 ) -> Iterator[bytes]:
     arrow = _ArrowCsv(fields)
     sink = ChunkSink()
     writer = pq.ParquetWriter(sink, arrow.schema, compression="snappy")
-    for rows in batches:
-        table = arrow.table(rows)
+    for batch in batches:
+        table = arrow.table(batch.parts)
         writer.write_table(table, row_group_size=max(1, table.num_rows))
         if on_batch is not None:
             on_batch(table.num_rows)
