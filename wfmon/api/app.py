@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import socket
 import threading
@@ -171,9 +172,18 @@ def serve(
 ) -> None:
     """Run the app in the foreground until SIGINT/SIGTERM. The access log redacts
     credentials in request targets (:mod:`wfmon.api.logs`)."""
-    uvicorn.run(
-        create_app(settings), host=host, port=port, log_level=log_level, log_config=log_config()
-    )
+    app = create_app(settings)
+    freeze_startup_objects()
+    uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=log_config())
+
+
+def freeze_startup_objects() -> None:
+    """Put every object alive now (modules, the app, its models and schemas) out of the
+    garbage collector's reach (:func:`gc.freeze`), in a serving process once its app is
+    built: a full collection then walks only what requests allocated, instead of pausing
+    every request in flight while it walks the whole heap."""
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass

@@ -54,9 +54,11 @@ def pool_per_process(processes: int) -> int:
 def web_app() -> FastAPI:
     """The app of one worker process (uvicorn's factory): settings from the environment
     the parent was started with, the pool share it set."""
-    from wfmon.api.app import DEFAULT_POOL_SIZE, create_app
+    from wfmon.api.app import DEFAULT_POOL_SIZE, create_app, freeze_startup_objects
 
-    return create_app(pool_size=int(os.environ.get(POOL_ENV, DEFAULT_POOL_SIZE)))
+    app = create_app(pool_size=int(os.environ.get(POOL_ENV, DEFAULT_POOL_SIZE)))
+    freeze_startup_objects()
+    return app
 
 
 class ListeningConfig(uvicorn.Config):
