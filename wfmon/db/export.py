@@ -343,9 +343,10 @@ _COPY_OPTIONS: Final[dict[CopyFormat, sql.Composable]] = {
 }
 
 #: The JSON lines of one execution's rows go in COPY rows of those whose range key
-#: (:attr:`RowsOfExecution.range_key`) falls in a range this wide: a component takes an
-#: event id of its own (one to three), so a group holds at most this many rows, ~20-50 in
-#: builder workflows; memory on both sides stays bounded however many rows an execution has.
+#: (:attr:`RowsOfExecution.range_key`) falls in a range this wide: every component has an
+#: event id of its own, so a group holds at most this many rows (~20-50 in builder
+#: workflows, whose other events take ids too); memory on both sides stays bounded however
+#: many rows an execution has.
 JSONL_GROUP_RANGE: Final = 100
 
 #: Binary COPY: signature, flags (int32), header extension length (int32).
