@@ -62,11 +62,13 @@ from wfmon.db.export import (
 )
 from wfmon.dev.postgres import BIN, PostgresInstance
 from wfmon.dev.services import EmbeddedServices, Service
+from wfmon.export import ExportFormat
+from wfmon.export.writers import COPY_FORMATS
 from wfmon.migrate import apply_migrations, libpq_url
 
 FORMATS = ("csv", "jsonl", "parquet")
-#: The CopyFormat each format's export reads (wfmon.export.writers.COPY_FORMATS).
-COPY_OF: dict[str, CopyFormat] = {"csv": "csv", "jsonl": "jsonl", "parquet": "arrow"}
+#: The CopyFormat each format's export reads.
+COPY_OF: dict[str, CopyFormat] = {fmt: COPY_FORMATS[ExportFormat(fmt)] for fmt in FORMATS}
 TARGET_ROWS_PER_S = 100_000
 TARGET_RSS_GROWTH_MB = 200
 

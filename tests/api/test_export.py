@@ -621,7 +621,7 @@ def test_cli_interrupted_mid_export_leaves_no_file(
 
 #: Values a CSV or JSON writer must get right: quotes, separators, line breaks (inside a
 #: value), control characters, non-ASCII, an empty text, NULLs, whole-second times.
-AWKWARD = 'say "hi", then\r\nleave;\ttab \x01\x02\x1f back\\slash é ✓ \u2028 𝄞'
+AWKWARD = 'say "hi", then\r\nleave;\ttab \x01\x02\x0b\x1f back\\slash \\v \\N é ✓ \u2028 𝄞'
 
 
 @pytest.fixture(scope="module")
@@ -646,7 +646,7 @@ def dora(world: World) -> Person:
             node_id=f"n{i}",
             scheduled_event_id=5 + i,
             status=ComponentStatus.FAILED if i % 2 else ComponentStatus.COMPLETED,
-            component_name=["", AWKWARD, "plain", "a,b"][i % 4],
+            component_name=["", AWKWARD, "plain", "a,b", "\\N"][i % 5],
             activity_type="transform",
             started_at=t0 + timedelta(microseconds=i * 250_000),
             completed_at=None if i == 3 else t0 + timedelta(seconds=i, microseconds=7),

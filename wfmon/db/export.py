@@ -25,7 +25,6 @@ spares parsing a value only to print it again. JSON columns are PostgreSQL's jso
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -106,9 +105,6 @@ class RowsOfExecution:
     of_execution: sql.Composable
     #: The columns that order the rows within one execution.
     order_by: tuple[str, ...]
-    #: An integer column, the first of ``order_by``, whose ranges JSON Lines exports read
-    #: in groups (None: one row at a time).
-    range_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -179,7 +175,6 @@ KINDS: Final[dict[ExportKind, KindSpec]] = {
             table=sql.SQL("component_executions c"),
             of_execution=sql.SQL("c.workflow_execution_id = e.id"),
             order_by=("scheduled_event_id",),
-            range_key="scheduled_event_id",
         ),
     ),
     "attempts": KindSpec(
@@ -316,72 +311,36 @@ def count_export_rows(conn: DbConnection, kind: ExportKind, f: ExportFilter) -> 
 #:     (RFC 4180 quoting, NULL an empty unquoted field), timestamps as Python's
 #:     ``datetime.isoformat()`` of the UTC time, booleans ``true``/``false``, UUIDs and JSON
 #:     as text, an empty text as an empty field.
-#: ``jsonl``
-#:     One JSON object per row, built in SQL: keys in column order, NULL ``null``, text
-#:     through ``to_json`` (the escapes of :func:`json.encoder.encode_basestring`),
-#:     timestamps ``to_json``'s (ISO 8601 in UTC, the fraction without trailing zeros:
-#:     ~1 µs per timestamp cheaper than ``to_char``), JSON nested. The rows of one
-#:     execution travel together, as one COPY row of their JSON lines joined by ``\n``
-#:     (see :data:`JSONL_GROUP_RANGE`), so neither side
-#:     pays per-message costs per row (measured: 2.7 -> 0.7 µs of this process's CPU per
-#:     row). Sent as binary COPY, so PostgreSQL does not scan the text for CSV quoting
-#:     (measured: ~15% of the backend's CPU per row).
 #: ``arrow``
 #:     COPY's CSV of the plain values for :mod:`pyarrow.csv`: timestamps PostgreSQL's ISO
 #:     text in UTC, booleans ``t``/``f``; an empty text is ``""`` and NULL an empty field.
-CopyFormat = Literal["csv", "jsonl", "arrow"]
+#: ``text``
+#:     COPY's text format of the same plain values, for JSON Lines
+#:     (:mod:`wfmon.export.writers` builds the JSON with Arrow): tab-separated, NULL ``\N``,
+#:     backslash escapes (``\\ \b \f \n \r \t \v``), no quoting. Cheaper for PostgreSQL
+#:     than CSV (measured 5.3-7.0 against 7.1-8.9 µs a row, the same rows minutes apart), and
+#:     its escapes are mostly JSON's already. Building the JSON in SQL cost PostgreSQL ~6 µs
+#:     a row more, one backend, and capped the export near 65,000 rows/s.
+CopyFormat = Literal["csv", "arrow", "text"]
 
 #: A tag in the statement: ``pg_stat_activity`` shows which backends run an export.
 _TAG: Final = sql.SQL('/* "wfmon_export" */ ')
 
-#: COPY options per format. ``jsonl``: binary COPY of (lines int4, text), whose bytes are
-#: the JSON text as they are (see :func:`_jsonl_message`).
+#: COPY options per format.
 _COPY_OPTIONS: Final[dict[CopyFormat, sql.Composable]] = {
     "csv": sql.SQL("(FORMAT csv)"),
-    "jsonl": sql.SQL("(FORMAT binary)"),
     "arrow": sql.SQL("(FORMAT csv)"),
+    "text": sql.SQL("(FORMAT text)"),
 }
-
-#: The JSON lines of one execution's rows go in COPY rows of those whose range key
-#: (:attr:`RowsOfExecution.range_key`) falls in a range this wide: every component has an
-#: event id of its own, so a group holds at most this many rows (~20-50 in builder
-#: workflows, whose other events take ids too); memory on both sides stays bounded however
-#: many rows an execution has.
-JSONL_GROUP_RANGE: Final = 100
-
-#: Binary COPY: signature, flags (int32), header extension length (int32).
-_BINARY_SIGNATURE: Final = b"PGCOPY\n\xff\r\n\x00"
-_BINARY_HEADER: Final = len(_BINARY_SIGNATURE) + 8
-_TRAILER: Final = b"\xff\xff"
-#: A ``jsonl`` row: two fields, the first an int4 (the number of lines).
-_JSONL_ROW: Final = b"\x00\x02\x00\x00\x00\x04"
 
 
 @dataclass(frozen=True)
 class CopyBatch:
-    """Rows PostgreSQL formatted (:func:`iter_export_copy`): ``parts`` in order, and how
-    many rows they hold (one per part, but for ``jsonl`` whose parts hold one or more
-    JSON lines, joined by ``\n``, without a line end)."""
+    """Rows PostgreSQL formatted (:func:`iter_export_copy`): ``parts`` in order (one per
+    row, each ending in ``\n``), and how many rows they hold."""
 
     parts: list[Buffer]
     rows: int
-
-
-def _jsonl_message(message: Buffer, first: bool) -> tuple[int, Buffer] | None:
-    """The line count and text of one message of a ``jsonl`` binary COPY; None for the
-    trailer (int16 -1) that ends it. The file header (19 bytes) comes with the first
-    message; with no row at all, the trailer follows it in the same message."""
-    data = memoryview(message)
-    if first:
-        if bytes(data[: len(_BINARY_SIGNATURE)]) != _BINARY_SIGNATURE:
-            raise ValueError("binary COPY: no file header")
-        extension = int.from_bytes(data[_BINARY_HEADER - 4 : _BINARY_HEADER], "big")
-        data = data[_BINARY_HEADER + extension :]
-    if bytes(data[:2]) == _TRAILER:
-        return None
-    if bytes(data[:6]) != _JSONL_ROW:
-        raise ValueError("binary COPY: expected (lines int4, text) rows")
-    return int.from_bytes(data[6:10], "big"), data[14:]
 
 
 def _iso_utc(expr: sql.Composable) -> sql.Composable:
@@ -404,16 +363,6 @@ def _csv_value(expr: sql.Composable, sql_type: str) -> sql.Composable:
     return expr
 
 
-def _json_value(expr: sql.Composable, sql_type: str) -> sql.Composable:
-    if sql_type in ("text", "timestamptz"):  # timestamps: the unit of work is in UTC
-        value = sql.SQL("to_json({})::text").format(expr)
-    elif sql_type == "uuid":
-        value = sql.SQL("'\"' || {}::text || '\"'").format(expr)
-    else:  # integer, bigint, boolean, jsonb: their text is their JSON
-        value = sql.SQL("{}::text").format(expr)
-    return sql.SQL("coalesce({}, 'null')").format(value)
-
-
 def _arrow_value(expr: sql.Composable, sql_type: str) -> sql.Composable:
     if sql_type in ("uuid", "jsonb"):
         return sql.SQL("{}::text").format(expr)
@@ -426,53 +375,11 @@ def _expressions(spec: KindSpec) -> list[tuple[Column, sql.Composable]]:
     ]
 
 
-def _json_line(spec: KindSpec) -> sql.Composable:
-    parts: list[sql.Composable] = []
-    for i, (c, expr) in enumerate(_expressions(spec)):
-        key = ("{" if i == 0 else ",") + json.dumps(c.name) + ":"
-        parts.append(sql.Literal(key))
-        parts.append(_json_value(expr, c.sql_type))
-    parts.append(sql.Literal("}"))
-    return sql.SQL(" || ").join(parts)
-
-
 def _copy_select_list(spec: KindSpec, fmt: CopyFormat) -> sql.Composable:
     value = _csv_value if fmt == "csv" else _arrow_value
     return sql.SQL(", ").join(
         sql.SQL("{} AS {}").format(value(expr, c.sql_type), sql.Identifier(c.name))
         for c, expr in _expressions(spec)
-    )
-
-
-def _jsonl_query(spec: KindSpec, where: sql.Composable) -> sql.Composable:
-    """(lines, text) rows. Rows with a :attr:`RowsOfExecution.range_key` travel in groups:
-    per execution, one COPY row per :data:`JSONL_GROUP_RANGE` values of the key (each group
-    one index range scan, so the whole is one pass over the rows); others one per row."""
-    rows = spec.rows
-    if rows is None or rows.range_key is None:
-        return sql.SQL("SELECT 1, {line} FROM {source} WHERE {where} ORDER BY {order}").format(
-            line=_json_line(spec), source=spec.source, where=where, order=spec.order_by
-        )
-    key = sql.Identifier(spec.alias, rows.range_key)
-    return sql.SQL(
-        "SELECT g.lines, g.text FROM {e} "
-        "CROSS JOIN LATERAL generate_series("
-        "(SELECT min({key}) FROM {table} WHERE {of_execution}), "
-        "(SELECT max({key}) FROM {table} WHERE {of_execution}), {size}) AS part "
-        "CROSS JOIN LATERAL (SELECT count(*)::int4 AS lines, "
-        "string_agg({line}, E'\\n' ORDER BY {order}) AS text FROM {table} "
-        "WHERE {of_execution} AND {key} >= part AND {key} < part + {size}) g "
-        "WHERE {where} AND g.lines > 0 ORDER BY {e_order}, part"
-    ).format(
-        e=_EXECUTIONS,
-        key=key,
-        table=rows.table,
-        of_execution=rows.of_execution,
-        size=sql.Literal(JSONL_GROUP_RANGE),
-        line=_json_line(spec),
-        order=sql.SQL(", ").join(sql.Identifier(spec.alias, name) for name in rows.order_by),
-        where=where,
-        e_order=_EXECUTION_ORDER,
     )
 
 
@@ -484,15 +391,12 @@ def export_copy_statement(
     server-side parameters: psycopg binds them client-side, as quoted literals)."""
     spec = KINDS[kind]
     where, params = _where(f, terms)
-    if fmt == "jsonl":
-        query = _jsonl_query(spec, where)
-    else:
-        query = sql.SQL("SELECT {cols} FROM {source} WHERE {where} ORDER BY {order}").format(
-            cols=_copy_select_list(spec, fmt),
-            source=spec.source,
-            where=where,
-            order=spec.order_by,
-        )
+    query = sql.SQL("SELECT {cols} FROM {source} WHERE {where} ORDER BY {order}").format(
+        cols=_copy_select_list(spec, fmt),
+        source=spec.source,
+        where=where,
+        order=spec.order_by,
+    )
     statement = sql.SQL("{tag}COPY ({query}) TO STDOUT {options}").format(
         tag=_TAG, query=query, options=_COPY_OPTIONS[fmt]
     )
@@ -508,9 +412,7 @@ def iter_export_copy(
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Generator[CopyBatch, None, None]:
     """The rows of ``kind`` matching ``f`` visible in ``conn``'s unit of work, formatted
-    by PostgreSQL as ``fmt``, in batches of about ``batch_size`` rows (``csv`` and
-    ``arrow``: one part per row, each ending in ``\\n``; ``jsonl``: see
-    :class:`CopyBatch`).
+    by PostgreSQL as ``fmt``, in batches of ``batch_size`` rows (the last one fewer).
 
     One ``COPY (SELECT ...) TO STDOUT`` runs in ``conn``'s unit of work (it must be in
     one): the SELECT runs under the caller's row-level security like any other. Closing
@@ -525,7 +427,7 @@ def iter_export_copy(
     with (
         conn.cursor() as cur,
         cur.copy(statement, params or None) as copy,
-        closing(_read_ahead(_copy_batches(copy, fmt, batch_size))) as batches,
+        closing(_read_ahead(_copy_batches(copy, batch_size))) as batches,
     ):
         yield from batches
 
@@ -542,29 +444,12 @@ def _read_ahead(items: Iterator[CopyBatch]) -> Generator[CopyBatch, None, None]:
             yield item
 
 
-def _copy_batches(copy: Copy, fmt: CopyFormat, batch_size: int) -> Iterator[CopyBatch]:
+def _copy_batches(copy: Copy, batch_size: int) -> Iterator[CopyBatch]:
     parts: list[Buffer] = []
-    if fmt != "jsonl":
-        for row in copy:
-            parts.append(row)
-            if len(parts) >= batch_size:
-                yield CopyBatch(parts, len(parts))
-                parts = []
-        if parts:
+    for row in copy:
+        parts.append(row)
+        if len(parts) >= batch_size:
             yield CopyBatch(parts, len(parts))
-        return
-    rows = 0
-    first = True
-    for message in copy:
-        if not first and message[:6] == _JSONL_ROW:  # the common case, parsed inline
-            rows += int.from_bytes(message[6:10], "big")
-            parts.append(message[14:])
-        elif (group := _jsonl_message(message, first)) is not None:
-            rows += group[0]
-            parts.append(group[1])
-        first = False
-        if rows >= batch_size:
-            yield CopyBatch(parts, rows)
-            parts, rows = [], 0
+            parts = []
     if parts:
-        yield CopyBatch(parts, rows)
+        yield CopyBatch(parts, len(parts))
