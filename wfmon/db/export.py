@@ -306,29 +306,24 @@ def count_export_rows(conn: DbConnection, kind: ExportKind, f: ExportFilter) -> 
 
 #: How :func:`iter_export_copy` has PostgreSQL write a row:
 #:
-#: ``csv``
-#:     The CSV an export writes (what :mod:`csv` writes for the same values): COPY's CSV
-#:     (RFC 4180 quoting, NULL an empty unquoted field), timestamps as Python's
-#:     ``datetime.isoformat()`` of the UTC time, booleans ``true``/``false``, UUIDs and JSON
-#:     as text, an empty text as an empty field.
 #: ``arrow``
 #:     COPY's CSV of the plain values for :mod:`pyarrow.csv`: timestamps PostgreSQL's ISO
 #:     text in UTC, booleans ``t``/``f``; an empty text is ``""`` and NULL an empty field.
 #: ``text``
-#:     COPY's text format of the same plain values, for JSON Lines
-#:     (:mod:`wfmon.export.writers` builds the JSON with Arrow): tab-separated, NULL ``\N``,
+#:     COPY's text format of the same plain values, for CSV and JSON Lines
+#:     (:mod:`wfmon.export.copy_text` builds them with Arrow): tab-separated, NULL ``\N``,
 #:     backslash escapes (``\\ \b \f \n \r \t \v``), no quoting. Cheaper for PostgreSQL
 #:     than CSV (measured 5.3-7.0 against 7.1-8.9 µs a row, the same rows minutes apart), and
-#:     its escapes are mostly JSON's already. Building the JSON in SQL cost PostgreSQL ~6 µs
-#:     a row more, one backend, and capped the export near 65,000 rows/s.
-CopyFormat = Literal["csv", "arrow", "text"]
+#:     its escapes are mostly JSON's already. Formatting in SQL cost PostgreSQL more, in one
+#:     backend: JSON Lines ~6 µs a row more (capping an export near 65,000 rows/s here),
+#:     CSV's ``to_char`` timestamps ~1 µs each.
+CopyFormat = Literal["arrow", "text"]
 
 #: A tag in the statement: ``pg_stat_activity`` shows which backends run an export.
 _TAG: Final = sql.SQL('/* "wfmon_export" */ ')
 
 #: COPY options per format.
 _COPY_OPTIONS: Final[dict[CopyFormat, sql.Composable]] = {
-    "csv": sql.SQL("(FORMAT csv)"),
     "arrow": sql.SQL("(FORMAT csv)"),
     "text": sql.SQL("(FORMAT text)"),
 }
@@ -341,26 +336,6 @@ class CopyBatch:
 
     parts: list[Buffer]
     rows: int
-
-
-def _iso_utc(expr: sql.Composable) -> sql.Composable:
-    """``expr`` (timestamptz) as ``datetime.isoformat()`` writes it in UTC: microseconds
-    only when there are any, offset ``+00:00``; independent of the session's TimeZone."""
-    return sql.SQL(
-        "CASE WHEN date_trunc('second', {e}) = {e} "
-        "THEN to_char({e} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"') "
-        "ELSE to_char({e} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"') END"
-    ).format(e=expr)
-
-
-def _csv_value(expr: sql.Composable, sql_type: str) -> sql.Composable:
-    if sql_type == "timestamptz":
-        return _iso_utc(expr)
-    if sql_type == "text":
-        return sql.SQL("nullif({}, '')").format(expr)
-    if sql_type in ("uuid", "jsonb", "boolean"):
-        return sql.SQL("{}::text").format(expr)
-    return expr
 
 
 def _arrow_value(expr: sql.Composable, sql_type: str) -> sql.Composable:
@@ -376,7 +351,7 @@ def _expressions(spec: KindSpec) -> list[tuple[Column, sql.Composable]]:
 
 
 def _copy_select_list(spec: KindSpec, fmt: CopyFormat) -> sql.Composable:
-    value = _csv_value if fmt == "csv" else _arrow_value
+    value = _arrow_value
     return sql.SQL(", ").join(
         sql.SQL("{} AS {}").format(value(expr, c.sql_type), sql.Identifier(c.name))
         for c, expr in _expressions(spec)

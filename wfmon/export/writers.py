@@ -1,11 +1,10 @@
 """Streaming writers: CSV, JSON Lines and Parquet, one batch of rows at a time.
 
 Exports use :func:`export_copy_chunks`: the rows come from PostgreSQL's COPY
-(:func:`wfmon.db.export.iter_export_copy`). CSV goes out as PostgreSQL wrote it; Parquet
-is built here (pyarrow's CSV reader, then :class:`pyarrow.parquet.ParquetWriter`), and so
-is JSON Lines (COPY's text format read by pyarrow, each line joined column by column with
-Arrow's compute functions). The row-by-row writers below write the same files from row
-tuples; tests compare the two.
+(:func:`wfmon.db.export.iter_export_copy`) of the plain values. CSV and JSON Lines are
+built from COPY's text format with Arrow (:mod:`wfmon.export.copy_text`); Parquet from
+COPY's CSV (pyarrow's CSV reader, then :class:`pyarrow.parquet.ParquetWriter`). The
+row-by-row writers below write the same files from row tuples; tests compare the two.
 
 A writer is opened on a binary sink (a file, or :class:`ChunkSink` for an HTTP stream),
 takes batches of row tuples in the order of its fields (what
@@ -30,19 +29,18 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from json.encoder import encode_basestring
 from typing import Any, Final, Protocol
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from psycopg.abc import Buffer
 
 from wfmon.db.export import CopyBatch, CopyFormat
+from wfmon.export.copy_text import csv_lines, json_lines
 from wfmon.export.schema import ExportFormat, Field, arrow_schema
 
 Row = Sequence[Any]
@@ -240,7 +238,7 @@ def export_chunks(
 
 #: The :data:`wfmon.db.export.CopyFormat` each export format reads.
 COPY_FORMATS: Final[dict[ExportFormat, CopyFormat]] = {
-    ExportFormat.CSV: "csv",
+    ExportFormat.CSV: "text",
     ExportFormat.JSONL: "text",
     ExportFormat.PARQUET: "arrow",
 }
@@ -285,137 +283,6 @@ class _ArrowCsv:
         return pa.Table.from_arrays(table.columns, schema=self.schema)
 
 
-#: COPY's text-format escapes and what they stand for.
-_COPY_ESCAPES: Final = {
-    "\\": "\\",
-    "b": "\b",
-    "f": "\f",
-    "n": "\n",
-    "r": "\r",
-    "t": "\t",
-    "v": "\v",
-}
-_COPY_ESCAPE: Final = re.compile(r"\\(.)")
-
-
-def _copy_text(value: str) -> str:
-    """The text a value of COPY's text format stands for."""
-    return _COPY_ESCAPE.sub(lambda m: _COPY_ESCAPES[m.group(1)], value)
-
-
-def _json_string_insides(column: pa.Array) -> pa.Array:
-    """Each text of ``column`` (COPY's text format) as the inside of a JSON string: the
-    escapes of :func:`json.encoder.encode_basestring` (which are ``to_json``'s). COPY's
-    escapes (``\\\\ \\b \\f \\n \\r \\t``) are JSON's too, so a printable ASCII text without
-    a quote or ``\\v`` (COPY's, not JSON's) already is one; the others (other control
-    characters, non-ASCII) go through ``encode_basestring``. (Cheaper than one regular
-    expression: ~0.05 against 0.13 µs a value.)"""
-    fix = pc.or_(
-        pc.or_(pc.match_substring(column, '"'), pc.match_substring(column, "\\v")),
-        pc.invert(pc.ascii_is_printable(column)),
-    ).fill_null(False)
-    if not pc.any(fix).as_py():
-        return column
-    fixed = [encode_basestring(_copy_text(s))[1:-1] for s in column.filter(fix).to_pylist()]
-    return pc.replace_with_mask(column, fix, pa.array(fixed, pa.string()))
-
-
-def _timestamp_insides(column: pa.Array) -> pa.Array:
-    # PostgreSQL's ISO text in UTC ("2026-12-01 10:00:00.25+00") -> to_json's
-    # ("2026-12-01T10:00:00.25+00:00"): both drop the fraction's trailing zeros.
-    iso = pc.replace_substring(column, " ", "T", max_replacements=1)
-    return pc.binary_join_element_wise(iso, ":00", "")
-
-
-def _json_text(column: pa.Array) -> pa.Array:
-    # jsonb::text holds no control characters: COPY's only escape in it is "\\".
-    return pc.replace_substring(column, "\\\\", "\\")
-
-
-def _bools(column: pa.Array) -> pa.Array:
-    return pc.if_else(pc.equal(column, "t"), "true", "false")
-
-
-def _as_is(column: pa.Array) -> pa.Array:
-    return column
-
-
-#: Per export type: whether its JSON is a string, and its text (the string's inside) from
-#: COPY's text.
-_ARROW_JSON: Final[dict[str, tuple[bool, Callable[[pa.Array], pa.Array]]]] = {
-    "string": (True, _json_string_insides),
-    "uuid": (True, _as_is),
-    "timestamp": (True, _timestamp_insides),
-    "int64": (False, _as_is),
-    "bool": (False, _bools),
-    "json": (False, _json_text),
-}
-
-
-class _ArrowJsonLines:
-    """Batches of COPY text-format rows (:data:`CopyFormat` ``text``) -> JSON Lines, built
-    column by column with Arrow's compute functions (C++): what :class:`JsonLinesWriter`
-    writes for the same rows, byte for byte."""
-
-    def __init__(self, fields: Sequence[Field]) -> None:
-        self._names = names = [f.name for f in fields]
-        # COPY's text format: tab-separated, no quoting; escapes are kept as they are.
-        self._parse = pa_csv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False)
-        self._convert = pa_csv.ConvertOptions(
-            column_types={n: pa.string() for n in names},
-            null_values=["\\N"],
-            strings_can_be_null=True,
-        )
-        self._keys = [
-            ("{" if i == 0 else ",") + encode_basestring(f.name) + ":" for i, f in enumerate(fields)
-        ]
-        self._types = [_ARROW_JSON[f.type] for f in fields]
-
-    def lines(self, rows: Sequence[Buffer]) -> tuple[bytes, int]:
-        """The JSON lines of ``rows`` (each ending in ``\\n``) and how many there are."""
-        data = b"".join(rows)
-        # One block: the batch becomes one record batch, so each compute call runs once.
-        read = pa_csv.ReadOptions(
-            column_names=self._names, use_threads=False, block_size=len(data) + 1
-        )
-        table = pa_csv.read_csv(
-            pa.BufferReader(pa.py_buffer(data)),
-            read_options=read,
-            parse_options=self._parse,
-            convert_options=self._convert,
-        )
-        parts = [_string_bytes(self._join(batch)) for batch in table.to_batches()]
-        return (parts[0] if len(parts) == 1 else b"".join(parts)), table.num_rows
-
-    def _join(self, batch: pa.RecordBatch) -> pa.Array:
-        # One join of the batch's columns and the text between them (keys, quotes): a
-        # string column without nulls has its quotes in that text.
-        pieces: list[Any] = []
-        text = ""
-        for key, (is_string, inside), column in zip(
-            self._keys, self._types, batch.columns, strict=True
-        ):
-            value = inside(column)
-            if is_string and column.null_count == 0:
-                pieces += [text + key + '"', value]
-                text = '"'
-                continue
-            if is_string:
-                value = pc.binary_join_element_wise('"', value, '"', "")
-            pieces += [text + key, value.fill_null("null")]
-            text = ""
-        pieces.append(text + "}\n")
-        return pc.binary_join_element_wise(*pieces, "")
-
-
-def _string_bytes(strings: pa.Array) -> bytes:
-    """The bytes of ``strings`` (no nulls) one after the other, as Arrow holds them."""
-    offsets = memoryview(strings.buffers()[1]).cast("i")
-    start, end = offsets[strings.offset], offsets[strings.offset + len(strings)]
-    data: bytes = strings.buffers()[2][start:end].to_pybytes()
-    return data
-
-
 def export_copy_chunks(
     fmt: ExportFormat,
     fields: Sequence[Field],
@@ -443,11 +310,11 @@ def _csv_chunks(
 ) -> Iterator[bytes]:
     # The header goes out with the first batch: the first chunk is the query's first rows.
     header = csv_header(fields)
+    csv = csv_lines(fields)
     for batch in batches:
-        # COPY ends each row in "\n"; the CSV writer's rows end in "\r\n".
-        chunk = b"\r\n".join([row[:-1] for row in batch.parts]) + b"\r\n"
+        chunk, rows = csv.lines(batch.parts)
         if on_batch is not None:
-            on_batch(batch.rows)
+            on_batch(rows)
         if header:
             chunk, header = header + chunk, b""
         yield chunk
@@ -460,13 +327,12 @@ def _jsonl_chunks(
     batches: Iterable[CopyBatch],
     on_batch: Callable[[int], None] | None,
 ) -> Iterator[bytes]:
-    arrow = _ArrowJsonLines(fields)
+    jsonl = json_lines(fields)
     for batch in batches:
-        chunk, rows = arrow.lines(batch.parts)
+        chunk, rows = jsonl.lines(batch.parts)
         if on_batch is not None:
             on_batch(rows)
-        if chunk:
-            yield chunk
+        yield chunk
 
 
 def _parquet_chunks(

@@ -1,0 +1,226 @@
+"""CSV and JSON Lines built with Arrow from rows of COPY's text format.
+
+PostgreSQL sends the plain values (:data:`wfmon.db.export.CopyFormat` ``text``:
+tab-separated, NULL ``\\N``, backslash escapes, no quoting), which costs it least;
+:mod:`pyarrow.csv` reads a batch of them as text columns, and each line is joined column by
+column with Arrow's compute functions (C++, one call per column and batch, not per row).
+The files are byte for byte what :class:`wfmon.export.writers.CsvWriter` and
+:class:`~wfmon.export.writers.JsonLinesWriter` write from row tuples
+(tests/api/test_export.py compares them on awkward values).
+
+Most texts need no per-row work: COPY's escapes (``\\\\ \\b \\f \\n \\r \\t``) are JSON's too,
+and a CSV field needs quoting only when it holds ``,``, ``"`` or a line break. The few
+that need more (a quote, a control character, non-ASCII in JSON; a comma, a quote or an
+escape in CSV) go through Python, value by value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from json.encoder import encode_basestring
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+from psycopg.abc import Buffer
+
+from wfmon.export.schema import ExportType, Field
+
+Encode = Callable[[pa.Array], pa.Array]
+
+#: COPY's text-format escapes and what they stand for (it writes no others).
+_COPY_ESCAPES: Final = {
+    "\\": "\\",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+}
+_COPY_ESCAPE: Final = re.compile(r"\\(.)")
+
+
+def _copy_text(value: str) -> str:
+    """The text a value of COPY's text format stands for."""
+    return _COPY_ESCAPE.sub(lambda m: _COPY_ESCAPES[m.group(1)], value)
+
+
+def _contains_any(column: pa.Array, needles: Sequence[str]) -> pa.Array:
+    found = pc.match_substring(column, needles[0])
+    for needle in needles[1:]:
+        found = pc.or_(found, pc.match_substring(column, needle))
+    return found
+
+
+def _fix(column: pa.Array, needs: pa.Array, fix: Callable[[str], str]) -> pa.Array:
+    """``column`` with ``fix`` applied (in Python) to the values where ``needs`` is true."""
+    needs = needs.fill_null(False)
+    if not pc.any(needs).as_py():
+        return column
+    fixed = [fix(s) for s in column.filter(needs).to_pylist()]
+    return pc.replace_with_mask(column, needs, pa.array(fixed, pa.string()))
+
+
+def _iso_timestamps(column: pa.Array, *, full_fraction: bool) -> pa.Array:
+    """PostgreSQL's ISO text in UTC (``2026-12-01 10:00:00.25+00``; the fraction without
+    trailing zeros, none on a whole second) as ``2026-12-01T10:00:00.25+00:00``, or with
+    ``full_fraction`` as ``datetime.isoformat()`` writes it (``...10:00:00.250000+00:00``)."""
+    head = pc.replace_substring(pc.utf8_slice_codeunits(column, 0, 19), " ", "T")
+    fraction = pc.utf8_slice_codeunits(column, 19, -3)
+    if full_fraction:
+        fraction = pc.if_else(pc.equal(fraction, ""), "", pc.utf8_rpad(fraction, 7, "0"))
+    return pc.binary_join_element_wise(head, fraction, "+00:00", "")
+
+
+def _bools(column: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(column, "t"), "true", "false")
+
+
+def _as_is(column: pa.Array) -> pa.Array:
+    return column
+
+
+def _json_text(column: pa.Array) -> pa.Array:
+    # jsonb::text holds no control characters: COPY's only escape in it is "\\".
+    return pc.replace_substring(column, "\\\\", "\\")
+
+
+# -- JSON Lines -------------------------------------------------------------------------------
+
+
+def _json_string_insides(column: pa.Array) -> pa.Array:
+    # Printable ASCII without a quote or "\v" (COPY's escape, not JSON's) already is the
+    # inside of a JSON string; checked with three cheap scans (~0.05 µs a value against
+    # 0.13 for one regular expression).
+    needs = pc.or_(_contains_any(column, ['"', "\\v"]), pc.invert(pc.ascii_is_printable(column)))
+    return _fix(column, needs, lambda s: encode_basestring(_copy_text(s))[1:-1])
+
+
+#: Per export type: whether its JSON is a string, and the string's inside (or the JSON).
+_JSON: Final[dict[ExportType, tuple[bool, Encode]]] = {
+    "string": (True, _json_string_insides),
+    "uuid": (True, _as_is),
+    "timestamp": (True, lambda c: _iso_timestamps(c, full_fraction=False)),
+    "int64": (False, _as_is),
+    "bool": (False, _bools),
+    "json": (False, _json_text),
+}
+
+
+# -- CSV --------------------------------------------------------------------------------------
+
+
+def _csv_field(text: str) -> str:
+    """``text`` as :mod:`csv` writes a field (``QUOTE_MINIMAL``, ``\\r\\n`` line ends)."""
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _csv_strings(column: pa.Array) -> pa.Array:
+    return _fix(
+        column, _contains_any(column, ["\\", '"', ","]), lambda s: _csv_field(_copy_text(s))
+    )
+
+
+def _csv_json(column: pa.Array) -> pa.Array:
+    text = _json_text(column)
+    needs = _contains_any(text, ['"', ","])
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+    return pc.if_else(needs, quoted, text)
+
+
+_CSV: Final[dict[ExportType, Encode]] = {
+    "string": _csv_strings,
+    "uuid": _as_is,
+    "timestamp": lambda c: _iso_timestamps(c, full_fraction=True),
+    "int64": _as_is,
+    "bool": _bools,
+    "json": _csv_json,
+}
+
+
+# -- lines ------------------------------------------------------------------------------------
+
+
+class CopyTextLines:
+    """Batches of COPY text-format rows of ``fields`` -> the lines of one file format."""
+
+    def __init__(self, fields: Sequence[Field], join: Callable[[pa.RecordBatch], pa.Array]):
+        self._names = [f.name for f in fields]
+        # Tab-separated, no quoting; escapes are kept as they are (the encoders read them).
+        self._parse = pa_csv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False)
+        self._convert = pa_csv.ConvertOptions(
+            column_types={n: pa.string() for n in self._names},
+            null_values=["\\N"],
+            strings_can_be_null=True,
+        )
+        self._join = join
+
+    def lines(self, rows: Sequence[Buffer]) -> tuple[bytes, int]:
+        """The lines of ``rows`` (each with its line end) and how many there are."""
+        data = b"".join(rows)
+        # One block: the batch becomes one record batch, so each compute call runs once.
+        read = pa_csv.ReadOptions(
+            column_names=self._names, use_threads=False, block_size=len(data) + 1
+        )
+        table = pa_csv.read_csv(
+            pa.BufferReader(pa.py_buffer(data)),
+            read_options=read,
+            parse_options=self._parse,
+            convert_options=self._convert,
+        )
+        parts = [_string_bytes(self._join(batch)) for batch in table.to_batches()]
+        return (parts[0] if len(parts) == 1 else b"".join(parts)), table.num_rows
+
+
+def json_lines(fields: Sequence[Field]) -> CopyTextLines:
+    """JSON Lines: one object per row, keys in field order (``JsonLinesWriter``'s bytes)."""
+    keys = [
+        ("{" if i == 0 else ",") + encode_basestring(f.name) + ":" for i, f in enumerate(fields)
+    ]
+    types = [_JSON[f.type] for f in fields]
+
+    def join(batch: pa.RecordBatch) -> pa.Array:
+        # The text between values (keys, quotes) is constant; a string column without
+        # nulls has its quotes in that text.
+        pieces: list[Any] = []
+        text = ""
+        for key, (is_string, inside), column in zip(keys, types, batch.columns, strict=True):
+            value = inside(column)
+            if is_string and column.null_count == 0:
+                pieces += [text + key + '"', value]
+                text = '"'
+                continue
+            if is_string:
+                value = pc.binary_join_element_wise('"', value, '"', "")
+            pieces += [text + key, value.fill_null("null")]
+            text = ""
+        return pc.binary_join_element_wise(*pieces, text + "}\n", "")
+
+    return CopyTextLines(fields, join)
+
+
+def csv_lines(fields: Sequence[Field]) -> CopyTextLines:
+    """CSV rows without the header (``CsvWriter``'s bytes): NULL an empty field."""
+    encoders = [_CSV[f.type] for f in fields]
+
+    def join(batch: pa.RecordBatch) -> pa.Array:
+        pieces: list[Any] = []
+        for encode, column in zip(encoders, batch.columns, strict=True):
+            pieces += [encode(column).fill_null(""), ","]
+        pieces[-1] = "\r\n"
+        return pc.binary_join_element_wise(*pieces, "")
+
+    return CopyTextLines(fields, join)
+
+
+def _string_bytes(strings: pa.Array) -> bytes:
+    """The bytes of ``strings`` (no nulls) one after the other, as Arrow holds them."""
+    offsets = memoryview(strings.buffers()[1]).cast("i")
+    start, end = offsets[strings.offset], offsets[strings.offset + len(strings)]
+    data: bytes = strings.buffers()[2][start:end].to_pybytes()
+    return data
