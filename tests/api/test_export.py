@@ -652,7 +652,7 @@ def dora(world: World) -> Person:
             completed_at=None if i == 3 else t0 + timedelta(seconds=i, microseconds=7),
             duration_ms=i,
             input_data={"s": AWKWARD, "i": i},
-            output_data=None if i % 2 else {"ok": True},
+            output_data=[{"ok": True}, 42, [], "a,b", [1, 2], None, True, {"x": AWKWARD}][i],
             error_message=AWKWARD if i % 2 else None,
             retry_count=i,
             is_expected_retry=bool(i % 2),

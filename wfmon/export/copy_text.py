@@ -128,8 +128,10 @@ def _csv_strings(column: pa.Array) -> pa.Array:
 
 def _csv_json(column: pa.Array) -> pa.Array:
     text = _json_text(column)
-    needs = _contains_any(text, ['"', ","])
     quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+    needs = _contains_any(text, ['"', ","])
+    if pc.all(needs).as_py():  # objects and arrays of strings: the usual case
+        return quoted
     return pc.if_else(needs, quoted, text)
 
 
@@ -197,7 +199,7 @@ def json_lines(fields: Sequence[Field]) -> CopyTextLines:
                 continue
             if is_string:
                 value = pc.binary_join_element_wise('"', value, '"', "")
-            pieces += [text + key, value.fill_null("null")]
+            pieces += [text + key, value.fill_null("null") if value.null_count else value]
             text = ""
         return pc.binary_join_element_wise(*pieces, text + "}\n", "")
 
@@ -211,7 +213,8 @@ def csv_lines(fields: Sequence[Field]) -> CopyTextLines:
     def join(batch: pa.RecordBatch) -> pa.Array:
         pieces: list[Any] = []
         for encode, column in zip(encoders, batch.columns, strict=True):
-            pieces += [encode(column).fill_null(""), ","]
+            value = encode(column)
+            pieces += [value.fill_null("") if value.null_count else value, ","]
         pieces[-1] = "\r\n"
         return pc.binary_join_element_wise(*pieces, "")
 
