@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from psycopg.abc import Buffer
 
 from wfmon.db.export import CopyBatch, CopyFormat
-from wfmon.export.copy_text import csv_lines, json_lines
+from wfmon.export.copy_text import CopyTextLines, csv_lines, json_lines
 from wfmon.export.schema import ExportFormat, Field, arrow_schema
 
 Row = Sequence[Any]
@@ -298,21 +298,20 @@ def export_copy_chunks(
     if fmt is ExportFormat.PARQUET:
         yield from _parquet_chunks(fields, batches, on_batch)
     elif fmt is ExportFormat.JSONL:
-        yield from _jsonl_chunks(fields, batches, on_batch)
+        yield from _text_chunks(json_lines(fields), b"", batches, on_batch)
     else:
-        yield from _csv_chunks(fields, batches, on_batch)
+        yield from _text_chunks(csv_lines(fields), csv_header(fields), batches, on_batch)
 
 
-def _csv_chunks(
-    fields: Sequence[Field],
+def _text_chunks(
+    lines: CopyTextLines,
+    header: bytes,
     batches: Iterable[CopyBatch],
     on_batch: Callable[[int], None] | None,
 ) -> Iterator[bytes]:
     # The header goes out with the first batch: the first chunk is the query's first rows.
-    header = csv_header(fields)
-    csv = csv_lines(fields)
     for batch in batches:
-        chunk, rows = csv.lines(batch.parts)
+        chunk, rows = lines.lines(batch.parts)
         if on_batch is not None:
             on_batch(rows)
         if header:
@@ -320,19 +319,6 @@ def _csv_chunks(
         yield chunk
     if header:
         yield header
-
-
-def _jsonl_chunks(
-    fields: Sequence[Field],
-    batches: Iterable[CopyBatch],
-    on_batch: Callable[[int], None] | None,
-) -> Iterator[bytes]:
-    jsonl = json_lines(fields)
-    for batch in batches:
-        chunk, rows = jsonl.lines(batch.parts)
-        if on_batch is not None:
-            on_batch(rows)
-        yield chunk
 
 
 def _parquet_chunks(
