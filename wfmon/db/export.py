@@ -48,6 +48,10 @@ EXPORT_KINDS: Final[tuple[ExportKind, ...]] = ("executions", "components", "atte
 
 #: Rows per fetch from the server-side cursor (and per row group / chunk written).
 DEFAULT_BATCH_SIZE: Final = 10_000
+#: Bytes of COPY rows per batch at most (:func:`iter_export_copy`): rows with large payloads
+#: (Temporal allows 2 MB each) come in smaller batches, so memory stays bounded by this
+#: and Arrow's 32-bit string offsets never overflow in one batch.
+DEFAULT_BATCH_BYTES: Final = 32 << 20
 
 #: ``component_execution_attempts`` (migrations/0002_schema.sql): one row per attempt of an
 #: activity, written by the worker's attempt recorder. tests/export/test_schema.py compares
@@ -385,16 +389,20 @@ def iter_export_copy(
     fmt: CopyFormat,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
 ) -> Generator[CopyBatch, None, None]:
     """The rows of ``kind`` matching ``f`` visible in ``conn``'s unit of work, formatted
-    by PostgreSQL as ``fmt``, in batches of ``batch_size`` rows (the last one fewer).
+    by PostgreSQL as ``fmt``, in batches of ``batch_size`` rows, or fewer once they hold
+    ``batch_bytes`` (the last one fewer; every batch holds at least one row).
 
     One ``COPY (SELECT ...) TO STDOUT`` runs in ``conn``'s unit of work (it must be in
     one): the SELECT runs under the caller's row-level security like any other. Closing
     the iterator early cancels the COPY. A failure (the backend goes away) raises.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be 1 or more (got {batch_size})")
+    if batch_size < 1 or batch_bytes < 1:
+        raise ValueError(
+            f"batch_size and batch_bytes must be 1 or more ({batch_size}, {batch_bytes})"
+        )
     statement, params = export_copy_statement(kind, f, fmt, search_terms(conn, f))
     conn.execute("SELECT set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO', true)")
     # Closing this closes the read-ahead first (it waits for the batch being read), then
@@ -402,7 +410,7 @@ def iter_export_copy(
     with (
         conn.cursor() as cur,
         cur.copy(statement, params or None) as copy,
-        closing(_read_ahead(_copy_batches(copy, batch_size))) as batches,
+        closing(_read_ahead(_copy_batches(copy, batch_size, batch_bytes))) as batches,
     ):
         yield from batches
 
@@ -419,12 +427,14 @@ def _read_ahead(items: Iterator[CopyBatch]) -> Generator[CopyBatch, None, None]:
             yield item
 
 
-def _copy_batches(copy: Copy, batch_size: int) -> Iterator[CopyBatch]:
+def _copy_batches(copy: Copy, batch_size: int, batch_bytes: int) -> Iterator[CopyBatch]:
     parts: list[Buffer] = []
+    size = 0
     for row in copy:
         parts.append(row)
-        if len(parts) >= batch_size:
+        size += len(row)
+        if len(parts) >= batch_size or size >= batch_bytes:
             yield CopyBatch(parts, len(parts))
-            parts = []
+            parts, size = [], 0
     if parts:
         yield CopyBatch(parts, len(parts))
