@@ -342,7 +342,8 @@ class CopyBatch:
     rows: int
 
 
-def _arrow_value(expr: sql.Composable, sql_type: str) -> sql.Composable:
+def _plain_value(expr: sql.Composable, sql_type: str) -> sql.Composable:
+    """What every COPY format sends of a column: its value, UUIDs and JSON as their text."""
     if sql_type in ("uuid", "jsonb"):
         return sql.SQL("{}::text").format(expr)
     return expr
@@ -354,10 +355,9 @@ def _expressions(spec: KindSpec) -> list[tuple[Column, sql.Composable]]:
     ]
 
 
-def _copy_select_list(spec: KindSpec, fmt: CopyFormat) -> sql.Composable:
-    value = _arrow_value
+def _copy_select_list(spec: KindSpec) -> sql.Composable:
     return sql.SQL(", ").join(
-        sql.SQL("{} AS {}").format(value(expr, c.sql_type), sql.Identifier(c.name))
+        sql.SQL("{} AS {}").format(_plain_value(expr, c.sql_type), sql.Identifier(c.name))
         for c, expr in _expressions(spec)
     )
 
@@ -371,7 +371,7 @@ def export_copy_statement(
     spec = KINDS[kind]
     where, params = _where(f, terms)
     query = sql.SQL("SELECT {cols} FROM {source} WHERE {where} ORDER BY {order}").format(
-        cols=_copy_select_list(spec, fmt),
+        cols=_copy_select_list(spec),
         source=spec.source,
         where=where,
         order=spec.order_by,
