@@ -3,15 +3,18 @@ columns of the two synced tables is generated from them."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 
 import pytest
+from psycopg import _queries
 
 from assets.metadata import COMPONENT_COLUMNS, EXECUTION_COLUMNS
 from resources.tables import asset_columns
 from wfmon.db import Database
 from wfmon.db.columns import COMPONENT_EXECUTIONS, WORKFLOW_EXECUTIONS, Table
 from wfmon.db.rows import ComponentExecutionRow, ExecutionRow, ListedExecution
+from wfmon.db.sync import _WRITE_SYNCED
 from wfmon.db.tables import read_table
 
 #: information_schema.columns.data_type of the short type names the migrations use.
@@ -69,3 +72,14 @@ def test_dagster_metadata_and_io_manager_come_from_the_spec(fresh_db: Database) 
         assert names == [c.name for c in loaded]
     started = {c.name: c.description or "" for c in COMPONENT_COLUMNS.columns}["started_at"]
     assert "scheduled" in started and "last attempt" not in started
+
+
+def test_the_sync_write_is_short_enough_for_psycopgs_statement_cache() -> None:
+    """psycopg splits a statement at its placeholders once and caches the result only up to
+    MAX_CACHED_STATEMENT_LENGTH bytes and MAX_CACHED_STATEMENT_PARAMS parameters; the
+    sync's write runs once per synced execution, so it must stay cached (a column added to
+    the synced tables can push it over)."""
+    assert len(_WRITE_SYNCED) <= _queries.MAX_CACHED_STATEMENT_LENGTH
+    params = set(re.findall(rb"%\((\w+)\)s", _WRITE_SYNCED))
+    assert len(params) <= _queries.MAX_CACHED_STATEMENT_PARAMS
+    assert b"\n--" not in _WRITE_SYNCED and b"\n " not in _WRITE_SYNCED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import uuid
 from typing import Any
 
@@ -13,8 +14,9 @@ from temporalio.testing import ActivityEnvironment
 
 from tests.sync.conftest import SyncHarness, WorkflowOwner
 from wfmon.db import Database
+from wfmon.db.sync import acquire_leases
 from wfmon.history import HistoryReader, read_history
-from wfmon.sync.activities import SyncActivities, _Fetched
+from wfmon.sync.activities import SyncActivities, _Busy, _Fetched, _WriteJob
 from wfmon.sync.batch import sync_many
 from wfmon.sync.messages import ExecutionRef, SyncFailures, SyncOutcome, SyncResult
 from wfmon.sync.worker import sync_many_now, sync_now
@@ -178,7 +180,7 @@ def test_an_older_snapshot_never_replaces_a_newer_one(
     reader.feed(history.events[:8])  # the run as an early sync saw it
     older = _Fetched(reader, [], b"", None)
     activities = SyncActivities(h.client, db)
-    activities._write(ref, "a-slow-syncer", reader.finish(), older)
+    activities._write(_WriteJob(ref, "a-slow-syncer", reader.finish(), older))
 
     after, rows_after = db_components(db, alice, ref)
     assert after["history_event_count"] == execution["history_event_count"] == len(history.events)
@@ -199,3 +201,71 @@ def test_a_failed_sync_is_recorded_on_the_row_for_the_user(
     assert execution["history_sync_status"] == "failed"
     assert execution["history_sync_error"] == "Temporal: unavailable"
     assert execution["sync_lease_owner"] is None
+
+
+def _job(h: SyncHarness, ref: ExecutionRef, owner: str) -> _WriteJob:
+    """The execution fetched and read as the sync activity does it."""
+    history = h.run(
+        h.client.get_workflow_handle(ref.workflow_id, run_id=ref.run_id).fetch_history()
+    )
+    reader = HistoryReader()
+    reader.feed(history.events)
+    proto = History(events=history.events).SerializeToString()
+    return _WriteJob(ref, owner, reader.finish(), _Fetched(reader, [], proto, None))
+
+
+def _synced_row(db: Database, ref: ExecutionRef) -> dict[str, Any] | None:
+    with db.as_system() as conn:
+        return conn.execute(
+            "SELECT e.history_sync_status, e.sync_lease_owner, e.history_event_count, "
+            "  d.terms, (SELECT count(*) FROM execution_search_terms t "
+            "            WHERE t.execution_id = e.id) AS term_rows "
+            "FROM workflow_executions e "
+            "LEFT JOIN execution_search_documents d ON d.execution_id = e.id "
+            "WHERE e.temporal_workflow_id = %s AND e.temporal_run_id = %s",
+            (ref.workflow_id, ref.run_id),
+        ).fetchone()
+
+
+def test_a_group_write_commits_each_execution_whole(
+    sync_harness: SyncHarness, db: Database, alice: WorkflowOwner
+) -> None:
+    """Several executions in one transaction: a busy one is left alone, one whose write
+    fails takes only itself down, and every written one has its search document."""
+    h = sync_harness
+    refs = [ref_of(h, h.run(run_builder(h, alice, "success"))) for _ in range(5)]
+    busy = refs[1]
+    assert h.run(sync_now(h.client, busy)).outcome is SyncOutcome.SYNCED
+    with db.as_system() as conn:
+        assert acquire_leases(conn, busy.namespace, [(busy.workflow_id, busy.run_id)],
+                              "another-syncer", 60) == set()  # fmt: skip
+    activities = SyncActivities(h.client, db)
+
+    jobs = [_job(h, r, "group-test") for r in refs]
+    outcomes = activities._write_group(jobs[:3])
+    assert isinstance(outcomes[1], _Busy)
+    assert outcomes[0] == outcomes[2] == len(jobs[0].report.components) > 0
+    for ref in (refs[0], refs[2]):
+        row = _synced_row(db, ref)
+        assert row is not None and row["history_sync_status"] == "synced"
+        assert row["sync_lease_owner"] is None
+        assert row["terms"] and row["term_rows"] == len(row["terms"])
+    untouched = _synced_row(db, busy)
+    assert untouched is not None and untouched["sync_lease_owner"] == "another-syncer"
+
+    # A write that PostgreSQL refuses (NUL in a text column): the group falls back to one
+    # transaction per execution, so the other two are written and only it fails.
+    bad = dataclasses.replace(
+        jobs[3],
+        report=dataclasses.replace(
+            jobs[3].report,
+            execution=dataclasses.replace(jobs[3].report.execution, error_message="nul \x00"),
+        ),
+    )
+    again = _job(h, refs[0], "group-test")
+    outcomes = activities._write_group([again, bad, jobs[4]])
+    assert isinstance(outcomes[1], Exception) and not isinstance(outcomes[1], _Busy)
+    assert outcomes[0] == outcomes[2] == len(jobs[0].report.components)
+    assert _synced_row(db, refs[3]) is None, "nothing of the failed execution was written"
+    written = _synced_row(db, refs[4])
+    assert written is not None and written["history_sync_status"] == "synced"

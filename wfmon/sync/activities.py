@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from google.protobuf.json_format import MessageToDict
 from temporalio import activity
 from temporalio.api.common.v1 import WorkflowExecution
@@ -67,6 +69,10 @@ class SyncOptions:
     lease_seconds: float = 60.0
     #: Executions of one batch synced concurrently.
     concurrency: int = 8
+    #: Most executions written by one transaction. A batch's fetched executions wait for
+    #: one writer, which commits whatever is ready together (each execution whole or not
+    #: at all), so PostgreSQL pays one commit and one search refresh per group.
+    write_group: int = 8
     #: Also store the history as JSON (``temporal_history_json``) at sync time. Off by
     #: default: the conversion costs far more than the rest of the sync.
     store_history_json: bool = False
@@ -99,6 +105,7 @@ class SyncActivities:
         busy = await asyncio.to_thread(self._acquire, batch.executions, owner)
         gate = asyncio.Semaphore(self._options.concurrency)
         renewer = asyncio.create_task(self._renew_while_running(owner))
+        writer = _GroupWriter(self._write_group, self._options.write_group)
 
         async def one(ref: ExecutionRef) -> SyncResult:
             if (ref.workflow_id, ref.run_id) in busy:
@@ -109,7 +116,7 @@ class SyncActivities:
                     retryable=True,
                 )
             async with gate:
-                return await self._sync_one(ref, owner)
+                return await self._sync_one(ref, owner, writer)
 
         try:
             return list(await asyncio.gather(*(one(ref) for ref in batch.executions)))
@@ -132,12 +139,18 @@ class SyncActivities:
 
     # -- one execution -----------------------------------------------------------------
 
-    async def _sync_one(self, ref: ExecutionRef, owner: str) -> SyncResult:
+    async def _sync_one(
+        self, ref: ExecutionRef, owner: str, writer: _GroupWriter | None = None
+    ) -> SyncResult:
         started = time.monotonic()
         try:
             fetched = await self._fetch(ref)
             report = fetched.reader.finish(fetched.pending)
-            count = await asyncio.to_thread(self._write, ref, owner, report, fetched)
+            job = _WriteJob(ref, owner, report, fetched)
+            if writer is None:
+                count = await asyncio.to_thread(self._write, job)
+            else:
+                count = await writer.write(job)
         except ExecutionMissing:
             return SyncResult(
                 execution=ref,
@@ -216,66 +229,83 @@ class SyncActivities:
             pending = list(described.pending_activities)
         return _Fetched(reader, pending, b"".join(chunks), events_json)
 
-    def _write(
-        self, ref: ExecutionRef, owner: str, report: HistoryReport, fetched: _Fetched
-    ) -> int:
+    def _write(self, job: _WriteJob) -> int:
         """One transaction: execution row, component rows, stored history, status, lease."""
-        summary = report.execution
         with self._db.as_system() as conn:
-            check = sync_rows.lock_for_sync_write(
-                conn, ref.namespace, ref.workflow_id, ref.run_id, owner
-            )
-            if check is not None and check.busy:
-                raise _Busy
-            if (
-                check
-                and check.stored_event_count
-                and summary.event_count < check.stored_event_count
-            ):
-                # A slower sync of an older snapshot: what is stored is newer; keep it.
-                sync_rows.release_lease(conn, check.execution_id, owner)
-                return sync_rows.component_count(conn, check.execution_id)
-            components = self._component_ids(conn)
-            children = sync_rows.execution_ids(
-                conn,
-                ref.namespace,
-                [
-                    (c.child_workflow_id, c.child_run_id)
-                    for c in report.components
-                    if c.child_workflow_id and c.child_run_id
-                ],
-            )
-            _, count = sync_rows.write_synced_execution(
-                conn,
-                ExecutionRow(
-                    temporal_namespace=ref.namespace,
-                    temporal_workflow_id=ref.workflow_id,
-                    temporal_run_id=ref.run_id,
-                    first_run_id=summary.first_execution_run_id,
-                    workflow_type=summary.workflow_type or "unknown",
-                    task_queue=summary.task_queue or "",
-                    status=summary.status,
-                    started_at=summary.started_at,  # type: ignore[arg-type]
-                    closed_at=summary.closed_at,
-                    duration_ms=summary.duration_ms,
-                    input=summary.input_data,
-                    output=summary.output_data,
-                    error_message=summary.error_message,
-                ),
-                [_component_row(c, components, children) for c in report.components],
-                sync_rows.SyncedHistory(
-                    proto=fetched.proto,
-                    event_count=summary.event_count,
-                    json=(
-                        {"events": fetched.events_json} if fetched.events_json is not None else None
-                    ),
-                ),
-                wfmon_workflow_id=summary.wfmon_workflow_id,
-                project_id=summary.project_id,
-                user_id=summary.user_id,
-                definition_version=summary.definition_version,
-            )
-            return count
+            return self._write_in(conn, job)
+
+    def _write_group(self, jobs: Sequence[_WriteJob]) -> list[int | BaseException]:
+        """The jobs' writes in one transaction, each execution's rows whole: its component
+        count, or the exception its write raised (:class:`_Busy`: nothing was written for
+        it). Any other error rolls the group back, and each execution is then written in a
+        transaction of its own, as a lone write would be: an error reaches only the
+        execution that caused it (a deadlock with another writer: nobody). Only a lost
+        connection fails them all at once, as it would fail each of their own writes."""
+        if len(jobs) == 1:
+            return [_outcome(self._write, jobs[0])]
+        try:
+            with self._db.as_system() as conn:
+                return [_outcome(self._write_in, conn, job, catch=_Busy) for job in jobs]
+        except psycopg.errors.TransactionRollback:  # deadlock, serialization failure
+            pass
+        except psycopg.OperationalError as exc:  # the database is unreachable
+            return [exc] * len(jobs)
+        except Exception:  # one execution's rows were refused: find which one
+            pass
+        return [_outcome(self._write, job) for job in jobs]
+
+    def _write_in(self, conn: DbConnection, job: _WriteJob) -> int:
+        """One execution's rows, in the caller's transaction (see :meth:`_write`)."""
+        ref, owner, report, fetched = job.ref, job.owner, job.report, job.fetched
+        summary = report.execution
+        check = sync_rows.lock_for_sync_write(
+            conn, ref.namespace, ref.workflow_id, ref.run_id, owner
+        )
+        if check is not None and check.busy:
+            raise _Busy
+        if check and check.stored_event_count and summary.event_count < check.stored_event_count:
+            # A slower sync of an older snapshot: what is stored is newer; keep it.
+            sync_rows.release_lease(conn, check.execution_id, owner)
+            return sync_rows.component_count(conn, check.execution_id)
+        components = self._component_ids(conn)
+        children = sync_rows.execution_ids(
+            conn,
+            ref.namespace,
+            [
+                (c.child_workflow_id, c.child_run_id)
+                for c in report.components
+                if c.child_workflow_id and c.child_run_id
+            ],
+        )
+        _, count = sync_rows.write_synced_execution(
+            conn,
+            ExecutionRow(
+                temporal_namespace=ref.namespace,
+                temporal_workflow_id=ref.workflow_id,
+                temporal_run_id=ref.run_id,
+                first_run_id=summary.first_execution_run_id,
+                workflow_type=summary.workflow_type or "unknown",
+                task_queue=summary.task_queue or "",
+                status=summary.status,
+                started_at=summary.started_at,  # type: ignore[arg-type]
+                closed_at=summary.closed_at,
+                duration_ms=summary.duration_ms,
+                input=summary.input_data,
+                output=summary.output_data,
+                error_message=summary.error_message,
+            ),
+            [_component_row(c, components, children) for c in report.components],
+            sync_rows.SyncedHistory(
+                proto=fetched.proto,
+                event_count=summary.event_count,
+                json=({"events": fetched.events_json} if fetched.events_json is not None else None),
+            ),
+            wfmon_workflow_id=summary.wfmon_workflow_id,
+            project_id=summary.project_id,
+            user_id=summary.user_id,
+            definition_version=summary.definition_version,
+        )
+        return count
 
     def _component_ids(self, conn: DbConnection) -> dict[str, UUID]:
         """Registered component ids by name, read once per worker (components are seeded by
@@ -325,6 +355,62 @@ class _Fetched:
     pending: list[PendingActivityInfo]
     proto: bytes
     events_json: list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class _WriteJob:
+    """One fetched and read execution, ready to be written."""
+
+    ref: ExecutionRef
+    owner: str
+    report: HistoryReport
+    fetched: _Fetched
+
+
+def _outcome(
+    write: Callable[..., int], *args: Any, catch: type[BaseException] = BaseException
+) -> int | BaseException:
+    try:
+        return write(*args)
+    except catch as exc:
+        return exc
+
+
+class _GroupWriter:
+    """Writes a batch's executions, as many at a time as are ready (up to ``limit``), one
+    group after the other: while a group is written, the next one gathers."""
+
+    def __init__(
+        self, write_group: Callable[[Sequence[_WriteJob]], list[int | BaseException]], limit: int
+    ) -> None:
+        self._write_group = write_group
+        self._limit = max(1, limit)
+        self._waiting: list[tuple[_WriteJob, asyncio.Future[int]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def write(self, job: _WriteJob) -> int:
+        """The execution's component count once its group committed (or its exception)."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting.append((job, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            group = self._waiting[: self._limit]
+            del self._waiting[: self._limit]
+            try:
+                outcomes = await asyncio.to_thread(self._write_group, [job for job, _ in group])
+            except BaseException as exc:  # the thread itself failed: every job fails
+                outcomes = [exc] * len(group)
+            for (_, future), outcome in zip(group, outcomes, strict=True):
+                if future.done():  # its caller was cancelled
+                    continue
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
 
 
 def _lease_owner() -> str:
