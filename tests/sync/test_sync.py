@@ -16,10 +16,13 @@ from tests.sync.conftest import SyncHarness, WorkflowOwner
 from wfmon.db import Database
 from wfmon.db.sync import acquire_leases
 from wfmon.history import HistoryReader, read_history
+from wfmon.runtime.client import start_builder_run
 from wfmon.sync.activities import SyncActivities, _Busy, _Fetched, _WriteJob
 from wfmon.sync.batch import sync_many
+from wfmon.sync.discovery import discover, record_discovered
 from wfmon.sync.messages import ExecutionRef, SyncFailures, SyncOutcome, SyncResult
 from wfmon.sync.worker import sync_many_now, sync_now
+from wfmon.testing import definition
 
 
 async def run_builder(
@@ -269,3 +272,58 @@ def test_a_group_write_commits_each_execution_whole(
     assert _synced_row(db, refs[3]) is None, "nothing of the failed execution was written"
     written = _synced_row(db, refs[4])
     assert written is not None and written["history_sync_status"] == "synced"
+
+
+def test_an_execution_postgresql_refuses_fails_alone_with_a_clear_error(
+    sync_harness: SyncHarness, db: Database, alice: WorkflowOwner
+) -> None:
+    """A payload PostgreSQL cannot store (``\\u0000`` is valid JSON, and Temporal carries it,
+    but jsonb refuses it) fails that execution's sync at once, with an error that names
+    the problem and none of the data; the execution synced in the same batch is written."""
+    h = sync_harness
+
+    async def run(workflow_input: Any) -> WorkflowHandle[Any, Any]:
+        handle = await start_builder_run(
+            h.client, definition("success"), workflow_input,
+            context=alice.run_context(), task_queue=h.builder_queue,
+        )  # fmt: skip
+        await handle.result()
+        return handle
+
+    good = ref_of(h, h.run(run({"n": 1})))
+    bad = ref_of(h, h.run(run({"n": 1, "note": "secret-ish \x00 value"})))
+
+    async def record_row() -> None:
+        # As discovery does before any sync: the row first, so the failure has a home.
+        for _ in range(40):
+            found = [d for d in await discover(h.client) if d.ref == bad]
+            if found:
+                record_discovered(db, found)
+                return
+            await asyncio.sleep(0.25)  # visibility is eventually consistent
+        raise AssertionError("discovery never listed the execution")
+
+    h.run(record_row())
+
+    async def sync_both() -> list[SyncResult]:
+        # Before the fix the refused write failed the batch's activity, which Temporal
+        # retried for minutes and then failed every execution of the batch.
+        return await asyncio.wait_for(sync_many_now(h.client, [good, bad]), timeout=60)
+
+    synced, refused = h.run(sync_both())
+    assert synced.outcome is SyncOutcome.SYNCED
+    assert refused.outcome is SyncOutcome.FAILED and not refused.retryable
+    assert refused.error is not None and "PostgreSQL refused" in refused.error
+    assert "secret-ish" not in refused.error
+    row = _synced_row(db, bad)
+    assert row is not None and row["history_sync_status"] == "failed"
+    assert row["sync_lease_owner"] is None
+    with db.as_system() as conn:
+        stored = conn.execute(
+            "SELECT history_sync_error FROM workflow_executions "
+            "WHERE temporal_workflow_id = %s AND temporal_run_id = %s",
+            (bad.workflow_id, bad.run_id),
+        ).fetchone()
+    assert stored is not None and stored["history_sync_error"] == refused.error
+    good_row = _synced_row(db, good)
+    assert good_row is not None and good_row["history_sync_status"] == "synced"

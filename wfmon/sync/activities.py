@@ -171,6 +171,16 @@ class SyncActivities:
             return SyncResult(
                 ref, SyncOutcome.FAILED, error=f"Temporal: {exc.message}", retryable=True
             )
+        except psycopg.DataError as exc:
+            # A value PostgreSQL cannot store (a NUL character, "\u0000" in JSON): another
+            # round would fail the same way, and failing the activity would fail every
+            # execution of the batch after Temporal's retries. The primary message names
+            # the problem; its detail would quote the data, so it is left out.
+            return SyncResult(
+                ref,
+                SyncOutcome.FAILED,
+                error=f"PostgreSQL refused the execution's data: {_refusal(exc)}",
+            )
         return SyncResult(
             execution=ref,
             outcome=SyncOutcome.SYNCED,
@@ -411,6 +421,11 @@ class _GroupWriter:
                     future.set_exception(outcome)
                 else:
                     future.set_result(outcome)
+
+
+def _refusal(exc: psycopg.DataError) -> str:
+    """What PostgreSQL (or psycopg, before sending) said was wrong, without the data."""
+    return exc.diag.message_primary or str(exc).splitlines()[0]
 
 
 def _lease_owner() -> str:
