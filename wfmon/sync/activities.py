@@ -139,18 +139,12 @@ class SyncActivities:
 
     # -- one execution -----------------------------------------------------------------
 
-    async def _sync_one(
-        self, ref: ExecutionRef, owner: str, writer: _GroupWriter | None = None
-    ) -> SyncResult:
+    async def _sync_one(self, ref: ExecutionRef, owner: str, writer: _GroupWriter) -> SyncResult:
         started = time.monotonic()
         try:
             fetched = await self._fetch(ref)
             report = fetched.reader.finish(fetched.pending)
-            job = _WriteJob(ref, owner, report, fetched)
-            if writer is None:
-                count = await asyncio.to_thread(self._write, job)
-            else:
-                count = await writer.write(job)
+            count = await writer.write(_WriteJob(ref, owner, report, fetched))
         except ExecutionMissing:
             return SyncResult(
                 execution=ref,
