@@ -3,7 +3,9 @@
 The fixtures in ``tests/fixtures/replay`` are real executions (see its README). Replaying
 them with :class:`temporalio.worker.Replayer` runs the current workflow code against each
 recorded history, under the same workflow sandbox and data converter as the workers
-(``build_worker`` / ``build_sync_worker`` use the SDK defaults), and fails with a
+(``build_worker`` uses the SDK's default converter; ``build_sync_worker`` the default one
+with the sync's messages converted by ``wfmon.sync.converter``, which reads and writes the
+same JSON), and fails with a
 ``NondeterminismError`` when the code would issue different commands than it did: the
 change would break executions in flight. No services are needed.
 """
@@ -21,10 +23,12 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
+from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
 from wfmon.model import BUILDER_WORKFLOW_TYPE
 from wfmon.runtime.workflow import BuilderWorkflow
+from wfmon.sync.converter import with_sync_messages
 from wfmon.sync.messages import COORDINATOR_WORKFLOW_TYPE, SYNC_BATCH_WORKFLOW_TYPE
 from wfmon.sync.workflows import SyncBatchWorkflow, SyncCoordinatorWorkflow
 
@@ -41,9 +45,13 @@ def load(name: str) -> WorkflowHistory:
 
 
 def replay(history: WorkflowHistory) -> None:
+    converter = DataConverter.default
+    if workflow_type(history) in (COORDINATOR_WORKFLOW_TYPE, SYNC_BATCH_WORKFLOW_TYPE):
+        converter = with_sync_messages(converter)
+
     async def go() -> None:
-        # Default runner (the sandbox) and default converter, as in the workers.
-        await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+        # Default runner (the sandbox) and the workers' converter.
+        await Replayer(workflows=WORKFLOWS, data_converter=converter).replay_workflow(history)
 
     asyncio.run(go())
 

@@ -8,6 +8,7 @@ from temporalio.worker import Worker
 
 from wfmon.db import Database
 from wfmon.sync.activities import SyncActivities, SyncOptions
+from wfmon.sync.converter import sync_client
 from wfmon.sync.messages import (
     SYNC_TASK_QUEUE,
     CoordinatorConfig,
@@ -27,10 +28,11 @@ def build_sync_worker(
     task_queue: str = SYNC_TASK_QUEUE,
     max_concurrent_activities: int = 16,
 ) -> Worker:
-    """A Worker running the coordinator, the child sync workflow and the sync activities."""
+    """A Worker running the coordinator, the child sync workflow and the sync activities
+    (their messages converted by :mod:`wfmon.sync.converter`)."""
     activities = SyncActivities(client, db, options)
     return Worker(
-        client,
+        sync_client(client),
         task_queue=task_queue,
         workflows=[SyncCoordinatorWorkflow, SyncBatchWorkflow],
         activities=[activities.sync_executions, activities.record_sync_failures],
@@ -47,9 +49,10 @@ async def coordinator(
     """Handle of this namespace's coordinator, started first if it is not running.
 
     Safe to call from many processes at once: the fixed id with USE_EXISTING means one
-    coordinator per namespace.
+    coordinator per namespace. The handle converts the sync's messages with
+    :mod:`wfmon.sync.converter`.
     """
-    return await client.start_workflow(
+    return await sync_client(client).start_workflow(
         SyncCoordinatorWorkflow.run,
         CoordinatorInput(config=config or CoordinatorConfig()),
         id=coordinator_workflow_id(client.namespace),
