@@ -8,6 +8,7 @@ import dataclasses
 import uuid
 from typing import Any
 
+import pytest
 from temporalio.api.history.v1 import History
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.testing import ActivityEnvironment
@@ -275,11 +276,21 @@ def test_a_group_write_commits_each_execution_whole(
     assert written is not None and written["history_sync_status"] == "synced"
 
 
+@pytest.mark.parametrize(
+    "bad_input",
+    [
+        {"n": 1, "note": "secret-ish \x00 value"},
+        # Python's JSON writes NaN, which jsonb refuses. The sync's fast JSON writer (orjson)
+        # would store it as null: the payload decoder sends such values to json.dumps.
+        {"n": 1, "note": "secret-ish", "ratio": float("nan")},
+    ],
+    ids=["nul", "nan"],
+)
 def test_an_execution_postgresql_refuses_fails_alone_with_a_clear_error(
-    sync_harness: SyncHarness, db: Database, alice: WorkflowOwner
+    sync_harness: SyncHarness, db: Database, alice: WorkflowOwner, bad_input: dict[str, Any]
 ) -> None:
-    """A payload PostgreSQL cannot store (``\\u0000`` is valid JSON, and Temporal carries it,
-    but jsonb refuses it) fails that execution's sync at once, with an error that names
+    """A payload PostgreSQL cannot store (``\\u0000`` or NaN: Temporal carries both, but
+    jsonb refuses them) fails that execution's sync at once, with an error that names
     the problem and none of the data; the execution synced in the same batch is written."""
     h = sync_harness
 
@@ -292,7 +303,7 @@ def test_an_execution_postgresql_refuses_fails_alone_with_a_clear_error(
         return handle
 
     good = ref_of(h, h.run(run({"n": 1})))
-    bad = ref_of(h, h.run(run({"n": 1, "note": "secret-ish \x00 value"})))
+    bad = ref_of(h, h.run(run(bad_input)))
 
     async def record_row() -> None:
         # As discovery does before any sync: the row first, so the failure has a home.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +31,12 @@ from temporalio.converter import DataConverter, PayloadConverter
 DEFAULT_PAYLOAD_LIMIT = 64 * 1024
 MARKER_KEY = "_wfmon"
 
+#: JSON text from which Python's ``json.loads`` can make a NaN or an infinite float: its
+#: ``NaN`` / ``Infinity`` / ``-Infinity`` tokens, or a number too large for a float, which
+#: takes an exponent of three digits or a run of 200 digits (anything smaller is below
+#: 1e299). A superset: the same text inside a string matches too.
+_NON_FINITE_TEXT = re.compile(rb"NaN|Infinity|[eE][+-]?\d{3}|\d{200}")
+
 
 class PayloadDecoder:
     """Decodes payloads with a Temporal payload converter; see the module doc for markers."""
@@ -41,6 +48,12 @@ class PayloadDecoder:
     ) -> None:
         self.converter = converter or DataConverter.default.payload_converter
         self.limit_bytes = limit_bytes
+        #: Whether a decoded value may hold a NaN or an infinite float, which JSON cannot
+        #: (``json.dumps`` writes them as ``NaN``, ``orjson`` as ``null``). Always true with
+        #: a converter of the caller's: it may make floats from any encoding.
+        self.non_finite_possible = converter is not None and (
+            converter is not DataConverter.default.payload_converter
+        )
 
     def decode_all(self, payloads: Iterable[Payload]) -> list[Any]:
         """Every payload of an argument list, in order."""
@@ -51,6 +64,12 @@ class PayloadDecoder:
         size = len(payload.data)
         if size > self.limit_bytes:
             return self._truncated(payload, encoding, size)
+        if (
+            not self.non_finite_possible
+            and encoding.startswith("json/")
+            and _NON_FINITE_TEXT.search(payload.data)
+        ):
+            self.non_finite_possible = True
         try:
             value = self.converter.from_payload(payload)
         except Exception as exc:  # a payload we cannot decode is shown, not fatal

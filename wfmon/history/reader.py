@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -306,7 +307,17 @@ class HistoryReader:
             summary.closed_at = _dt(self._wf.close_ns)
             if self._wf.start_ns is not None:
                 summary.duration_ms = _ms(self._wf.close_ns - self._wf.start_ns)
-        return HistoryReport(summary, list(self._components.values()), self.warnings)
+        return HistoryReport(
+            summary,
+            list(self._components.values()),
+            self.warnings,
+            non_finite_possible=self._payloads.non_finite_possible
+            or any(
+                not math.isfinite(c.retry_policy.get("backoff_coefficient", 0.0))
+                for c in self._components.values()
+                if c.retry_policy
+            ),
+        )
 
     # -- workflow events -----------------------------------------------------------
 

@@ -140,6 +140,9 @@ class HistoryReport:
     execution: ExecutionSummary
     components: list[ComponentExecution]
     warnings: list[str] = field(default_factory=list)
+    #: Whether a value of the report may be a NaN or an infinite float, which JSON cannot
+    #: hold (see ``PayloadDecoder.non_finite_possible``). False means none is.
+    non_finite_possible: bool = False
 
     def component(self, node_id: str) -> ComponentExecution:
         """The last component execution of ``node_id`` (raises KeyError when none)."""

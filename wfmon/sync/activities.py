@@ -308,6 +308,7 @@ class SyncActivities:
             project_id=summary.project_id,
             user_id=summary.user_id,
             definition_version=summary.definition_version,
+            finite_numbers=not report.non_finite_possible,
         )
         return count
 
