@@ -124,3 +124,19 @@ def copy_rows_into(conn: Connection[Any], table: str, data: bytes) -> None:
 def drop_table(conn: Connection[Any], table: str) -> None:
     """Drop ``table`` if it exists."""
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table)))
+
+
+def set_autovacuum(conn: Connection[Any], table: str, enabled: bool) -> None:
+    """Turn autovacuum of ``table`` (and its TOAST table) on or off (the table's owner)."""
+    conn.execute(
+        sql.SQL(
+            "ALTER TABLE {} SET (autovacuum_enabled = {}, toast.autovacuum_enabled = {})"
+        ).format(sql.Identifier(table), sql.Literal(enabled), sql.Literal(enabled))
+    )
+
+
+def vacuum_analyze(conn: Connection[Any], tables: Sequence[str]) -> None:
+    """``VACUUM (ANALYZE)`` of ``tables`` (an autocommit connection of their owner)."""
+    conn.execute(
+        sql.SQL("VACUUM (ANALYZE) {}").format(sql.SQL(", ").join(map(sql.Identifier, tables)))
+    )
