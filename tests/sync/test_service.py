@@ -133,8 +133,15 @@ def test_two_concurrent_immediate_requests_run_one_sync(
     assert first == second, "the second request joined the first sync"
 
     async def batches() -> int:
+        """Batch workflows started since that carried this execution (another test's live
+        re-syncs may start batches in the same window: they do not count)."""
         query = f"WorkflowType = 'WfmonSyncBatch' AND StartTime > '{since.isoformat()}'"
-        return len([w async for w in h.client.list_workflows(query)])
+        carried = 0
+        async for w in h.client.list_workflows(query):
+            history = await h.client.get_workflow_handle(w.id, run_id=w.run_id).fetch_history()
+            started = history.events[0].workflow_execution_started_event_attributes
+            carried += any(ref.run_id.encode() in p.data for p in started.input.payloads)
+        return carried
 
     assert h.run(batches()) == 1
 

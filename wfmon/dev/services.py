@@ -184,6 +184,18 @@ class EmbeddedServices:
         if pid_alive(rec.pid):
             # Alive but unhealthy: stop it before starting a fresh one.
             _STOP[service](rec.pid)
+        # A port found free can be taken by another process before the service binds it
+        # (seen in CI: Temporal's HTTP port). Then the start is tried on fresh ports.
+        for attempt in range(_PORT_ATTEMPTS):
+            try:
+                self._start_once(service, rec)
+                return
+            except ServiceError as exc:
+                if attempt == _PORT_ATTEMPTS - 1 or "already in use" not in str(exc).lower():
+                    raise
+                rec.port, rec.extra_ports = free_port(), {}
+
+    def _start_once(self, service: Service, rec: ServiceRecord) -> None:
         rec.port = reuse_or_pick_port(rec.port)
         root = self._root(service)
         if service is Service.POSTGRES:
@@ -225,6 +237,10 @@ _STOP = {
     Service.TEMPORAL: temporal.stop,
     Service.REDIS: redis.stop,
 }
+
+
+#: Starts of one service tried when its port was taken between the check and the bind.
+_PORT_ATTEMPTS = 3
 
 
 def _port(records: dict[Service, ServiceRecord], service: Service) -> int:
