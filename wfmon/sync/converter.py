@@ -161,9 +161,15 @@ class _Decoders:
         return decode
 
 
+#: One set of decoders per process: a payload converter is made for every client and
+#: worker that :func:`sync_client` prepares (``coordinator()`` does so on each call), and
+#: the decoders depend only on the message classes.
+_DECODERS: Final = _Decoders(MESSAGE_CLASSES)
+
+
 class _MessageTypes(JSONTypeConverter):
     def __init__(self) -> None:
-        self._decoders = _Decoders(MESSAGE_CLASSES)
+        self._decoders = _DECODERS
 
     def to_typed_value(self, hint: type, value: Any) -> Any:
         decode = self._decoders.get(hint)
