@@ -24,6 +24,7 @@ from wfmon.db.rows import (
     ComponentExecutionRow,
     ExecutionRow,
 )
+from wfmon.search.terms import NotPlainJson, execution_terms
 
 
 @dataclass(frozen=True)
@@ -414,7 +415,8 @@ upserted AS (
         history_sync_status = 'synced', history_synced_at = now(), history_sync_error = NULL,
         sync_lease_owner = NULL, sync_lease_expires_at = NULL,
         updated_at = now()
-    RETURNING e.id
+    -- Whether the stored input and output are the written ones (a NULL keeps the stored).
+    RETURNING e.id, (e.input IS NULL) = %(no_input)s AND (e.output IS NULL) = %(no_output)s AS own
 ),
 removed AS (
     DELETE FROM component_executions c USING upserted u
@@ -423,13 +425,17 @@ removed AS (
 ),
 inserted AS (
     INSERT INTO component_executions (workflow_execution_id, {component_columns})
-    SELECT u.id, {r_columns}
+    SELECT u.id, {component_columns}
     FROM upserted u, {recordset}
     -- The old rows go first: this scalar subquery runs the DELETE before any insert.
     WHERE (SELECT count(*) FROM removed) >= 0
     RETURNING 1
 )
-SELECT (SELECT id FROM upserted) AS id, (SELECT count(*) FROM inserted) AS components
+-- The path terms the worker computed from the values it wrote, for the search refresh
+-- (migrations/0620).
+SELECT u.id, (SELECT count(*) FROM inserted) AS components,
+       wfmon_give_search_terms(u.id, CASE WHEN u.own THEN %(terms)s::text END) AS terms_given
+FROM (SELECT) AS one LEFT JOIN upserted u ON true
 """
     )
     .format(
@@ -438,7 +444,6 @@ SELECT (SELECT id FROM upserted) AS id, (SELECT count(*) FROM inserted) AS compo
         values=sql.SQL(", ").join(sql.Placeholder(c) for c in _ROW_COLUMNS),
         owner_values=sql.SQL(", ").join(sql.Identifier("o", c) for c in _OWNER_COLUMNS),
         component_columns=column_list(_COMPONENT_COLUMNS),
-        r_columns=column_list(_COMPONENT_COLUMNS, "r"),
         recordset=recordset(_COMPONENT_COLUMNS, param="components"),
     )
     .as_bytes(None)
@@ -472,13 +477,17 @@ def write_synced_execution(
     The caller holds the row's lock (:func:`lock_for_sync_write`) when the row exists.
     ``finite_numbers``: the caller knows the JSON values hold no NaN or infinite float, so
     the JSON is written by :func:`wfmon.db.bulk.fast_json` (when the rows' times are aware
-    too); the stored rows are the same either way."""
+    too); the stored rows are the same either way. The execution's search path terms are
+    computed here (:mod:`wfmon.search.terms`) and given to the search refresh at commit
+    (migrations/0620), which then need not walk the values; the stored terms are the
+    same as the database's own."""
     fast = finite_numbers and all(
         getattr(c, name) is None or getattr(c, name).tzinfo is not None
         for c in components
         for name in _COMPONENT_TIMES
     )
     dumps = bulk.fast_json if fast else None
+    terms = _search_terms(row, components)
     builder = (_uuid(wfmon_workflow_id), _uuid(project_id), _uuid(user_id))
     fallback: ExecutionOwner | None = None
     if not all(builder):
@@ -499,6 +508,9 @@ def write_synced_execution(
             "history_proto": history.proto,
             "event_count": history.event_count,
             "history_bytes": len(history.proto),
+            "terms": terms,
+            "no_input": row.input is None,
+            "no_output": row.output is None,
         }
         components_param = bulk.rows_param(components, fast=fast)
         written = conn.execute(_WRITE_SYNCED, {**params, "components": components_param})
@@ -509,6 +521,22 @@ def write_synced_execution(
             raise RuntimeError("the sync's write found no owner for the execution")
         # The memo ids name no workflow of that user in that project.
         fallback = _discovered_owner(conn, row)
+
+
+def _search_terms(row: ExecutionRow, components: Sequence[ComponentExecutionRow]) -> str | None:
+    """The execution's search path terms as the write gives them to the search refresh
+    (``term,term,...``), or None to leave them to the database (a value that is not plain
+    JSON)."""
+    try:
+        terms = execution_terms(
+            row.workflow_type,
+            row.input,
+            row.output,
+            ((c.input_data, c.output_data) for c in components),
+        )
+    except NotPlainJson:
+        return None
+    return ",".join(map(str, terms))
 
 
 def _discovered_owner(conn: DbConnection, row: ExecutionRow) -> ExecutionOwner:
