@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -110,8 +109,10 @@ def test_format_path() -> None:
     assert format_path(("a.b", "c d")) == '["a.b"]["c d"]'
 
 
-def test_fast_enough_for_5000_nodes() -> None:
-    """5,000 nodes' inputs and outputs where every tenth differs: well under 100 ms."""
+def test_5000_nodes_where_every_tenth_differs() -> None:
+    """5,000 nodes' inputs and outputs where every tenth differs: exactly those are changed.
+    (How fast is bench/bench_compare.py's to measure, against a baseline in the same run:
+    a time bound here failed CI on a loaded machine.)"""
     base = [
         NodeRun(
             f"n{i}",
@@ -132,14 +133,11 @@ def test_fast_enough_for_5000_nodes() -> None:
         )
         for i in range(5000)
     ]
-    t0 = time.perf_counter()
     result = compare_nodes(base, cur)
-    elapsed = time.perf_counter() - t0
     changed = [c for c in result if c.changed]
     assert len(changed) == 500
     assert changed[0].input_diff.changes == [Change(("nested", "a", 2), "changed", 3, 4)]
     assert changed[0].output_diff.changes == [Change(("ok",), "changed", True, False)]
-    assert elapsed < 0.5, f"{elapsed:.3f} s"
 
 
 def _definition(version: int, **node_b: Any) -> WorkflowDefinition:
