@@ -15,7 +15,7 @@ this module follows it exactly:
   execution's output and every component's output.
 
 Why here as well: the walk and the md5s were ~2.5 ms of PostgreSQL CPU per first sync of a
-20-component execution (docs/architecture/execution-sync.md), ~0.1 ms in Python. The sync
+20-component execution (docs/architecture/execution-sync.md), 0.2-0.3 ms in Python. The sync
 gives the terms it computed to the database's refresh (migrations/0620), which uses them
 only for the rows that same statement wrote. ``tests/search/test_terms.py`` checks that
 both definitions give the same terms on awkward values.
@@ -35,9 +35,9 @@ try:  # CPython's own MD5: ~0.3 µs for a short body, against ~0.7-0.9 µs throu
 except ImportError:  # pragma: no cover - an interpreter built without it
     from hashlib import md5 as _md5
 
-#: Numbers at or beyond this many digits are left to the database (its text of them is
-#: what the term hashes; Python's ``str`` of a huge int is slow and limited).
-_MAX_INT_DIGITS: Final = 4000
+#: Integers longer than this (~3,600 digits) are left to the database: Python's ``str`` of
+#: an int is limited to 4,300 digits, and slow long before that.
+_MAX_INT_BITS: Final = 12_000
 
 
 class NotPlainJson(ValueError):
@@ -78,7 +78,7 @@ def _scalar_text(value: object) -> str:
     if value is False:
         return "bfalse"
     if type(value) is int:
-        if value.bit_length() > _MAX_INT_DIGITS * 3:
+        if value.bit_length() > _MAX_INT_BITS:
             raise NotPlainJson("a number too long to hash here")
         return "n" + str(value)
     if type(value) is float:
