@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from json.encoder import encode_basestring
 from typing import Any, Final
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -64,15 +65,25 @@ def _fix(column: pa.Array, needs: pa.Array, fix: Callable[[str], str]) -> pa.Arr
     return pc.replace_with_mask(column, needs, pa.array(fixed, pa.string()))
 
 
+#: A timestamp of a whole second in PostgreSQL's ISO text (``2026-12-01 10:00:00+00``).
+_WHOLE_SECOND_LENGTH: Final = 22
+_UTC_OFFSET: Final = pa.scalar(b"+00:00")
+_NOTHING: Final = pa.scalar(b"")
+
+
 def _iso_timestamps(column: pa.Array, *, full_fraction: bool) -> pa.Array:
     """PostgreSQL's ISO text in UTC (``2026-12-01 10:00:00.25+00``; the fraction without
     trailing zeros, none on a whole second) as ``2026-12-01T10:00:00.25+00:00``, or with
     ``full_fraction`` as ``datetime.isoformat()`` writes it (``...10:00:00.250000+00:00``)."""
-    head = pc.replace_substring(pc.utf8_slice_codeunits(column, 0, 19), " ", "T")
-    fraction = pc.utf8_slice_codeunits(column, 19, -3)
+    # Fixed positions (the space at 10, "+00" at the end), as bytes: slicing by position
+    # costs a third of searching for the space.
+    text = column.view(pa.binary())
+    body = pc.binary_replace_slice(pc.binary_slice(text, 0, -3), 10, 11, b"T")
     if full_fraction:
-        fraction = pc.if_else(pc.equal(fraction, ""), "", pc.utf8_rpad(fraction, 7, "0"))
-    return pc.binary_join_element_wise(head, fraction, "+00:00", "")
+        whole = pc.equal(pc.binary_length(text), _WHOLE_SECOND_LENGTH)
+        padded = pc.ascii_rpad(body.view(pa.string()), 26, "0").view(pa.binary())
+        body = pc.if_else(whole, body, padded)
+    return pc.binary_join_element_wise(body, _UTC_OFFSET, _NOTHING).view(pa.string())
 
 
 def _bools(column: pa.Array) -> pa.Array:
@@ -126,9 +137,36 @@ def _csv_strings(column: pa.Array) -> pa.Array:
     )
 
 
+def _doubled_quotes(column: pa.Array) -> pa.Array:
+    """``column`` with each ``"`` written twice (CSV's escape inside a quoted field).
+
+    numpy moves the bytes in one scatter: ~0.4 µs a 160-byte JSON value against ~0.7 for
+    ``pc.replace_substring``, which handles each of its ~20 quotes on its own."""
+    n = len(column)
+    offsets = np.frombuffer(column.buffers()[1], np.int32, n + 1, 4 * column.offset)
+    start, end = int(offsets[0]), int(offsets[-1])
+    if column.offset or end == start:
+        return pc.replace_substring(column, '"', '""')
+    data = np.frombuffer(column.buffers()[2], np.uint8, end - start, start)
+    quotes = np.flatnonzero(data == ord('"'))
+    if not len(quotes):
+        return column
+    # A value moves right by the quotes before it; the k-th quote (from 0) lands at
+    # quote + k and its copy at quote + k + 1.
+    starts = offsets - start
+    new_offsets = (starts + np.searchsorted(quotes, starts)).astype(np.int32)
+    doubled = np.full(len(data) + len(quotes), ord('"'), np.uint8)
+    kept = np.ones(len(doubled), bool)
+    kept[quotes + np.arange(1, len(quotes) + 1)] = False
+    doubled[kept] = data
+    return pa.StringArray.from_buffers(
+        n, pa.py_buffer(new_offsets), pa.py_buffer(doubled), column.buffers()[0], column.null_count
+    )
+
+
 def _csv_json(column: pa.Array) -> pa.Array:
     text = _json_text(column)
-    quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+    quoted = pc.binary_join_element_wise('"', _doubled_quotes(text), '"', "")
     needs = _contains_any(text, ['"', ","])
     if pc.all(needs).as_py():  # objects and arrays of strings: the usual case
         return quoted
