@@ -91,12 +91,27 @@ failures as (
     {%- endif %}
     -- The failure's own type (the component's error_type is wfmon's category, e.g.
     -- retry_exhausted) is on the attempt the worker recorded for the last attempt.
+    {% if watermark is not none -%}
+    -- An index lookup per failure as well: joined, PostgreSQL hashed all 200,000 attempts
+    -- of the benchmark for ~2,400 failures (130 of the 220 ms of an incremental build).
+    left join lateral (
+        select a0.failure_type
+        from {{ source('wfmon_accounts', 'component_execution_attempts') }} a0
+        where a0.temporal_namespace = o.temporal_namespace
+          and a0.temporal_workflow_id = o.temporal_workflow_id
+          and a0.temporal_run_id = o.temporal_run_id
+          and a0.activity_id = coalesce(c.temporal_activity_id, c.node_id)
+          and a0.attempt = c.temporal_attempt
+        offset 0
+    ) a on true
+    {%- else -%}
     left join {{ source('wfmon_accounts', 'component_execution_attempts') }} a
       on a.temporal_namespace = o.temporal_namespace
      and a.temporal_workflow_id = o.temporal_workflow_id
      and a.temporal_run_id = o.temporal_run_id
      and a.activity_id = coalesce(c.temporal_activity_id, c.node_id)
      and a.attempt = c.temporal_attempt
+    {%- endif %}
     where c.status in {{ wfmon_failure_statuses() }}
 ),
 
