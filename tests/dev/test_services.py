@@ -243,3 +243,13 @@ def test_bad_setting_names_the_variable() -> None:
     assert result.returncode == 2
     assert "WFMON_TEMPORAL_ADDRESS must be host:port" in result.stderr
     assert "WFMON_DATABASE_URL must be a PostgreSQL URL" in result.stderr
+
+
+def test_a_service_that_never_becomes_healthy_is_stopped(tmp_path: Path) -> None:
+    """A start that times out leaves no process behind (nothing records its PID)."""
+    from wfmon.dev.process import ServiceError, pid_alive, spawn, wait_until
+
+    pid = spawn(["sleep", "60"], tmp_path / "never.log")
+    with pytest.raises(ServiceError, match="did not become healthy"):
+        wait_until(lambda: False, 0.3, "never-healthy", pid, tmp_path / "never.log")
+    assert not pid_alive(pid)

@@ -101,7 +101,10 @@ def wait_until(
     pid: int | None = None,
     log: Path | None = None,
 ) -> None:
-    """Poll ``check`` until true; raise :class:`ServiceError` on timeout or if ``pid`` dies."""
+    """Poll ``check`` until true; raise :class:`ServiceError` on timeout or if ``pid`` dies.
+
+    On timeout ``pid`` (the service being started) is stopped first: nothing records the
+    PID of a start that failed, so nothing else would ever stop it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -112,6 +115,8 @@ def wait_until(
         if pid is not None and not pid_alive(pid):
             raise ServiceError(f"{what} exited during start-up{_tail(log)}")
         time.sleep(0.05)
+    if pid is not None:
+        stop_pid(pid)
     raise ServiceError(f"{what} did not become healthy within {timeout:.0f}s{_tail(log)}")
 
 
