@@ -28,7 +28,7 @@ from wfmon.dev.process import (
     stop_pid,
     unprivileged_prefix,
 )
-from wfmon.dev.services import EmbeddedServices, Service, reuse_or_pick_port
+from wfmon.dev.services import EmbeddedServices, Endpoints, Service, reuse_or_pick_port
 from wfmon.dev.unprivileged import reachable_by_others, runtime_root, server_binaries
 
 
@@ -253,3 +253,17 @@ def test_a_service_that_never_becomes_healthy_is_stopped(tmp_path: Path) -> None
     with pytest.raises(ServiceError, match="did not become healthy"):
         wait_until(lambda: False, 0.3, "never-healthy", pid, tmp_path / "never.log")
     assert not pid_alive(pid)
+
+
+def test_temporal_health_can_be_checked_from_async_code(endpoints: Endpoints) -> None:
+    """``is_healthy`` inside a running event loop (services started from async code)."""
+    from wfmon.dev.process import free_port
+    from wfmon.dev.temporal import is_healthy
+
+    port = int(endpoints.temporal_address.rsplit(":", 1)[1])
+
+    async def healthy(port: int) -> bool:
+        return is_healthy(port)
+
+    assert asyncio.run(healthy(port))
+    assert not asyncio.run(healthy(free_port()))

@@ -11,6 +11,7 @@ import asyncio
 import shutil
 import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,7 +91,10 @@ def is_healthy(port: int) -> bool:
         return True
 
     try:
-        return asyncio.run(asyncio.wait_for(probe(), 5))
+        # On a thread of its own: asyncio.run cannot run in a caller's running event loop
+        # (services started from async code would otherwise never look healthy).
+        with ThreadPoolExecutor(1, thread_name_prefix="wfmon-temporal-probe") as pool:
+            return pool.submit(asyncio.run, asyncio.wait_for(probe(), 5)).result()
     except Exception:
         return False
 
