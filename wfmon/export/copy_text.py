@@ -67,8 +67,6 @@ def _fix(column: pa.Array, needs: pa.Array, fix: Callable[[str], str]) -> pa.Arr
 
 #: A timestamp of a whole second in PostgreSQL's ISO text (``2026-12-01 10:00:00+00``).
 _WHOLE_SECOND_LENGTH: Final = 22
-_UTC_OFFSET: Final = pa.scalar(b"+00:00")
-_NOTHING: Final = pa.scalar(b"")
 
 
 def _iso_timestamps(column: pa.Array, *, full_fraction: bool) -> pa.Array:
@@ -83,7 +81,7 @@ def _iso_timestamps(column: pa.Array, *, full_fraction: bool) -> pa.Array:
         whole = pc.equal(pc.binary_length(text), _WHOLE_SECOND_LENGTH)
         padded = pc.ascii_rpad(body.view(pa.string()), 26, "0").view(pa.binary())
         body = pc.if_else(whole, body, padded)
-    return pc.binary_join_element_wise(body, _UTC_OFFSET, _NOTHING).view(pa.string())
+    return pc.binary_join_element_wise(body, b"+00:00", b"").view(pa.string())
 
 
 def _bools(column: pa.Array) -> pa.Array:
