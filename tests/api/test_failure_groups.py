@@ -80,9 +80,10 @@ def dbt(database_url: str) -> Iterator[WfmonDbtResource]:
         resource.teardown_after_execution(dg.build_init_resource_context())
 
 
-def build_groups(dbt: WfmonDbtResource) -> None:
+def build_groups(dbt: WfmonDbtResource, *, full_recompute: bool = False) -> None:
     """``dbt build`` of the failure models (merge + their tests), as the asset does."""
-    invocation = dbt.cli(["build", "--select", "failure_group_days failure_groups"])
+    more = ["--vars", '{"full_recompute": true}'] if full_recompute else []
+    invocation = dbt.cli(["build", "--select", "failure_group_days failure_groups", *more])
     invocation.wait()
     assert invocation.is_successful()
 
@@ -154,6 +155,10 @@ def test_an_incremental_build_adds_new_failures_to_their_group(
     assert after["first_seen"] == before["first_seen"]
 
 
+#: The failures tables dbt builds.
+TABLES = ("failure_group_days", "failure_groups")
+
+
 def _figures(world: World, table: str, workflow_id: Any) -> list[tuple[Any, ...]]:
     """Every row of a failures table for one workflow, without ``updated_at``."""
     with world.db.as_system() as conn:
@@ -176,21 +181,8 @@ def test_an_incremental_build_gives_the_rows_of_a_full_recompute(
     incremental = {t: _figures(world, t, carol.workflow.id) for t in TABLES}
     stock = [r for r in incremental["failure_groups"] if "StockBusy" in r]
     assert stock, incremental["failure_groups"]
-    invocation = dbt.cli(
-        [
-            "build",
-            "--select",
-            "failure_group_days failure_groups",
-            "--vars",
-            '{"full_recompute": true}',
-        ]
-    )
-    invocation.wait()
-    assert invocation.is_successful()
+    build_groups(dbt, full_recompute=True)
     assert {t: _figures(world, t, carol.workflow.id) for t in TABLES} == incremental
-
-
-TABLES = ("failure_group_days", "failure_groups")
 
 
 def test_another_user_never_sees_the_groups(world: World, carol: Person) -> None:
