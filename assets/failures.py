@@ -1,13 +1,13 @@
-"""Failure groups on the data platform: the assets ``failure_group_days`` and
-``failure_groups`` and their checks.
+"""Failure groups on the data platform: the assets ``failure_group_executions``,
+``failure_group_days`` and ``failure_groups`` and their checks.
 
-The two assets are the dbt models of ``dbt_project/models/failures`` (one per model, like
+The three assets are the dbt models of ``dbt_project/models/failures`` (one per model, like
 the statistics): they are part of the dbt multi-asset ``statistics_dbt_models``
 (``assets/statistics.py`` builds every model of the dbt project), so they carry the same
 automation condition (``statistics_follow_sync``) and are refreshed by the same sensor
 (``statistics_after_sync``), job (``refresh_statistics_job``), schedule and nightly
-recompute as the statistics, in the same ``dbt build``. Each MERGEs into its RLS table of
-migrations/0410 as wfmon_system; its dbt tests are asset checks.
+recompute as the statistics, in the same ``dbt build``. Each writes its RLS table of
+migrations/0410 and 0630 as wfmon_system; its dbt tests are asset checks.
 
 This module adds what a dbt test cannot say simply: a group's totals equal the sum of its
 days (the sparkline and the totals tell the same story).

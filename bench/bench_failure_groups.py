@@ -64,7 +64,7 @@ from wfmon.db import failures as fdb
 from wfmon.dev.services import EmbeddedServices
 from wfmon.migrate import apply_migrations
 
-MODELS = "failure_group_days failure_groups"
+MODELS = "+failure_groups"  # the groups and the models they are built from
 REQUESTS = 100
 PAGE_SIZE = 50
 

@@ -20,6 +20,29 @@
   {{ return(value) }}
 {%- endmacro %}
 
+{#
+  The workflow executions a failures build looks at, as a subquery: those changed since
+  `watermark` (wfmon_failures_watermark), or all of them when it is none. Only executions
+  of a workflow can fail in a group.
+#}
+{% macro wfmon_failures_changed_executions(watermark) -%}
+  (select e.* from {{ source('wfmon', 'workflow_executions') }} e
+   where e.workflow_id is not null
+   {%- if watermark is not none %} and e.updated_at > '{{ watermark }}'::timestamptz{% endif %})
+{%- endmacro %}
+
+{#
+  Pre-hook of failure_group_executions (inside the model's transaction): delete the rows of
+  the executions the build is about to write again, so the appended rows replace them.
+#}
+{% macro wfmon_failures_forget_changed_executions(model) -%}
+  {%- set watermark = wfmon_failures_watermark(model) -%}
+  delete from {{ this }}
+  {%- if watermark is not none %}
+  where execution_id in (select x.id from {{ wfmon_failures_changed_executions(watermark) }} x)
+  {%- endif %}
+{%- endmacro %}
+
 {#- Post-hook of a failures model: record that it was built (its transaction's start). -#}
 {% macro wfmon_record_failures_build(model) -%}
   insert into public.failure_group_builds (model, built_at) values ('{{ model }}', now())

@@ -83,7 +83,7 @@ def dbt(database_url: str) -> Iterator[WfmonDbtResource]:
 def build_groups(dbt: WfmonDbtResource, *, full_recompute: bool = False) -> None:
     """``dbt build`` of the failure models (merge + their tests), as the asset does."""
     more = ["--vars", '{"full_recompute": true}'] if full_recompute else []
-    invocation = dbt.cli(["build", "--select", "failure_group_days failure_groups", *more])
+    invocation = dbt.cli(["build", "--select", "+failure_groups", *more])
     invocation.wait()
     assert invocation.is_successful()
 

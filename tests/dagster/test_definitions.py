@@ -102,6 +102,7 @@ def test_statistics_models_follow_the_sync_assets() -> None:
             "project_statistics",
             "workflow_daily_trends",
             "component_daily_trends",
+            "failure_group_executions",
             "failure_group_days",
             "failure_groups",
         )

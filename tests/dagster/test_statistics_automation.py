@@ -46,6 +46,7 @@ STATISTICS_MODELS = {
     K("workflow_daily_trends"),
     K("component_daily_trends"),
     # Failure groups are dbt models next to the statistics, refreshed by the same automation.
+    K("failure_group_executions"),
     K("failure_group_days"),
     K("failure_groups"),
 }

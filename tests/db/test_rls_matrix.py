@@ -134,6 +134,11 @@ TABLES: dict[str, Table] = {
         " failures, executions, first_seen, last_seen) SELECT id, 'n', 'E: x', DATE"
         " '2026-02-01', project_id, 1, 1, now(), now() FROM workflows WHERE id = %s",
         lambda w, a: (w.workflow(a),))),
+    "failure_group_executions": Table("execution_id::text", "failures = failures", _sql(
+        "INSERT INTO failure_group_executions (execution_id, node_id, fingerprint, workflow_id,"
+        " project_id, day, failures, first_seen, last_seen) SELECT gen_random_uuid(), 'n',"
+        " 'E: x', id, project_id, DATE '2026-02-01', 1, now(), now() FROM workflows"
+        " WHERE id = %s", lambda w, a: (w.workflow(a),))),
     "failure_group_builds": Table("model", "built_at = built_at", _sql(
         "INSERT INTO failure_group_builds (model, built_at) VALUES ('failure_groups', now())")),
     # Re-runs (0510): written by the source execution's owner, never updated or deleted.
@@ -332,6 +337,14 @@ MATRIX: dict[str, dict[Actor, tuple[object, object, object, object]]] = {
         "B":       (NONE,                   D,      D,                      D),
         "system":  (NONE,                   OK,     NONE,                   NONE),
         "anon":    (NONE,                   D,      D,                      D),
+    },
+    # 0630: wfmon_system only (the models' own table; the pages read the two above).
+    "failure_group_executions": {
+        # actor    select                   insert  update                  delete
+        "A":       (D,                      D,      D,                      D),
+        "B":       (D,                      D,      D,                      D),
+        "system":  (NONE,                   OK,     D,                      NONE),
+        "anon":    (D,                      D,      D,                      D),
     },
     "failure_group_builds": {
         # actor    select                   insert  update                  delete

@@ -1,19 +1,14 @@
--- Failures per (workflow, node, error fingerprint, UTC day of the execution's start).
---
--- A failure is a component execution whose final status counts as a failure
--- (wfmon_failure_statuses: failed or timed out); its type is the failure type of its last
--- attempt (falling back to wfmon's error category). Its fingerprint is the SQL function
--- wfmon_error_fingerprint (migrations/0410), the one definition. Only executions started by
--- the workflow's owner are grouped: the table is readable by that owner only, and an error
--- message is execution data (public workflows never share it).
+-- Failures per (workflow, node, error fingerprint, UTC day of the execution's start): the
+-- sparkline, added up from failure_group_executions (one row per execution and group, so
+-- a day's distinct executions are its rows).
 --
 -- Incremental: every (workflow, day) holding an execution changed since the last build is
--- recomputed whole (all its executions: counts of distinct executions and the latest
--- example cannot be added up), then only the rows that differ from the table are MERGEd.
--- So a row's updated_at moves only when its figures changed, and failure_groups (which
--- recomputes the groups with a day updated since its last build) touches only the groups
--- the new failures are in. Days are the executions' start days, which never change, so a
--- day's executions are counted in exactly one row.
+-- added up again from its executions' rows (failure_group_executions has rewritten the
+-- changed ones earlier in the same build), then only the rows that differ from the table
+-- are MERGEd. So a row's updated_at moves only when its figures changed, and
+-- failure_groups (which recomputes the groups with a day updated since its last build)
+-- touches only the groups the new failures are in. Days are the executions' start days,
+-- which never change, so a day's executions are counted in exactly one row.
 {{ config(
     unique_key=['workflow_id', 'node_id', 'fingerprint', 'day'],
     post_hook="{{ wfmon_record_failures_build('failure_group_days') }}",
@@ -25,104 +20,34 @@ with
 {% if watermark is not none -%}
 affected as (
     select distinct e.workflow_id, {{ wfmon_utc_day('e.started_at') }} as day
-    from {{ source('wfmon', 'workflow_executions') }} e
-    where e.workflow_id is not null and e.updated_at > '{{ watermark }}'::timestamptz
+    from {{ wfmon_failures_changed_executions(watermark) }} e
 ),
 
--- A range scan of (workflow_id, started_at) per affected day (OFFSET 0: otherwise the
--- planner joined by workflow_id alone and filtered every execution of the workflow).
+-- An index range scan per affected day (OFFSET 0: otherwise the planner may hash the
+-- whole table).
 executions as (
-    select e.*
+    select x.*
     from affected a
     cross join lateral (
-        select e0.id, e0.workflow_id, e0.project_id, e0.created_by, e0.started_at,
-               e0.temporal_namespace, e0.temporal_workflow_id, e0.temporal_run_id
-        from {{ source('wfmon', 'workflow_executions') }} e0
-        where e0.workflow_id = a.workflow_id
-          and e0.started_at >= (a.day::timestamp at time zone 'UTC')
-          and e0.started_at < ((a.day + 1)::timestamp at time zone 'UTC')
+        select * from {{ ref('failure_group_executions') }} x0
+        where x0.workflow_id = a.workflow_id and x0.day = a.day
         offset 0
-    ) e
+    ) x
 ),
 {%- else -%}
 executions as (
-    select e.id, e.workflow_id, e.project_id, e.created_by, e.started_at,
-           e.temporal_namespace, e.temporal_workflow_id, e.temporal_run_id
-    from {{ source('wfmon', 'workflow_executions') }} e
-    where e.workflow_id is not null
+    select * from {{ ref('failure_group_executions') }}
 ),
 {%- endif %}
 
-owned as (
-    select x.id, x.workflow_id, x.project_id, x.started_at,
-           x.temporal_namespace, x.temporal_workflow_id, x.temporal_run_id
-    from executions x
-    join {{ source('wfmon_accounts', 'workflows') }} w
-      on w.id = x.workflow_id and w.created_by = x.created_by
-),
-
-failures as (
-    select
-        o.workflow_id,
-        o.project_id,
-        {{ wfmon_utc_day('o.started_at') }} as day,
-        o.id as execution_id,
-        c.id as component_execution_id,
-        c.node_id,
-        coalesce(c.component_name, c.activity_type, c.node_id) as component_name,
-        coalesce(a.failure_type, c.error_type) as error_type,
-        c.error_message,
-        c.retry_count,
-        c.is_expected_retry,
-        coalesce(c.completed_at, c.started_at, o.started_at) as failed_at,
-        wfmon_error_fingerprint(coalesce(a.failure_type, c.error_type), c.error_message)
-            as fingerprint
-    from owned o
-    {% if watermark is not none -%}
-    -- Few executions: an index lookup per execution (OFFSET 0 keeps PostgreSQL from
-    -- flattening it into a hash join over the whole table, as wfmon_join_components does).
-    cross join lateral (
-        select * from {{ source('wfmon', 'component_executions') }} c0
-        where c0.workflow_execution_id = o.id and c0.status in {{ wfmon_failure_statuses() }}
-        offset 0
-    ) c
-    {%- else -%}
-    join {{ source('wfmon', 'component_executions') }} c on c.workflow_execution_id = o.id
-    {%- endif %}
-    -- The failure's own type (the component's error_type is wfmon's category, e.g.
-    -- retry_exhausted) is on the attempt the worker recorded for the last attempt.
-    {% if watermark is not none -%}
-    -- An index lookup per failure as well: joined, PostgreSQL hashed all 200,000 attempts
-    -- of the benchmark for ~2,400 failures (130 of the 220 ms of an incremental build).
-    left join lateral (
-        select a0.failure_type
-        from {{ source('wfmon_accounts', 'component_execution_attempts') }} a0
-        where a0.temporal_namespace = o.temporal_namespace
-          and a0.temporal_workflow_id = o.temporal_workflow_id
-          and a0.temporal_run_id = o.temporal_run_id
-          and a0.activity_id = coalesce(c.temporal_activity_id, c.node_id)
-          and a0.attempt = c.temporal_attempt
-        offset 0
-    ) a on true
-    {%- else -%}
-    left join {{ source('wfmon_accounts', 'component_execution_attempts') }} a
-      on a.temporal_namespace = o.temporal_namespace
-     and a.temporal_workflow_id = o.temporal_workflow_id
-     and a.temporal_run_id = o.temporal_run_id
-     and a.activity_id = coalesce(c.temporal_activity_id, c.node_id)
-     and a.attempt = c.temporal_attempt
-    {%- endif %}
-    where c.status in {{ wfmon_failure_statuses() }}
-),
-
 ranked as (
     select
-        f.*,
+        x.*,
         row_number() over (
-            partition by f.workflow_id, f.node_id, f.fingerprint, f.day
-            order by f.failed_at desc, f.component_execution_id desc
+            partition by x.workflow_id, x.node_id, x.fingerprint, x.day
+            order by x.last_seen desc, x.latest_component_execution_id desc
         ) as recency
-    from failures f
+    from executions x
 ),
 
 computed as (
@@ -133,18 +58,17 @@ select
     day,
     project_id,
     max(component_name) filter (where recency = 1) as component_name,
-    max(error_type) filter (where recency = 1) as failure_type,
-    count(*)::integer as failures,
-    count(distinct execution_id)::integer as executions,
-    count(*) filter (where retry_count > 0)::integer as retried_failures,
-    count(*) filter (where retry_count > 0 and is_expected_retry)::integer
-        as expected_retry_failures,
-    min(failed_at) as first_seen,
-    max(failed_at) as last_seen,
+    max(failure_type) filter (where recency = 1) as failure_type,
+    sum(failures)::integer as failures,
+    count(*)::integer as executions,
+    sum(retried_failures)::integer as retried_failures,
+    sum(expected_retry_failures)::integer as expected_retry_failures,
+    min(first_seen) as first_seen,
+    max(last_seen) as last_seen,
     (max(execution_id::text) filter (where recency = 1))::uuid as latest_execution_id,
-    (max(component_execution_id::text) filter (where recency = 1))::uuid
+    (max(latest_component_execution_id::text) filter (where recency = 1))::uuid
         as latest_component_execution_id,
-    left(max(error_message) filter (where recency = 1), 2000) as latest_message,
+    max(latest_message) filter (where recency = 1) as latest_message,
     now() as updated_at
 from ranked
 group by workflow_id, node_id, fingerprint, day, project_id
