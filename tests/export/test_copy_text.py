@@ -3,11 +3,15 @@ exports' byte-for-byte test (tests/api/test_export.py) may not reach."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from wfmon.export.copy_text import _doubled_quotes, _iso_timestamps
+from wfmon.export.copy_text import _doubled_quotes, _iso_timestamps, _texts
 
 QUOTED = [
     ['{"a": "b"}', None, "", '"', '""', "no quotes", '{"x": [1, "\\"y\\""]}', None],
@@ -55,3 +59,44 @@ def test_iso_timestamps_whole_seconds_fractions_and_nulls() -> None:
         None,
         "0099-01-02T03:04:05.5+00:00",
     ]
+
+
+@pytest.mark.parametrize("values", [[], [""], ["a", "", "é✓𝄞", "x" * 1000]])
+def test_texts_built_from_bytes_are_arrows_own(values: list[str]) -> None:
+    assert _texts(values).equals(pa.array(values, pa.string()))
+    assert _texts(values, pa.binary()).equals(pa.array([v.encode() for v in values], pa.binary()))
+
+
+# COPY text rows (tab-separated, "\N" NULL) for CSV and JSON Lines, COPY CSV for Parquet:
+# each export type, a NULL, and values that take the per-value Python path.
+_FIRST_EXPORT = textwrap.dedent(
+    r"""
+    import sys
+    from wfmon.db.export import EXPORT_KINDS, CopyBatch
+    from wfmon.export.schema import ExportFormat, fields_of
+    from wfmon.export.writers import export_copy_chunks
+
+    TEXT = {"string": 'a "q", b\\tc é', "uuid": "6f1c9d1e-0000-4000-8000-000000000001",
+            "timestamp": "2026-12-01 10:00:00.25+00", "int64": "3", "bool": "t",
+            "json": '{"a": "x,y", "b": [1, 2]}'}
+    CSV = {**TEXT, "string": '"a ""q"", b"', "json": '"{""a"": 1}"'}
+    for kind in EXPORT_KINDS:
+        fields = fields_of(kind)
+        for fmt in ExportFormat:
+            parquet = fmt is ExportFormat.PARQUET
+            values, sep, null = (CSV, ",", "") if parquet else (TEXT, "\t", "\\N")
+            row = sep.join(null if i % 3 == 0 else values[f.type] for i, f in enumerate(fields))
+            batch = CopyBatch([(row + "\n").encode()] * 3, 3)
+            assert b"".join(export_copy_chunks(fmt, fields, [batch])), (kind, fmt)
+    print("pandas" in sys.modules)
+    """
+)
+
+
+def test_the_first_export_of_a_process_does_not_import_pandas() -> None:
+    """pyarrow imports pandas (1.3 s) on its first conversion of a Python value; an export
+    makes none, so the first one in an app process costs what the others do."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_EXPORT], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "False"

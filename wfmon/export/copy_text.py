@@ -12,12 +12,18 @@ Most texts need no per-row work: COPY's escapes (``\\\\ \\b \\f \\n \\r \\t``) a
 and a CSV field needs quoting only when it holds ``,``, ``"`` or a line break. The few
 that need more (a quote, a control character, non-ASCII in JSON; a comma, a quote or an
 escape in CSV) go through Python, value by value.
+
+No Python value is converted to Arrow here (no ``pa.scalar``, ``pa.array``, nor a ``str``
+passed to a compute function): pyarrow imports pandas on its first such conversion
+(apache/arrow#34994), 1.3 s on the first export of each process. Constants and fixed
+values are built from their bytes (:func:`_texts`, :func:`_fixed_width`) instead.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from functools import cache
 from json.encoder import encode_basestring
 from typing import Any, Final
 
@@ -49,6 +55,34 @@ def _copy_text(value: str) -> str:
     return _COPY_ESCAPE.sub(lambda m: _COPY_ESCAPES[m.group(1)], value)
 
 
+_STRING: Final = pa.string()
+_BINARY: Final = pa.binary()
+
+
+def _texts(values: Sequence[str], type: pa.DataType = _STRING) -> pa.Array:
+    """``values`` as an Arrow string (or binary) array, built from their UTF-8 bytes."""
+    data = [v.encode("utf-8") for v in values]
+    offsets = np.zeros(len(data) + 1, np.int32)
+    np.cumsum([len(d) for d in data], out=offsets[1:])
+    return pa.Array.from_buffers(
+        type, len(data), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))]
+    )
+
+
+@cache
+def _text(value: str, type: pa.DataType = _STRING) -> pa.Scalar:
+    """``value`` as an Arrow string (or binary) scalar."""
+    return _texts([value], type)[0]
+
+
+def _fixed_width(type: pa.DataType, value: bytes) -> pa.Scalar:
+    """The scalar of a fixed-width ``type`` whose value is the bytes ``value``."""
+    return pa.Array.from_buffers(type, 1, [None, pa.py_buffer(value)])[0]
+
+
+_FALSE: Final = _fixed_width(pa.bool_(), b"\x00")
+
+
 def _contains_any(column: pa.Array, needles: Sequence[str]) -> pa.Array:
     found = pc.match_substring(column, needles[0])
     for needle in needles[1:]:
@@ -58,15 +92,15 @@ def _contains_any(column: pa.Array, needles: Sequence[str]) -> pa.Array:
 
 def _fix(column: pa.Array, needs: pa.Array, fix: Callable[[str], str]) -> pa.Array:
     """``column`` with ``fix`` applied (in Python) to the values where ``needs`` is true."""
-    needs = needs.fill_null(False)
+    needs = needs.fill_null(_FALSE)
     if not pc.any(needs).as_py():
         return column
     fixed = [fix(s) for s in column.filter(needs).to_pylist()]
-    return pc.replace_with_mask(column, needs, pa.array(fixed, pa.string()))
+    return pc.replace_with_mask(column, needs, _texts(fixed))
 
 
 #: A timestamp of a whole second in PostgreSQL's ISO text (``2026-12-01 10:00:00+00``).
-_WHOLE_SECOND_LENGTH: Final = 22
+_WHOLE_SECOND_LENGTH: Final = _fixed_width(pa.int32(), np.int32(22).tobytes())
 
 
 def _iso_timestamps(column: pa.Array, *, full_fraction: bool) -> pa.Array:
@@ -81,11 +115,13 @@ def _iso_timestamps(column: pa.Array, *, full_fraction: bool) -> pa.Array:
         whole = pc.equal(pc.binary_length(text), _WHOLE_SECOND_LENGTH)
         padded = pc.ascii_rpad(body.view(pa.string()), 26, "0").view(pa.binary())
         body = pc.if_else(whole, body, padded)
-    return pc.binary_join_element_wise(body, b"+00:00", b"").view(pa.string())
+    return pc.binary_join_element_wise(body, _text("+00:00", _BINARY), _text("", _BINARY)).view(
+        pa.string()
+    )
 
 
 def _bools(column: pa.Array) -> pa.Array:
-    return pc.if_else(pc.equal(column, "t"), "true", "false")
+    return pc.if_else(pc.equal(column, _text("t")), _text("true"), _text("false"))
 
 
 def _as_is(column: pa.Array) -> pa.Array:
@@ -164,7 +200,7 @@ def _doubled_quotes(column: pa.Array) -> pa.Array:
 
 def _csv_json(column: pa.Array) -> pa.Array:
     text = _json_text(column)
-    quoted = pc.binary_join_element_wise('"', _doubled_quotes(text), '"', "")
+    quoted = pc.binary_join_element_wise(_text('"'), _doubled_quotes(text), _text('"'), _text(""))
     needs = _contains_any(text, ['"', ","])
     if pc.all(needs).as_py():  # objects and arrays of strings: the usual case
         return quoted
@@ -230,14 +266,17 @@ def json_lines(fields: Sequence[Field]) -> CopyTextLines:
         for key, (is_string, inside), column in zip(keys, types, batch.columns, strict=True):
             value = inside(column)
             if is_string and column.null_count == 0:
-                pieces += [text + key + '"', value]
+                pieces += [_text(text + key + '"'), value]
                 text = '"'
                 continue
             if is_string:
-                value = pc.binary_join_element_wise('"', value, '"', "")
-            pieces += [text + key, value.fill_null("null") if value.null_count else value]
+                value = pc.binary_join_element_wise(_text('"'), value, _text('"'), _text(""))
+            pieces += [
+                _text(text + key),
+                value.fill_null(_text("null")) if value.null_count else value,
+            ]
             text = ""
-        return pc.binary_join_element_wise(*pieces, text + "}\n", "")
+        return pc.binary_join_element_wise(*pieces, _text(text + "}\n"), _text(""))
 
     return CopyTextLines(fields, join)
 
@@ -250,9 +289,9 @@ def csv_lines(fields: Sequence[Field]) -> CopyTextLines:
         pieces: list[Any] = []
         for encode, column in zip(encoders, batch.columns, strict=True):
             value = encode(column)
-            pieces += [value.fill_null("") if value.null_count else value, ","]
-        pieces[-1] = "\r\n"
-        return pc.binary_join_element_wise(*pieces, "")
+            pieces += [value.fill_null(_text("")) if value.null_count else value, _text(",")]
+        pieces[-1] = _text("\r\n")
+        return pc.binary_join_element_wise(*pieces, _text(""))
 
     return CopyTextLines(fields, join)
 
